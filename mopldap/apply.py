@@ -1,0 +1,123 @@
+"""The one loop that writes: runs a plan of Changes through the Directory.
+
+Dry-run prints the same plan ("would modify ...") and writes nothing. Each write
+is one audit event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from .changes import Change
+from .directory import OBJECT_CLASS_VIOLATION, Directory, WriteError
+from .groups import is_membership_change, with_placeholder
+from .logging import AuditLog
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What an execution did: the changes written, and the one that failed, if any."""
+
+    applied: list[Change] = field(default_factory=list)
+    failed: Change | None = None
+    error: str | None = None
+
+
+@dataclass
+class Executor:
+    """Writes changes, or prints them when `dry_run`."""
+
+    directory: Directory | None
+    audit: AuditLog
+    dry_run: bool = False
+    run_id: str = ""
+    archive_dir: Path | None = None
+    placeholder: str = ""
+    echo: Callable[[str], None] = print
+
+    def execute(self, plan: Sequence[Change], requester: str | None = None) -> Outcome:
+        """Apply `plan` in order; stop at the first refused write (WriteError) and report it."""
+        outcome = Outcome()
+        for change in plan:
+            if self.dry_run:
+                self.echo("would " + change.describe())
+                outcome.applied.append(change)
+                continue
+            try:
+                self._write(change)
+            except WriteError as exc:
+                self._audit(change, requester, "failed", str(exc))
+                log.error("change_failed", dn=change.dn, action=change.action, error=str(exc),
+                          request_id=change.request_id)
+                outcome.failed, outcome.error = change, str(exc)
+                return outcome
+            self._audit(change, requester, "applied")
+            log.info("change_applied", change=change.describe(), request_id=change.request_id)
+            outcome.applied.append(change)
+        return outcome
+
+    def _write(self, change: Change) -> None:
+        assert self.directory is not None
+        if change.action == "add":
+            self.directory.add(change.dn, change.attributes())
+        elif change.action == "modify" and is_membership_change(change):
+            try:
+                self.directory.modify(change.dn, change.mods, permissive=True)
+            except WriteError as exc:
+                if exc.code != OBJECT_CLASS_VIOLATION or not self.placeholder:
+                    raise
+                # the removal emptied the group: groupOfNames needs one member
+                self.directory.modify(change.dn, with_placeholder(change, self.placeholder).mods, permissive=True)
+        elif change.action == "modify":
+            self.directory.modify(change.dn, change.mods)
+        elif change.action == "delete":
+            if change.archive_ldif is not None:
+                self._archive(change)
+            self.directory.delete(change.dn)
+        elif change.action == "password":
+            assert change.secret is not None
+            self.directory.set_password(change.dn, change.secret)
+        else:  # pragma: no cover - a planning bug
+            raise ValueError(f"unknown change action {change.action!r}")
+
+    def _archive(self, change: Change) -> None:
+        """Write the entry's LDIF under the archive before it is deleted (fsync'd)."""
+        if self.archive_dir is None:
+            raise WriteError(f"delete {change.dn}: no archive folder configured; refusing to delete")
+        folder = self.archive_dir / "deleted"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{change.request_id or 'run-' + self.run_id}-{_safe(change.dn)}.ldif"
+        path = folder / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(change.archive_ldif or "")
+            fh.flush()
+            os.fsync(fh.fileno())
+        log.info("entry_archived", dn=change.dn, path=str(path))
+
+    def _audit(self, change: Change, requester: str | None, result: str, error: str | None = None) -> None:
+        fields = dict(
+            run_id=self.run_id,
+            request_id=change.request_id,
+            requester=requester,
+            operation=change.operation,
+            action=change.action,
+            dn=change.dn,
+            attributes=change.audit_attributes(),
+            reason=change.reason or None,
+            result=result,
+        )
+        if error:
+            fields["error"] = error
+        self.audit.write("ldap_change", **fields)
+
+
+def _safe(dn: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in dn)[:120]

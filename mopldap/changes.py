@@ -1,0 +1,87 @@
+"""Changes to the directory: what pure planning code produces and apply.py executes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .directory import Modification
+
+SECRET_ATTRIBUTES = frozenset({"userpassword"})
+HIDDEN = "(hidden)"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One LDAP write.
+
+    action: "add" (mods hold the new entry's attributes, as replace), "modify",
+    "delete", or "password" (Password Modify extended operation with `secret`).
+    `old` holds the previous values of replaced attributes, for messages and audit.
+    """
+
+    action: str
+    dn: str
+    mods: tuple[Modification, ...] = ()
+    old: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    reason: str = ""
+    request_id: str | None = None
+    operation: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    archive_ldif: str | None = field(default=None, repr=False)
+
+    def attributes(self) -> dict[str, list[str | bytes]]:
+        """For an add: the entry's attributes."""
+        return {mod.attr: list(mod.values) for mod in self.mods}
+
+    def describe(self) -> str:
+        """One line: 'modify uid=li,...: mopAccountStatus active → disabled; member +uid=...'."""
+        details = "; ".join(self._detail(mod) for mod in self.mods if not mod.quiet)
+        if self.action == "password":
+            details = "userPassword set (Password Modify, hashed by the server)"
+        text = f"{self.action} {self.dn}"
+        if details:
+            text += f": {details}"
+        if self.reason:
+            text += f"  ({self.reason})"
+        return text
+
+    def _detail(self, mod: Modification) -> str:
+        shown = _show(mod.attr, mod.values)
+        if self.action == "add":
+            return f"{mod.attr} {shown}"
+        if mod.action == "replace":
+            before = _show(mod.attr, self.old.get(mod.attr, ())) if mod.attr in self.old else "(none)"
+            return f"{mod.attr} {before} → {shown if mod.values else '(none)'}"
+        sign = "+" if mod.action == "add" else "-"
+        return f"{mod.attr} " + ", ".join(f"{sign}{v}" for v in _values(mod.attr, mod.values))
+
+    def audit_attributes(self) -> dict[str, dict[str, list[str]]]:
+        """The attributes this change touches, for the audit log; secrets hidden."""
+        out: dict[str, dict[str, list[str]]] = {}
+        if self.action == "password":
+            return {"userPassword": {"new": [HIDDEN]}}
+        for mod in self.mods:
+            if mod.quiet:
+                continue
+            values = _values(mod.attr, mod.values)
+            slot = out.setdefault(mod.attr, {})
+            if self.action == "add" or mod.action == "replace":
+                if mod.attr in self.old:
+                    slot["old"] = _values(mod.attr, self.old[mod.attr])
+                slot["new"] = values
+            else:
+                slot.setdefault(mod.action, []).extend(values)
+        return out
+
+
+def _values(attr: str, values) -> list[str]:
+    if attr.lower() in SECRET_ATTRIBUTES:
+        return [HIDDEN] if values else []
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _show(attr: str, values) -> str:
+    shown = _values(attr, values)
+    if not shown:
+        return "(none)"
+    return shown[0] if len(shown) == 1 else "[" + ", ".join(shown) + "]"

@@ -1,0 +1,126 @@
+"""Command line: parse arguments, call one function, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from . import __version__
+from .errors import ConfigError, MopldapError
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = """\
+mopldap applies MOP partner user management to an OpenLDAP directory: partner
+administrators drop YAML requests into an inbox, scheduled runs apply them, keep
+the per-system groups derived from the roles, and disable accounts idle for a month.
+"""
+
+
+def _add_config_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=default,
+        help="configuration file (default: $MOPLDAP_CONFIG, else config/mopldap.yaml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mopldap", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"mopldap {__version__}")
+    _add_config_option(parser, None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=description or help)
+        _add_config_option(sub, argparse.SUPPRESS)  # accepted after the command name too
+        return sub
+
+    init = command(
+        "init",
+        "create the base tree, password policy and role/system groups (idempotent)",
+        "Create ou=partners, ou=hq, ou=roles, ou=systems, ou=policies, the default password policy "
+        "and one groupOfNames per role and per system of the role map. Safe to re-run: it only adds "
+        "what is missing. With --hq-admin, also create the first HQ administrator; its generated "
+        "password is written once to a 0600 file in the outbox, whose path is printed.",
+    )
+    init.add_argument("--hq-admin", metavar="USERNAME", help="also create this HQ administrator under ou=hq")
+    init.add_argument("--name", help="the HQ administrator's real name (required with --hq-admin)")
+    init.add_argument("--email", help="the HQ administrator's email")
+    init.add_argument("--dry-run", action="store_true", help="print what would be created, write nothing")
+
+    validate = command(
+        "validate",
+        "check the configuration, the role map and request files offline",
+        "Check the configuration, the role map and the given request files without contacting the "
+        "directory. Exit 1 if anything is wrong, with one line per problem.",
+    )
+    validate.add_argument("requests", nargs="*", metavar="REQUEST", help="request files to check")
+
+    dev = command(
+        "dev-server",
+        "run the embedded OpenLDAP (Debian's slapd) for trying mopldap out",
+        "Start Debian's slapd with mopldap's schema and server settings, on the loopback port of "
+        "ldap.url, with its data in dev_server.data_dir (kept across restarts). The first start "
+        "creates the root DN cn=admin,<base DN> and writes its password to admin.password there.",
+    )
+    dev.add_argument("action", nargs="?", choices=("start", "stop", "status"), default="start",
+                     help="start (default), stop, or status")
+    dev.add_argument("--foreground", action="store_true", help="stay in the foreground; Ctrl-C stops the server")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mopldap` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .logging import configure
+
+    configure()
+    try:
+        return _dispatch(args)
+    except MopldapError as exc:
+        for line in getattr(exc, "problems", None) or [exc.message]:
+            print(f"mopldap: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mopldap: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from .config import config_path, load_config, load_settings
+    from .logging import configure
+
+    path = config_path(args.config)
+    if args.command == "validate":
+        from .validation import run_validate
+
+        return run_validate(path, [Path(p) for p in args.requests])
+    if args.command == "dev-server":
+        config = load_config(path)
+        configure(config.logging.format, config.logging.level)
+        from .devserver import run_dev_server
+
+        return run_dev_server(config, args.action, args.foreground)
+    config, rolemap = load_settings(path)
+    configure(config.logging.format, config.logging.level)
+    if args.command == "init":
+        from .bootstrap import run_init
+
+        if args.hq_admin and not args.name:
+            raise ConfigError("init: --hq-admin needs --name (the administrator's real name)")
+        if (args.name or args.email) and not args.hq_admin:
+            raise ConfigError("init: --name and --email go with --hq-admin USERNAME")
+        return run_init(config, rolemap, args.hq_admin, args.name, args.email, args.dry_run)
+    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

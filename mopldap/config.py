@@ -1,0 +1,274 @@
+"""The configuration file (`config/mopldap.yaml`): pydantic models and loading."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from .errors import ConfigError
+from .rolemap import RoleMap, load_rolemap
+from .yamlfile import YamlDocument, pydantic_problems, read_yaml
+
+DEFAULT_CONFIG = Path("config/mopldap.yaml")
+CONFIG_ENV = "MOPLDAP_CONFIG"
+PASSWORD_ENV = "MOPLDAP_BIND_PASSWORD"
+ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+PASSWORD_SCHEMES = ("{SSHA512}", "{SSHA256}", "{SSHA}", "{ARGON2}", "server")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _section():
+    """A section default that is validated too, so that its relative paths get resolved."""
+    return Field(default_factory=dict, validate_default=True)
+
+
+def _resolve(value: Path | None, info: ValidationInfo) -> Path | None:
+    """Resolve a path relative to the config file's folder (passed as validation context)."""
+    if value is None:
+        return None
+    base = (info.context or {}).get("base", Path.cwd())
+    return (base / value).resolve() if not value.is_absolute() else value
+
+
+def _check_dn(value: str) -> str:
+    from ldap3.core.exceptions import LDAPInvalidDnError
+    from ldap3.utils.dn import parse_dn
+
+    try:
+        parse_dn(value)
+    except LDAPInvalidDnError:
+        raise ValueError(f"'{value}' is not a valid DN") from None
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class LdapConfig(_Strict):
+    url: str = "ldap://127.0.0.1:3890"
+    start_tls: bool = False
+    ca_file: Path | None = None
+    allow_insecure: bool = False
+    bind_dn: str = "cn=admin,dc=example,dc=com"
+    bind_password_file: Path | None = None
+    base_dn: str = "dc=example,dc=com"
+    replicas: list[str] = []
+    timeout: float = Field(default=10.0, gt=0)
+    page_size: int = Field(default=500, ge=1, le=10000)
+
+    _paths = field_validator("ca_file", "bind_password_file")(_resolve)
+
+    @field_validator("url", "replicas")
+    @classmethod
+    def _check_urls(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            parsed = urlparse(url)
+            if parsed.scheme not in ("ldap", "ldaps") or not parsed.hostname:
+                raise ValueError(f"'{url}' is not an ldap:// or ldaps:// URL with a host")
+        return value
+
+    @field_validator("bind_dn", "base_dn")
+    @classmethod
+    def _dn(cls, value: str) -> str:
+        return _check_dn(value)
+
+    @model_validator(mode="after")
+    def _transport_security(self) -> LdapConfig:
+        for url in [self.url, *self.replicas]:
+            parsed = urlparse(url)
+            if parsed.scheme == "ldaps" and self.start_tls:
+                raise ValueError(f"start_tls makes no sense with {url}: ldaps:// is already TLS")
+            plain = parsed.scheme == "ldap" and not self.start_tls
+            if plain and not is_loopback(parsed.hostname) and not self.allow_insecure:
+                raise ValueError(
+                    f"{url} would send the bind password in clear to a remote host: "
+                    "use ldaps://, set start_tls: true, or set allow_insecure: true"
+                )
+        return self
+
+    def bind_password(self) -> str:
+        """Return the bind password from $MOPLDAP_BIND_PASSWORD or bind_password_file."""
+        if PASSWORD_ENV in os.environ:
+            return os.environ[PASSWORD_ENV]
+        if self.bind_password_file is None:
+            raise ConfigError(
+                f"ldap.bind_password_file: not set and ${PASSWORD_ENV} is empty: "
+                "give one of them the bind DN's password"
+            )
+        try:
+            return self.bind_password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"ldap.bind_password_file: cannot read {self.bind_password_file}: {exc.strerror}"
+            ) from None
+
+
+class PathsConfig(_Strict):
+    role_map: Path = Path("roles.yaml")
+    inbox: Path = Path("../var/inbox")
+    outbox: Path = Path("../var/outbox")
+    archive: Path = Path("../var/archive")
+
+    _paths = field_validator("role_map", "inbox", "outbox", "archive")(_resolve)
+
+
+class InactivityConfig(_Strict):
+    max_idle_days: int = Field(default=30, ge=1)
+    warn_days: int = Field(default=7, ge=0)
+    attributes: list[str] = ["pwdLastSuccess", "authTimestamp", "mopLastLogon"]
+    exempt_roles: list[str] = ["hq-admin"]
+    max_locks_per_run: int | str = "10%"
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("list at least one last-logon attribute")
+        for name in value:
+            if not ATTRIBUTE_NAME.match(name):
+                raise ValueError(f"'{name}' is not an LDAP attribute name")
+        return value
+
+    @field_validator("max_locks_per_run")
+    @classmethod
+    def _count_or_percent(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must be a count >= 0 or a percentage like '10%'")
+            return value
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
+        if not match or float(match.group(1)) > 100:
+            raise ValueError(f"'{value}' must be a count like 50 or a percentage like '10%'")
+        return value
+
+    @model_validator(mode="after")
+    def _warn_before_lock(self) -> InactivityConfig:
+        if self.warn_days >= self.max_idle_days:
+            raise ValueError("warn_days must be smaller than max_idle_days")
+        return self
+
+    def lock_limit(self, enabled_accounts: int) -> int:
+        """Return the most accounts one run may lock, given how many are enabled."""
+        if isinstance(self.max_locks_per_run, int):
+            return self.max_locks_per_run
+        percent = float(self.max_locks_per_run.strip().rstrip("%"))
+        return int(enabled_accounts * percent / 100)
+
+
+class ScheduleConfig(_Strict):
+    inbox: str = "* * * * *"
+    reconcile: str = "*/15 * * * *"
+    inactivity: str = "0 2 * * *"
+
+    @field_validator("inbox", "reconcile", "inactivity")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a cron expression (minute hour day month weekday): {exc}") from None
+        return value
+
+
+class LoggingConfig(_Strict):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    audit_file: Path = Path("../var/audit.jsonl")
+
+    _paths = field_validator("audit_file")(_resolve)
+
+
+class PasswordsConfig(_Strict):
+    scheme: str = "{SSHA512}"
+    """How mopldap stores passwords: pre-hashed with a scheme the server verifies, or
+    'server' to send them with the Password Modify extended operation (RFC 3062)."""
+    generated_length: int = Field(default=20, ge=16, le=128)
+
+    @field_validator("scheme")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value not in PASSWORD_SCHEMES:
+            raise ValueError(f"'{value}' is not one of {', '.join(PASSWORD_SCHEMES)}")
+        return value
+
+
+class DevServerConfig(_Strict):
+    data_dir: Path = Path("../var/slapd")
+
+    _paths = field_validator("data_dir")(_resolve)
+
+
+class Config(_Strict):
+    ldap: LdapConfig = _section()
+    paths: PathsConfig = _section()
+    inactivity: InactivityConfig = _section()
+    schedule: ScheduleConfig = _section()
+    logging: LoggingConfig = _section()
+    passwords: PasswordsConfig = _section()
+    dev_server: DevServerConfig = _section()
+    source: Path = Field(default=Path("config/mopldap.yaml"), exclude=True)
+
+
+def config_path(explicit: str | None) -> Path:
+    """Return the config file to use: --config, then $MOPLDAP_CONFIG, then the default."""
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def parse_config(doc: YamlDocument, base: Path) -> Config:
+    """Given a parsed config document, return the Config. Raise ConfigError listing every problem."""
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{doc.source}: the configuration must be a mapping of sections (ldap, paths, ...)")
+    if "source" in data:
+        raise ConfigError(f"{doc.where(('source',))}: unknown key 'source'")
+    try:
+        return Config.model_validate({**data, "source": Path(doc.source)}, context={"base": base})
+    except ValidationError as exc:
+        problems = pydantic_problems(doc, exc)
+        raise ConfigError(problems[0], problems) from None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the configuration at `path`. Raise ConfigError if anything is wrong."""
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: no such configuration file: pass --config FILE or set ${CONFIG_ENV}"
+        )
+    return parse_config(read_yaml(path), path.resolve().parent)
+
+
+def load_settings(path: Path) -> tuple[Config, RoleMap]:
+    """Load the config and its role map, and check what refers from one to the other."""
+    config = load_config(path)
+    rolemap = load_rolemap(config.paths.role_map)
+    problems = [
+        f"{config.source}: inactivity.exempt_roles[{i}]: unknown role '{role}' (not in {config.paths.role_map})"
+        for i, role in enumerate(config.inactivity.exempt_roles)
+        if role not in rolemap.roles
+    ]
+    if problems:
+        raise ConfigError(problems[0], problems)
+    return config, rolemap

@@ -1,0 +1,117 @@
+"""The directory layout: where partners, accounts, roles, systems and policies live.
+
+Pure functions over DN strings. DNs are built with escaped RDN values, and compared
+in a normalized form (attribute types and values lowercased: every naming attribute
+used here - dc, ou, uid, cn - matches case-insensitively).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import escape_rdn, parse_dn
+
+USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
+PARTNER_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+PLACEHOLDER_RDN = "cn=nobody"
+
+
+def normalize_dn(dn: str) -> str:
+    """Return a comparable form of `dn`; raise ValueError if it is not a DN."""
+    try:
+        parts = parse_dn(dn, escape=False, strip=True)
+    except LDAPInvalidDnError:
+        raise ValueError(f"not a DN: {dn!r}") from None
+    return ",".join(f"{attr.lower()}={value.lower()}" for attr, value, _ in parts)
+
+
+def rdn_value(dn: str) -> str:
+    """Return the (unescaped) value of the first RDN of `dn`."""
+    return _unescape(parse_dn(dn, escape=False, strip=True)[0][1])
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\([0-9a-fA-F]{2}|.)", lambda m: chr(int(m.group(1), 16)) if len(m.group(1)) == 2 else m.group(1), value)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """DNs of the mopldap tree under `base_dn`."""
+
+    base_dn: str
+
+    @property
+    def partners(self) -> str:
+        return f"ou=partners,{self.base_dn}"
+
+    @property
+    def hq(self) -> str:
+        return f"ou=hq,{self.base_dn}"
+
+    @property
+    def roles(self) -> str:
+        return f"ou=roles,{self.base_dn}"
+
+    @property
+    def systems(self) -> str:
+        return f"ou=systems,{self.base_dn}"
+
+    @property
+    def policies(self) -> str:
+        return f"ou=policies,{self.base_dn}"
+
+    @property
+    def default_policy(self) -> str:
+        return f"cn=default,{self.policies}"
+
+    @property
+    def placeholder(self) -> str:
+        """The member value that stands in for 'no members' (groupOfNames needs one)."""
+        return f"{PLACEHOLDER_RDN},{self.base_dn}"
+
+    @property
+    def containers(self) -> list[str]:
+        return [self.partners, self.hq, self.roles, self.systems, self.policies]
+
+    def partner(self, code: str) -> str:
+        return f"ou={escape_rdn(code)},{self.partners}"
+
+    def account(self, username: str, partner: str | None) -> str:
+        """Return the DN of `username` under `partner`'s OU, or under ou=hq when partner is None."""
+        parent = self.partner(partner) if partner is not None else self.hq
+        return f"uid={escape_rdn(username)},{parent}"
+
+    def role(self, role_id: str) -> str:
+        return f"cn={escape_rdn(role_id)},{self.roles}"
+
+    def system(self, system_id: str) -> str:
+        return f"cn={escape_rdn(system_id)},{self.systems}"
+
+    def group_id(self, dn: str, container: str) -> str | None:
+        """Return the cn of a group directly under `container` (roles or systems), else None."""
+        try:
+            norm = normalize_dn(dn)
+        except ValueError:
+            return None
+        suffix = "," + normalize_dn(container)
+        if not norm.endswith(suffix):
+            return None
+        head = norm[: -len(suffix)]
+        if "," in head or not head.startswith("cn="):
+            return None
+        return rdn_value(dn).lower()
+
+    def partner_of(self, account_dn: str) -> str | None:
+        """Return the partner code of an account DN under ou=partners, else None."""
+        parts = parse_dn(account_dn, escape=False, strip=True)
+        parent = ",".join(f"{a}={v}" for a, v, _ in parts[2:])
+        if len(parts) < 3 or normalize_dn(parent) != normalize_dn(self.partners):
+            return None
+        return _unescape(parts[1][1]) if parts[1][0].lower() == "ou" else None
+
+    def is_hq_account(self, account_dn: str) -> bool:
+        parts = parse_dn(account_dn, escape=False, strip=True)
+        parent = ",".join(f"{a}={v}" for a, v, _ in parts[1:])
+        return len(parts) > 1 and normalize_dn(parent) == normalize_dn(self.hq)

@@ -1,0 +1,166 @@
+"""The role map: systems, user types and roles, and the pure role -> systems resolution."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+from .yamlfile import YamlDocument, pydantic_problems, read_yaml
+
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class System(_Strict):
+    name: str = Field(min_length=1)
+    description: str | None = None
+
+
+class UserType(_Strict):
+    name: str = Field(min_length=1)
+
+
+class Role(_Strict):
+    name: str = Field(min_length=1)
+    admin: bool = False
+    """May file requests for its own partner."""
+    hq: bool = False
+    """An HQ role: may act on every partner; never granted through a request."""
+    user_types: list[str]
+    systems: list[str] = []
+    includes: list[str] = []
+    description: str | None = None
+
+
+class RoleMap(_Strict):
+    systems: dict[str, System]
+    user_types: dict[str, UserType]
+    roles: dict[str, Role]
+
+    @cached_property
+    def _grants(self) -> dict[str, frozenset[str]]:
+        return resolve_grants(self)
+
+    def systems_of(self, role: str) -> frozenset[str]:
+        """Return every system `role` grants, directly or through `includes`."""
+        return self._grants.get(role, frozenset())
+
+    def granted_systems(self, roles: Iterable[str]) -> frozenset[str]:
+        """Return the union of the systems the given roles grant; unknown roles grant nothing."""
+        granted: set[str] = set()
+        for role in roles:
+            granted |= self.systems_of(role)
+        return frozenset(granted)
+
+    @property
+    def admin_roles(self) -> frozenset[str]:
+        return frozenset(r for r, role in self.roles.items() if role.admin)
+
+    @property
+    def hq_roles(self) -> frozenset[str]:
+        return frozenset(r for r, role in self.roles.items() if role.hq)
+
+    def roles_allowed_for(self, user_type: str) -> frozenset[str]:
+        return frozenset(r for r, role in self.roles.items() if user_type in role.user_types)
+
+
+def resolve_grants(rolemap: RoleMap) -> dict[str, frozenset[str]]:
+    """Given a cycle-free role map, return each role's systems through `includes`."""
+    resolved: dict[str, frozenset[str]] = {}
+
+    def visit(role_id: str) -> frozenset[str]:
+        if role_id not in resolved:
+            role = rolemap.roles[role_id]
+            systems = set(role.systems)
+            for included in role.includes:
+                systems |= visit(included)
+            resolved[role_id] = frozenset(systems)
+        return resolved[role_id]
+
+    for role_id in rolemap.roles:
+        visit(role_id)
+    return resolved
+
+
+def check_references(rolemap: RoleMap) -> list[tuple[tuple, str]]:
+    """Return (location, message) for every bad id, unknown reference, duplicate or cycle."""
+    problems: list[tuple[tuple, str]] = []
+    for section in ("systems", "user_types", "roles"):
+        for key in getattr(rolemap, section):
+            if not ID_PATTERN.match(key):
+                problems.append(
+                    ((section, key), f"id '{key}' must match {ID_PATTERN.pattern} (it becomes an LDAP cn)")
+                )
+    for role_id, role in rolemap.roles.items():
+        if not role.user_types:
+            problems.append(((("roles", role_id, "user_types")), "must list at least one user type"))
+        for field, known, kind in (
+            ("user_types", rolemap.user_types, "user type"),
+            ("systems", rolemap.systems, "system"),
+            ("includes", rolemap.roles, "role"),
+        ):
+            seen: set[str] = set()
+            for index, ref in enumerate(getattr(role, field)):
+                loc = ("roles", role_id, field, index)
+                if ref not in known:
+                    problems.append((loc, f"unknown {kind} '{ref}'"))
+                elif ref in seen:
+                    problems.append((loc, f"'{ref}' is listed twice"))
+                seen.add(ref)
+    problems.extend(_cycles(rolemap))
+    return problems
+
+
+def _cycles(rolemap: RoleMap) -> list[tuple[tuple, str]]:
+    problems = []
+    state: dict[str, str] = {}  # "visiting" | "done"
+    stack: list[str] = []
+
+    def visit(role_id: str) -> None:
+        state[role_id] = "visiting"
+        stack.append(role_id)
+        for index, included in enumerate(rolemap.roles[role_id].includes):
+            if included not in rolemap.roles:
+                continue
+            if state.get(included) == "visiting":
+                cycle = stack[stack.index(included):] + [included]
+                problems.append(
+                    (("roles", role_id, "includes", index), "includes cycle: " + " -> ".join(cycle))
+                )
+            elif included not in state:
+                visit(included)
+        stack.pop()
+        state[role_id] = "done"
+
+    for role_id in rolemap.roles:
+        if role_id not in state:
+            visit(role_id)
+    return problems
+
+
+def parse_rolemap(doc: YamlDocument) -> RoleMap:
+    """Given a parsed role map document, return the RoleMap. Raise ConfigError listing every problem."""
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{doc.source}: the role map must be a mapping with systems, user_types and roles")
+    try:
+        rolemap = RoleMap.model_validate(doc.data)
+    except ValidationError as exc:
+        problems = pydantic_problems(doc, exc)
+        raise ConfigError(problems[0], problems) from None
+    problems = [f"{doc.where(loc)}: {message}" for loc, message in check_references(rolemap)]
+    if problems:
+        raise ConfigError(problems[0], problems)
+    return rolemap
+
+
+def load_rolemap(path: Path) -> RoleMap:
+    """Read and validate the role map file at `path`. Raise ConfigError if anything is wrong."""
+    return parse_rolemap(read_yaml(path))

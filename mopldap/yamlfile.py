@@ -1,0 +1,150 @@
+"""Strict YAML reading: duplicate keys are errors, and every value knows its line.
+
+PyYAML silently keeps the last of two equal keys; in a role map or a request that
+hides a mistake, so both are refused here. The line map lets pydantic errors name
+the line of the offending key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+Location = tuple[str | int, ...]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable key: let SafeLoader report it
+                duplicate = False
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML document with the line of every key and list item."""
+
+    source: str
+    data: Any
+    lines: dict[Location, int] = field(default_factory=dict)
+
+    def line_of(self, location: Location) -> int | None:
+        """Return the line of `location`, or of its nearest parent that has one."""
+        loc = tuple(location)
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return None
+
+    def where(self, location: Location) -> str:
+        """Return 'file:line: a.b[0].c' for error messages."""
+        line = self.line_of(location)
+        prefix = f"{self.source}:{line}" if line else self.source
+        path = format_location(location)
+        return f"{prefix}: {path}" if path else prefix
+
+
+def format_location(location: Location) -> str:
+    """Return ('roles', 'auditor', 'systems', 0) as 'roles.auditor.systems[0]'."""
+    out = ""
+    for part in location:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _record_lines(node: yaml.Node, path: Location, lines: dict[Location, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            child = path + (key,)
+            lines[child] = key_node.start_mark.line + 1
+            _record_lines(value_node, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = path + (index,)
+            lines[child] = item.start_mark.line + 1
+            _record_lines(item, child, lines)
+
+
+def parse_yaml(text: str, source: str) -> YamlDocument:
+    """Given YAML text, return the document. Raise ConfigError naming source and line."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"{source}{line}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    lines: dict[Location, int] = {}
+    if node is not None:
+        _record_lines(node, (), lines)
+    return YamlDocument(source=source, data=data, lines=lines)
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    """Read and parse a YAML file. Raise ConfigError if it cannot be read or parsed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_yaml(text, str(path))
+
+
+def pydantic_problems(doc: YamlDocument, error: Any, prefix: Location = ()) -> list[str]:
+    """Turn a pydantic ValidationError into one 'file:line: path: message' line per problem."""
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = prefix + tuple(part for part in item["loc"] if not _is_union_tag(part))
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'"
+        elif item["type"] == "missing":
+            message = f"missing required key '{loc[-1]}'"
+        problems.append(f"{doc.where(loc)}: {_strip_prefix(message)}")
+    return problems
+
+
+def _is_union_tag(part: str | int) -> bool:
+    """pydantic adds function names like 'function-after[...]' to locations; drop them."""
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _strip_prefix(message: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message

@@ -1,0 +1,174 @@
+"""A real slapd for the functional tests, built the way the README tells customers.
+
+One server per test session (python-slapd's pattern: temporary folder, free port,
+ldapi with SASL EXTERNAL), configured with Debian's default database and then
+`schema/*.ldif` loaded with `ldapadd -Y EXTERNAL`. Each test gets an empty tree,
+its own config file and var/ folder.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mopldap.cli import main
+from mopldap.config import load_settings
+from mopldap.devserver import INSTALL_HINT, MopSlapd
+from mopldap.directory import Directory, Entry
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_DN = "dc=example,dc=com"
+ROOT_PW = "test-root-secret"
+
+
+@pytest.fixture(scope="session")
+def slapd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MopSlapd]:
+    if shutil.which("slapd", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None or shutil.which("ldapadd") is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    server = MopSlapd(tmp_path_factory.mktemp("slapd"), base_dn=BASE_DN, root_pw=ROOT_PW)
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Env:
+    """One test's view: a config pointing at the session's slapd, an empty tree, a var/ folder."""
+
+    server: MopSlapd
+    root: Path
+    config_path: Path
+    overrides: dict = field(default_factory=dict)
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def inbox(self) -> Path:
+        return self.var / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.var / "outbox"
+
+    @property
+    def archive(self) -> Path:
+        return self.var / "archive"
+
+    @property
+    def audit_file(self) -> Path:
+        return self.var / "audit.jsonl"
+
+    def settings(self):
+        return load_settings(self.config_path)
+
+    def write_config(self, **sections: dict) -> None:
+        """Rewrite the config with `sections` merged over the test defaults."""
+        data = {
+            "ldap": {
+                "url": self.server.ldap_uri.rstrip("/"),
+                "bind_dn": f"cn=admin,{BASE_DN}",
+                "bind_password_file": "admin.password",
+                "base_dn": BASE_DN,
+            },
+            "paths": {"role_map": "roles.yaml", "inbox": "../var/inbox", "outbox": "../var/outbox",
+                      "archive": "../var/archive"},
+            "logging": {"format": "json", "audit_file": "../var/audit.jsonl"},
+        }
+        for name, values in sections.items():
+            data.setdefault(name, {}).update(values)
+        self.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+    def cli(self, *args: str, expect: int | None = 0) -> Result:
+        """Run `mopldap --config <this env's config> ARGS` in-process; check the exit code."""
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(["--config", str(self.config_path), *args])
+        result = Result(code, out.getvalue(), err.getvalue())
+        if expect is not None:
+            assert code == expect, f"exit {code} != {expect}\nstdout:\n{result.out}\nstderr:\n{result.err}"
+        return result
+
+    def directory(self) -> Directory:
+        config, _ = self.settings()
+        return Directory(config.ldap).connect()
+
+    def entry(self, dn: str, *attrs: str) -> Entry | None:
+        with self.directory() as d:
+            return d.read(dn, attrs or ("*", "+"))
+
+    def search(self, filter: str, *attrs: str, base: str = BASE_DN) -> list[Entry]:
+        with self.directory() as d:
+            return list(d.search(base, filter, attrs or ("*",)))
+
+    def ldap_tool(self, tool: str, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """Run an OpenLDAP command-line tool as the root DN, as an HQ administrator would."""
+        cmd = [tool, "-x", "-H", self.server.ldap_uri, "-D", f"cn=admin,{BASE_DN}", "-w", ROOT_PW, *args]
+        proc = subprocess.run(cmd, input=input, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{tool} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def ldapmodify(self, ldif: str) -> None:
+        self.ldap_tool("ldapmodify", input=ldif)
+
+    def ldapsearch(self, filter: str, *attrs: str, base: str = BASE_DN) -> str:
+        return self.ldap_tool("ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-b", base, filter, *attrs).stdout
+
+    def can_bind(self, dn: str, password: str) -> bool:
+        proc = subprocess.run(["ldapwhoami", "-x", "-H", self.server.ldap_uri, "-D", dn, "-w", password],
+                              capture_output=True, text=True)
+        return proc.returncode == 0
+
+
+def reset_tree(server: MopSlapd) -> None:
+    """Delete every entry of the database (the session's server is shared).
+
+    Only when the suffix entry exists: slapd 2.5.13 crashes (SIGSEGV) on a delete
+    of the suffix DN of an empty database.
+    """
+    auth = ["-x", "-H", server.ldap_uri, "-D", f"cn=admin,{BASE_DN}", "-w", ROOT_PW]
+    probe = subprocess.run(["ldapsearch", *auth, "-b", BASE_DN, "-s", "base", "1.1"], capture_output=True, text=True)
+    if probe.returncode == 32:
+        return
+    proc = subprocess.run(["ldapdelete", *auth, "-r", BASE_DN], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cannot reset the test tree: {proc.stderr}")
+
+
+@pytest.fixture
+def env(slapd_server: MopSlapd, tmp_path: Path) -> Env:
+    """An empty tree and a fresh config (not yet `init`-ed)."""
+    reset_tree(slapd_server)
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    shutil.copy(ROOT / "config" / "roles.yaml", config_dir / "roles.yaml")
+    (config_dir / "admin.password").write_text(ROOT_PW)
+    environment = Env(slapd_server, tmp_path, config_dir / "mopldap.yaml")
+    environment.write_config()
+    return environment
+
+
+@pytest.fixture
+def initialized(env: Env) -> Env:
+    """An env whose tree `mopldap init` has built."""
+    env.cli("init")
+    return env

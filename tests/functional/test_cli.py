@@ -1,0 +1,96 @@
+"""The command line as a user meets it: help, --config anywhere, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mopldap.cli import build_parser
+
+COMMANDS = [name for name in build_parser()._subparsers._group_actions[0].choices]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mopldap.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_help_explains_every_command():
+    result = run("--help")
+    assert result.returncode == 0
+    for name in COMMANDS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_its_own_help(command):
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert "--config" in result.stdout
+    assert len(result.stdout.splitlines()) > 4
+
+
+def test_config_option_works_before_and_after_the_command(initialized):
+    env = initialized
+    assert "nothing to do" in env.cli("init").out  # env.cli puts --config first
+    result = run("init", "--config", str(env.config_path))
+    assert result.returncode == 0, result.stderr
+    assert "nothing to do" in result.stdout
+
+
+def test_config_from_environment_variable(initialized, monkeypatch):
+    monkeypatch.setenv("MOPLDAP_CONFIG", str(initialized.config_path))
+    result = subprocess.run([sys.executable, "-m", "mopldap.cli", "init"], capture_output=True, text=True)
+    assert result.returncode == 0 and "nothing to do" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_directory_exits_2_with_one_line(env):
+    env.write_config(ldap={"url": f"ldap://127.0.0.1:{free_port()}", "timeout": 2})
+    result = env.cli("init", expect=2)
+    assert result.err.strip().count("\n") == 0
+    assert "cannot reach ldap://127.0.0.1:" in result.err and "Traceback" not in result.err
+
+
+def test_refused_bind_exits_2_and_names_the_bind_dn(env):
+    (env.config_path.parent / "admin.password").write_text("wrong")
+    result = env.cli("init", expect=2)
+    assert "bind as cn=admin,dc=example,dc=com refused" in result.err
+    assert "wrong" not in result.err
+
+
+def test_tls_with_an_untrusted_certificate_is_refused(env):
+    env.write_config(ldap={"start_tls": True, "url": env.server.ldap_uri.rstrip("/").replace("127.0.0.1", "localhost")})
+    result = env.cli("init", expect=2)
+    assert "TLS failed" in result.err or "certificate" in result.err
+
+
+def test_tls_with_the_right_ca_verifies_and_works(env):
+    env.write_config(ldap={"start_tls": True, "ca_file": env.server.cafile,
+                           "url": env.server.ldap_uri.rstrip("/").replace("127.0.0.1", "localhost")})
+    env.cli("init")
+
+
+def test_invalid_config_exits_1_naming_file_line_and_key(env):
+    env.config_path.write_text(env.config_path.read_text() + "extra_section: {}\n")
+    result = env.cli("init", expect=1)
+    assert f"{env.config_path}:" in result.err and "unknown key 'extra_section'" in result.err
+
+
+def test_validate_checks_config_and_role_map_offline(env):
+    env.write_config(ldap={"url": f"ldap://127.0.0.1:{free_port()}"})  # nothing listens: validate is offline
+    result = env.cli("validate")
+    assert "ok:" in result.out
+    roles = env.config_path.parent / "roles.yaml"
+    roles.write_text(roles.read_text(encoding="utf-8").replace("includes: [sales-specialist]", "includes: [sales-specilist]"),
+                     encoding="utf-8")
+    result = env.cli("validate", expect=1)
+    assert "roles.sales-manager.includes[0]: unknown role 'sales-specilist'" in result.err

@@ -1,0 +1,97 @@
+"""`mopldap dev-server`: the embedded slapd, started and stopped as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from mopldap.devserver import INSTALL_HINT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_config(tmp_path: Path, port: int) -> Path:
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "roles.yaml").write_text((ROOT / "config" / "roles.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    config = {
+        "ldap": {"url": f"ldap://127.0.0.1:{port}", "bind_password_file": "../var/slapd/admin.password"},
+        "dev_server": {"data_dir": "../var/slapd"},
+    }
+    path = config_dir / "mopldap.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def mopldap(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mopldap.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_dev_server_starts_in_background_keeps_data_and_stops(tmp_path):
+    port = free_port()
+    config = str(make_config(tmp_path, port))
+    started = mopldap("dev-server", "--config", config)
+    try:
+        assert started.returncode == 0, started.stderr
+        assert f"ldap://127.0.0.1:{port}" in started.stdout
+        password_file = tmp_path / "var" / "slapd" / "admin.password"
+        assert oct(password_file.stat().st_mode & 0o777) == "0o600"
+        assert password_file.read_text() in started.stdout  # the root password is printed
+        assert "running (pid" in mopldap("dev-server", "status", "--config", config).stdout
+        assert mopldap("init", "--config", config).returncode == 0
+        stopped = mopldap("dev-server", "stop", "--config", config)
+        assert stopped.returncode == 0 and "stopped" in stopped.stdout
+        assert "not running" in mopldap("dev-server", "status", "--config", config).stdout
+        # restart: the data survived
+        assert mopldap("dev-server", "--config", config).returncode == 0
+        again = mopldap("init", "--config", config)
+        assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
+    finally:
+        mopldap("dev-server", "stop", "--config", config)
+
+
+def test_dev_server_in_foreground_stops_on_ctrl_c(tmp_path):
+    port = free_port()
+    config = str(make_config(tmp_path, port))
+    proc = subprocess.Popen([sys.executable, "-m", "mopldap.cli", "dev-server", "--foreground", "--config", config],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the dev server did not open its port")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert "stopped" in out
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_dev_server_without_slapd_says_how_to_install_it(tmp_path):
+    config = str(make_config(tmp_path, free_port()))
+    env = dict(os.environ, BIN="/nonexistent", SBIN="/nonexistent", SLAPD="")
+    result = mopldap("dev-server", "--config", config, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"mopldap: {INSTALL_HINT}"
