@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
+from ldap3.utils.conv import escape_filter_chars
 
 from .changes import Change
-from .directory import OBJECT_CLASS_VIOLATION, Directory, WriteError
-from .groups import is_membership_change, with_placeholder
+from .directory import NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION, VALUE_EXISTS, Directory, Modification, WriteError
+from .groups import is_membership_change
+from .layout import normalize_dn
 from .logging import AuditLog
 
 log = structlog.get_logger(__name__)
@@ -40,7 +42,9 @@ class Executor:
     run_id: str = ""
     archive_dir: Path | None = None
     placeholder: str = ""
+    base_dn: str = ""
     echo: Callable[[str], None] = print
+    _holders: set[str] | None = field(default=None, repr=False)
 
     def execute(self, plan: Sequence[Change], requester: str | None = None) -> Outcome:
         """Apply `plan` in order; stop at the first refused write (WriteError) and report it."""
@@ -68,13 +72,7 @@ class Executor:
         if change.action == "add":
             self.directory.add(change.dn, change.attributes())
         elif change.action == "modify" and is_membership_change(change):
-            try:
-                self.directory.modify(change.dn, change.mods, permissive=True)
-            except WriteError as exc:
-                if exc.code != OBJECT_CLASS_VIOLATION or not self.placeholder:
-                    raise
-                # the removal emptied the group: groupOfNames needs one member
-                self.directory.modify(change.dn, with_placeholder(change, self.placeholder).mods, permissive=True)
+            self._write_membership(change)
         elif change.action == "modify":
             self.directory.modify(change.dn, change.mods)
         elif change.action == "delete":
@@ -86,6 +84,68 @@ class Executor:
             self.directory.set_password(change.dn, change.secret)
         else:  # pragma: no cover - a planning bug
             raise ValueError(f"unknown change action {change.action!r}")
+
+    # -- group membership and the empty-group placeholder ---------------------------
+
+    def _placeholder_holders(self) -> set[str]:
+        """Normalized DNs of the groups holding the placeholder (one indexed search per run)."""
+        if self._holders is None:
+            assert self.directory is not None
+            found = self.directory.search(
+                self.base_dn, f"(&(objectClass=groupOfNames)(member={escape_filter_chars(self.placeholder)}))", ("1.1",))
+            self._holders = {normalize_dn(entry.dn) for entry in found}
+        return self._holders
+
+    def _write_membership(self, change: Change) -> None:
+        """Add and remove members in one modify; keep the placeholder exactly in the empty groups.
+
+        If the directory changed under us (a value already there, or already gone),
+        fall back to one modify per value and accept those values as done.
+        """
+        assert self.directory is not None
+        group = normalize_dn(change.dn)
+        holders = self._placeholder_holders() if self.placeholder else set()
+        adds = any(m.action == "add" for m in change.mods)
+        mods = list(change.mods)
+        if adds and group in holders:
+            mods.append(Modification("member", "delete", (self.placeholder,)))
+        try:
+            self.directory.modify(change.dn, mods)
+        except WriteError as exc:
+            if exc.code == OBJECT_CLASS_VIOLATION and self.placeholder:  # the last member left
+                self.directory.modify(change.dn, mods + [Modification("member", "add", (self.placeholder,))])
+                holders.add(group)
+                return
+            if exc.code not in (VALUE_EXISTS, NO_SUCH_ATTRIBUTE):
+                raise
+            log.info("membership_drift", dn=change.dn, why="retrying value by value")
+            self._membership_value_by_value(change, holders)
+            return
+        if adds:
+            holders.discard(group)
+
+    def _membership_value_by_value(self, change: Change, holders: set[str]) -> None:
+        assert self.directory is not None
+        group = normalize_dn(change.dn)
+        for mod in change.mods:
+            for value in mod.values:
+                try:
+                    self.directory.modify(change.dn, [Modification("member", mod.action, (value,))])
+                except WriteError as exc:
+                    if exc.code == OBJECT_CLASS_VIOLATION and self.placeholder:
+                        self.directory.modify(change.dn, [Modification("member", "delete", (value,)),
+                                                          Modification("member", "add", (self.placeholder,))])
+                        holders.add(group)
+                    elif exc.code not in (VALUE_EXISTS, NO_SUCH_ATTRIBUTE):
+                        raise
+                    continue
+                if mod.action == "add" and group in holders:
+                    try:
+                        self.directory.modify(change.dn, [Modification("member", "delete", (self.placeholder,))])
+                    except WriteError as exc:
+                        if exc.code != NO_SUCH_ATTRIBUTE:
+                            raise
+                    holders.discard(group)
 
     def _archive(self, change: Change) -> None:
         """Write the entry's LDIF under the archive before it is deleted (fsync'd)."""

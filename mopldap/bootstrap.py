@@ -130,7 +130,7 @@ def plan_hq_admin(
                                scheme, now, reason="first HQ administrator", operation="init")
     additions = {layout.role(r): [dn] for r in hq_roles}
     additions |= {layout.system(s): [dn] for s in rolemap.granted_systems(hq_roles)}
-    changes += membership_changes(additions, {}, layout.placeholder, reason="HQ administrator", operation="init")
+    changes += membership_changes(additions, {}, reason="HQ administrator", operation="init")
     return changes
 
 

@@ -35,7 +35,7 @@ class Change:
 
     def describe(self) -> str:
         """One line: 'modify uid=li,...: mopAccountStatus active → disabled; member +uid=...'."""
-        details = "; ".join(self._detail(mod) for mod in self.mods if not mod.quiet)
+        details = "; ".join(self._detail(mod) for mod in self.mods)
         if self.action == "password":
             details = "userPassword set (Password Modify, hashed by the server)"
         text = f"{self.action} {self.dn}"
@@ -61,8 +61,6 @@ class Change:
         if self.action == "password":
             return {"userPassword": {"new": [HIDDEN]}}
         for mod in self.mods:
-            if mod.quiet:
-                continue
             values = _values(mod.attr, mod.values)
             slot = out.setdefault(mod.attr, {})
             if self.action == "add" or mod.action == "replace":

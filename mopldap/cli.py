@@ -63,6 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("requests", nargs="*", metavar="REQUEST", help="request files to check")
 
+    apply = command(
+        "apply",
+        "apply one request file now",
+        "Validate, authorize and apply one request file now, exactly as the inbox step would: its "
+        "result goes to the outbox and the file moves to the archive (passwords redacted). "
+        "Exit 0 when the request was processed, even if it was rejected: the result says why.",
+    )
+    apply.add_argument("request", metavar="REQUEST", help="the request file (YAML)")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="print every change that would be made; write nothing, move nothing")
+    apply.add_argument("--as-of", metavar="TIME", help="act as if it were TIME (ISO 8601), for tests and previews")
+
+    sync = command(
+        "sync",
+        "one full run: inbox, then reconcile, then the inactivity lock",
+        "One run: apply the requests waiting in the inbox, bring the derived groups and account status "
+        "in line with the directory, and disable accounts idle longer than inactivity.max_idle_days. "
+        "Prints a summary. Exit 0 when the run completed (even with rejected requests), 2 if the "
+        "directory cannot be reached, 3 if the safety brake stopped the inactivity lock.",
+    )
+    sync.add_argument("--dry-run", action="store_true",
+                      help="print every change that would be made (entry, attribute, old → new); write nothing")
+    sync.add_argument("--as-of", metavar="TIME", help="evaluate the run as if it were TIME (ISO 8601)")
+
     dev = command(
         "dev-server",
         "run the embedded OpenLDAP (Debian's slapd) for trying mopldap out",
@@ -119,6 +143,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         if (args.name or args.email) and not args.hq_admin:
             raise ConfigError("init: --name and --email go with --hq-admin USERNAME")
         return run_init(config, rolemap, args.hq_admin, args.name, args.email, args.dry_run)
+    if args.command in ("apply", "sync"):
+        from .ldaptime import parse_as_of
+        from .sync import run_apply, run_sync
+
+        try:
+            parse_as_of(args.as_of)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if args.command == "apply":
+            return run_apply(config, rolemap, Path(args.request), args.dry_run, args.as_of)
+        return run_sync(config, rolemap, args.dry_run, args.as_of)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 

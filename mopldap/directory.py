@@ -30,7 +30,8 @@ _SCOPE_NAMES = {ldap3.SUBTREE: "sub", ldap3.LEVEL: "one", ldap3.BASE: "base"}
 _MOD_CODES = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE}
 
 
-PERMISSIVE_MODIFY = ("1.2.840.113556.1.4.1413", False, None)
+NO_SUCH_ATTRIBUTE = 16
+VALUE_EXISTS = 20
 OBJECT_CLASS_VIOLATION = 65
 
 
@@ -64,8 +65,6 @@ class Modification:
     attr: str
     action: str  # "replace" | "add" | "delete"
     values: tuple[str | bytes, ...] = ()
-    quiet: bool = False
-    """Bookkeeping (the empty-group placeholder): left out of messages and audit."""
 
 
 def _decode(value: bytes) -> str:
@@ -235,17 +234,14 @@ class Directory:
         rest = {k: list(v) for k, v in attrs.items() if k != "objectClass"}
         self._check(self._call(f"add {dn}", self.conn.add, dn, object_classes, rest), "add", dn)
 
-    def modify(self, dn: str, mods: Sequence[Modification], permissive: bool = False) -> None:
-        """Modify `dn`. `permissive`: adding a present value or deleting an absent one is no error."""
-        flags = ["-e", "1.2.840.113556.1.4.1413"] if permissive else []
-        log.debug("ldap_modify", cmd=self._cli("ldapmodify", *flags) + f"  # dn: {dn}: " + ", ".join(
+    def modify(self, dn: str, mods: Sequence[Modification]) -> None:
+        log.debug("ldap_modify", cmd=self._cli("ldapmodify") + f"  # dn: {dn}: " + ", ".join(
             f"{m.action}: {m.attr} ({len(m.values)})" for m in mods))
         self.stats["modify"] += 1
         changes: dict[str, list] = {}
         for mod in mods:
             changes.setdefault(mod.attr, []).append((_MOD_CODES[mod.action], list(mod.values)))
-        controls = [PERMISSIVE_MODIFY] if permissive else None
-        self._check(self._call(f"modify {dn}", self.conn.modify, dn, changes, controls), "modify", dn)
+        self._check(self._call(f"modify {dn}", self.conn.modify, dn, changes), "modify", dn)
 
     def delete(self, dn: str) -> None:
         log.debug("ldap_delete", cmd=self._cli("ldapdelete", shlex.quote(dn)))

@@ -11,16 +11,14 @@ from .directory import Modification
 def membership_changes(
     additions: Mapping[str, Iterable[str]],
     removals: Mapping[str, Iterable[str]],
-    placeholder: str,
     reason: str = "",
     request_id: str | None = None,
     operation: str | None = None,
 ) -> list[Change]:
     """Given member DNs to add and remove per group DN, return one modify per group.
 
-    Adding also drops the placeholder member (a no-op when it is absent: apply.py
-    sends these modifies with the Permissive Modify control). A removal that would
-    empty the group is retried by apply.py with the placeholder added.
+    The empty-group placeholder is apply.py's business: it drops it when the first
+    member arrives and puts it back when the last one leaves.
     """
     changes = []
     for group in sorted(set(additions) | set(removals), key=str.lower):
@@ -29,7 +27,6 @@ def membership_changes(
         mods = []
         if add:
             mods.append(Modification("member", "add", tuple(add)))
-            mods.append(Modification("member", "delete", (placeholder,), quiet=True))
         if remove:
             mods.append(Modification("member", "delete", tuple(remove)))
         if mods:
@@ -42,8 +39,3 @@ def membership_changes(
 def is_membership_change(change: Change) -> bool:
     return change.action == "modify" and bool(change.mods) and all(m.attr == "member" for m in change.mods)
 
-
-def with_placeholder(change: Change, placeholder: str) -> Change:
-    """Return `change` with the placeholder member added, for a removal that empties the group."""
-    mods = tuple(m for m in change.mods if not m.quiet) + (Modification("member", "add", (placeholder,), quiet=True),)
-    return Change(change.action, change.dn, mods, change.old, change.reason, change.request_id, change.operation)

@@ -40,6 +40,7 @@ class Runtime:
             run_id=self.run_id,
             archive_dir=self.config.paths.archive,
             placeholder=self.layout.placeholder,
+            base_dn=self.layout.base_dn,
         )
 
 

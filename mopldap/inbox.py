@@ -1,0 +1,203 @@
+"""The inbox, outbox and archive folders: claiming files atomically, results, secrets, archive copies.
+
+- Writers drop `*.yaml` into the inbox (names starting with '.' or ending in
+  .tmp/.part are ignored, so they can write then rename).
+- A run holds `inbox/.lock` (flock) and claims a file by renaming it into
+  `inbox/.processing/`; a file found there when the lock is taken was left by a
+  run that died, and is finished first.
+- Results go to `outbox/<request_id>.result.yaml`; generated passwords to
+  `outbox/<request_id>.secret` (0600). The request itself moves to the archive,
+  passwords redacted: `archive/requests/` (applied: its id is now taken),
+  `archive/rejected/`, `archive/failed/`, `archive/duplicates/`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import fcntl
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import PathsConfig
+from .errors import MopldapError
+from .requests import redact_text
+from .secrets_file import write_secret
+
+MAX_REQUEST_BYTES = 1024 * 1024
+IGNORED_SUFFIXES = (".tmp", ".part")
+
+
+class InboxBusy(MopldapError):
+    """Another mopldap process holds the inbox lock."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    path: Path  # in inbox/.processing/
+    name: str  # the name it had in the inbox
+    resumed: bool  # left there by a run that died
+
+
+def is_ignored(name: str) -> bool:
+    return name.startswith(".") or name.endswith(IGNORED_SUFFIXES)
+
+
+def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _stamp(now: dt.datetime) -> str:
+    return now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+class Inbox:
+    def __init__(self, paths: PathsConfig) -> None:
+        self.inbox = paths.inbox
+        self.outbox = paths.outbox
+        self.archive = paths.archive
+        self.processing = self.inbox / ".processing"
+
+    # -- claiming -----------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the inbox lock for one run. Raise InboxBusy if another process holds it."""
+        self.processing.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.inbox / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InboxBusy(f"{self.inbox}: another mopldap run is processing the inbox") from None
+            yield
+        finally:
+            os.close(fd)
+
+    def pending(self) -> list[tuple[Path, bool]]:
+        """Return (path, resumed) for files to process: leftovers of a dead run first, then the inbox, oldest first."""
+        leftovers = sorted(self.processing.iterdir()) if self.processing.is_dir() else []
+        waiting = []
+        if self.inbox.is_dir():
+            with os.scandir(self.inbox) as entries:
+                for entry in entries:
+                    if not is_ignored(entry.name):
+                        waiting.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+        return [(p, True) for p in leftovers] + [(self.inbox / name, False) for _, name in sorted(waiting)]
+
+    def claim(self, path: Path, resumed: bool) -> Claimed | None:
+        """Move `path` into .processing (atomic rename). Return None if another process took it first."""
+        if resumed:
+            return Claimed(path, path.name, True)
+        target = self.processing / path.name
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            return None
+        return Claimed(target, path.name, False)
+
+    # -- reading --------------------------------------------------------------------
+
+    @staticmethod
+    def read(path: Path) -> tuple[str | None, str | None]:
+        """Return (text, None), or (None, why the file cannot be a request)."""
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None, "the file disappeared"
+        if stat.S_ISLNK(info.st_mode):
+            return None, "is a symbolic link; requests must be regular files"
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            return None, f"is {kind}; requests must be regular files"
+        if info.st_size > MAX_REQUEST_BYTES:
+            return None, f"is {info.st_size} bytes; a request may not exceed 1 MiB ({MAX_REQUEST_BYTES} bytes)"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None, "is a symbolic link; requests must be regular files"
+            return None, f"cannot be read: {exc.strerror}"
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(MAX_REQUEST_BYTES + 1)
+        if len(data) > MAX_REQUEST_BYTES:
+            return None, f"exceeds 1 MiB ({MAX_REQUEST_BYTES} bytes)"
+        try:
+            return data.decode("utf-8"), None
+        except UnicodeDecodeError as exc:
+            return None, f"is not UTF-8 text (byte {exc.start})"
+
+    def seen(self, request_id: str) -> bool:
+        """True if a request with this id was applied before (its archive copy exists)."""
+        return (self.archive / "requests" / f"{request_id}.yaml").exists()
+
+    def last_status(self, request_id: str) -> str | None:
+        path = self.result_path(request_id)
+        try:
+            return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("status")
+        except (OSError, yaml.YAMLError, AttributeError):
+            return None
+
+    # -- writing --------------------------------------------------------------------
+
+    def result_path(self, request_id: str) -> Path:
+        return self.outbox / f"{request_id}.result.yaml"
+
+    def write_result(self, name: str, result: dict[str, Any]) -> Path:
+        path = self.outbox / f"{name}.result.yaml"
+        _atomic_write(path, yaml.safe_dump(result, allow_unicode=True, sort_keys=False, width=120))
+        return path
+
+    def write_secrets(self, request_id: str, secrets: dict[str, str]) -> Path:
+        """Merge generated passwords into outbox/<request_id>.secret (0600)."""
+        path = self.outbox / f"{request_id}.secret"
+        known: dict[str, str] = {}
+        if path.exists():
+            try:
+                known = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError:
+                known = {}
+        known.update(secrets)
+        write_secret(path, yaml.safe_dump(known, allow_unicode=True, sort_keys=True))
+        return path
+
+    def archive_request(self, claimed: Claimed, folder: str, redacted_text: str | None, now: dt.datetime,
+                        request_id: str | None = None) -> Path:
+        """Write the redacted request to archive/<folder>/ and remove the claimed file.
+
+        A file that could not be read as text (a symlink, a FIFO, a directory) is
+        moved there as it is, without being opened.
+        """
+        target_dir = self.archive / folder
+        target_dir.mkdir(parents=True, exist_ok=True)
+        if folder == "requests" and request_id:
+            target = target_dir / f"{request_id}.yaml"
+        else:
+            target = target_dir / f"{_stamp(now)}-{request_id or claimed.name}"
+            if request_id:
+                target = target.with_name(target.name + ".yaml")
+        if redacted_text is None:
+            os.rename(claimed.path, target)
+        else:
+            _atomic_write(target, redacted_text, 0o640)
+            os.unlink(claimed.path)
+        return target
+
+
+def redact_file_text(text: str) -> str:
+    """Redact password values line by line (for files whose YAML could not be trusted)."""
+    return "".join(redact_text(line.rstrip("\n")) + "\n" for line in text.splitlines())

@@ -1,0 +1,262 @@
+"""Provisioning request files: their shape and values (offline checks, no directory)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+from .layout import PARTNER_CODE_PATTERN, USERNAME_PATTERN
+from .yamlfile import YamlDocument, format_location
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+MOBILE_PATTERN = re.compile(r"^\+?[0-9][0-9 -]{4,22}[0-9]$")
+MAX_OPERATIONS = 20000
+SECRET_KEYS = ("initial_password", "new_password")
+
+
+def _text(max_length: int, what: str):
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            if any(ord(c) < 32 or ord(c) == 127 for c in value):
+                raise ValueError(f"{what} contains control characters")
+            if value != value.strip():
+                raise ValueError(f"{what} starts or ends with spaces")
+        return value
+
+    return Annotated[str, BeforeValidator(check), Field(min_length=1, max_length=max_length)]
+
+
+def _matches(pattern: re.Pattern, what: str, hint: str):
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not pattern.match(value):
+            raise ValueError(f"{value!r} is not a valid {what}: {hint}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _quoted_number(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError(f"write the number in quotes, e.g. mobile: \"{value}\" (YAML reads it as a number)")
+    return value
+
+
+Username = Annotated[str, _matches(USERNAME_PATTERN, "username", "lowercase letter first, then 1-31 of a-z 0-9 . _ -")]
+PartnerCode = Annotated[str, _matches(PARTNER_CODE_PATTERN, "partner code",
+                                      "uppercase letters, digits, _ and -, up to 32")]
+RequestId = Annotated[str, _matches(REQUEST_ID_PATTERN, "request_id", "letters, digits, '.', '_' and '-', up to 128")]
+Email = Annotated[str, _matches(EMAIL_PATTERN, "email", "like name@example.com"), Field(max_length=254)]
+Mobile = Annotated[str, _matches(MOBILE_PATTERN, "mobile number", "digits, optional leading +, spaces or -"),
+                   BeforeValidator(_quoted_number)]
+Name = _text(64, "name")
+Title = _text(64, "title")
+Password = Annotated[SecretStr, Field(min_length=1, max_length=128)]
+RoleId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CreateUser(_Strict):
+    op: Literal["create_user"]
+    username: Username
+    name: Name
+    title: Title | None = None
+    email: Email | None = None
+    mobile: Mobile | None = None
+    user_type: str
+    roles: list[RoleId] = Field(min_length=1)
+    initial_password: Password | None = None
+
+
+class UpdateUser(_Strict):
+    """Fields given replace the account's; a field given as null removes it (name excepted)."""
+
+    op: Literal["update_user"]
+    username: Username
+    name: Name | None = None
+    title: Title | None = None
+    email: Email | None = None
+    mobile: Mobile | None = None
+    user_type: str | None = None
+
+
+class SetRoles(_Strict):
+    op: Literal["set_roles"]
+    username: Username
+    roles: list[RoleId] = Field(min_length=1)
+
+
+class AddRoles(_Strict):
+    op: Literal["add_roles"]
+    username: Username
+    roles: list[RoleId] = Field(min_length=1)
+
+
+class RemoveRoles(_Strict):
+    op: Literal["remove_roles"]
+    username: Username
+    roles: list[RoleId] = Field(min_length=1)
+
+
+class DisableUser(_Strict):
+    op: Literal["disable_user"]
+    username: Username
+    reason: Literal["offboarded", "admin"] = "admin"
+
+
+class EnableUser(_Strict):
+    op: Literal["enable_user"]
+    username: Username
+
+
+class ResetPassword(_Strict):
+    op: Literal["reset_password"]
+    username: Username
+    new_password: Password | None = None
+
+
+class DeleteUser(_Strict):
+    op: Literal["delete_user"]
+    username: Username
+
+
+class PartnerAdmin(_Strict):
+    username: Username
+    name: Name
+    title: Title | None = None
+    email: Email | None = None
+    mobile: Mobile | None = None
+    user_type: str
+    initial_password: Password | None = None
+
+
+class CreatePartner(_Strict):
+    op: Literal["create_partner"]
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    admin: PartnerAdmin
+
+
+class SuspendPartner(_Strict):
+    op: Literal["suspend_partner"]
+
+
+class ResumePartner(_Strict):
+    op: Literal["resume_partner"]
+
+
+Operation = (CreateUser | UpdateUser | SetRoles | AddRoles | RemoveRoles | DisableUser | EnableUser
+             | ResetPassword | DeleteUser | CreatePartner | SuspendPartner | ResumePartner)
+OPERATIONS: dict[str, type[_Strict]] = {
+    model.model_fields["op"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in (CreateUser, UpdateUser, SetRoles, AddRoles, RemoveRoles, DisableUser, EnableUser,
+                  ResetPassword, DeleteUser, CreatePartner, SuspendPartner, ResumePartner)
+}
+HQ_OPERATIONS = frozenset({"create_partner", "suspend_partner", "resume_partner"})
+
+
+class Request(_Strict):
+    request_id: RequestId
+    requested_by: Username
+    partner: PartnerCode
+    operations: list[Any] = Field(min_length=1, max_length=MAX_OPERATIONS)
+
+
+class ParsedRequest(BaseModel):
+    """A request whose shape and values are valid, with its operations typed."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    request_id: str
+    requested_by: str
+    partner: str
+    operations: tuple[Any, ...]
+
+
+def _problem(doc: YamlDocument, loc: tuple, message: str) -> str:
+    line = doc.line_of(loc)
+    where = f"line {line}: " if line else ""
+    path = format_location(loc)
+    return f"{where}{path}: {message}" if path else f"{where}{message}"
+
+
+def _pydantic_messages(doc: YamlDocument, exc: ValidationError, prefix: tuple) -> list[str]:
+    out = []
+    for item in exc.errors(include_url=False):
+        loc = prefix + tuple(p for p in item["loc"] if not (isinstance(p, str) and "[" in p))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'"
+        elif item["type"] == "missing":
+            message = f"missing required key '{loc[-1]}'"
+        elif item["type"] == "literal_error" and loc and loc[-1] == "reason":
+            message = f"reason must be offboarded or admin, not {item.get('input')!r}"
+        out.append(_problem(doc, loc, message))
+    return out
+
+
+def parse_request(doc: YamlDocument) -> tuple[ParsedRequest | None, list[str]]:
+    """Given a parsed YAML document, return the request, or None and one message per problem."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, ["a request is a mapping with request_id, requested_by, partner and operations"]
+    problems: list[str] = []
+    try:
+        header = Request.model_validate(data)
+    except ValidationError as exc:
+        problems += _pydantic_messages(doc, exc, ())
+        header = None
+    operations = []
+    raw_ops = data.get("operations")
+    if isinstance(raw_ops, list):
+        for index, raw in enumerate(raw_ops):
+            loc = ("operations", index)
+            if not isinstance(raw, dict):
+                problems.append(_problem(doc, loc, "an operation is a mapping with an 'op' key"))
+                continue
+            name = raw.get("op")
+            model = OPERATIONS.get(name) if isinstance(name, str) else None
+            if model is None:
+                known = ", ".join(OPERATIONS)
+                problems.append(_problem(doc, loc + ("op",), f"unknown operation {name!r}; one of: {known}"))
+                continue
+            try:
+                operations.append(model.model_validate(raw))
+            except ValidationError as exc:
+                problems += _pydantic_messages(doc, exc, loc)
+    if problems or header is None:
+        return None, problems
+    return ParsedRequest(request_id=header.request_id, requested_by=header.requested_by, partner=header.partner,
+                         operations=tuple(operations)), []
+
+
+def request_id_of(data: Any) -> str | None:
+    """Return a usable request_id from possibly invalid request data, for naming its result."""
+    if isinstance(data, dict):
+        value = data.get("request_id")
+        if isinstance(value, str) and REQUEST_ID_PATTERN.match(value):
+            return value
+    return None
+
+
+def redact(data: Any) -> Any:
+    """Return a copy of request data with every password value replaced by '<redacted>'."""
+    if isinstance(data, dict):
+        return {k: ("<redacted>" if k in SECRET_KEYS and v is not None else redact(v)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact(item) for item in data]
+    return data
+
+
+_SECRET_LINE = re.compile(r"^(\s*-?\s*[\"']?(?:initial_password|new_password)[\"']?\s*:\s*)(.+?)\s*$")
+_SECRET_INLINE = re.compile(r"((?:initial_password|new_password)[\"']?\s*:\s*)(\"[^\"]*\"|'[^']*'|[^,}\s]+)")
+
+
+def redact_text(line: str) -> str:
+    """Redact password values in one line of a file that could not be parsed."""
+    line = _SECRET_LINE.sub(lambda m: m.group(1) + "<redacted>", line)
+    return _SECRET_INLINE.sub(lambda m: m.group(1) + "<redacted>", line)
