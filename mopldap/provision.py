@@ -23,7 +23,7 @@ from ldap3.utils.conv import escape_filter_chars
 from .accountstate import ACCOUNT_ATTRS, account_from_entry
 from .directory import ONELEVEL, Directory
 from .errors import ConfigError
-from .inbox import Claimed, Inbox, redact_file_text
+from .inbox import Claimed, Inbox, InboxBusy, redact_file_text
 from .layout import Layout
 from .passwords import generate
 from .provisioning import DirectoryView, PartnerState, RequestPlan, failed_ops, plan_request
@@ -39,8 +39,11 @@ FILTER_CHUNK = 200
 class InboxSummary:
     statuses: Counter = field(default_factory=Counter)
     results: list[Path] = field(default_factory=list)
+    busy: bool = False
 
     def line(self) -> str:
+        if self.busy:
+            return "requests: skipped (another mopldap run holds the inbox)"
         parts = [f"{self.statuses[s]} {s}" for s in ("applied", "rejected", "failed", "duplicate") if self.statuses[s]]
         return f"requests: {', '.join(parts) if parts else 'none'}"
 
@@ -217,11 +220,15 @@ def run_inbox(rt: Runtime, echo=print) -> InboxSummary:
         for path, _ in inbox.pending():
             processor.process(None, path)
         return processor.summary
-    with inbox.locked():
-        for path, resumed in inbox.pending():
-            claimed = inbox.claim(path, resumed)
-            if claimed is not None:
-                processor.process(claimed, claimed.path)
+    try:
+        with inbox.locked():
+            for path, resumed in inbox.pending():
+                claimed = inbox.claim(path, resumed)
+                if claimed is not None:
+                    processor.process(claimed, claimed.path)
+    except InboxBusy as exc:
+        log.warning("inbox_busy", why=str(exc))
+        processor.summary.busy = True
     return processor.summary
 
 

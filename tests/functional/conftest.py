@@ -133,6 +133,46 @@ class Env:
     def ldapsearch(self, filter: str, *attrs: str, base: str = BASE_DN) -> str:
         return self.ldap_tool("ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-b", base, filter, *attrs).stdout
 
+    # -- requests ---------------------------------------------------------------
+
+    def submit(self, operations: list[dict], request_id: str | None = None, requested_by: str = "zhangsan",
+               partner: str = "P001", name: str | None = None) -> str:
+        """Write a request into the inbox (write, then rename); return its request_id."""
+        self._counter = getattr(self, "_counter", 0) + 1
+        request_id = request_id or f"{partner}-T{self._counter:04d}"
+        body = {"request_id": request_id, "requested_by": requested_by, "partner": partner, "operations": operations}
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        tmp = self.inbox / f".{name or request_id}.yaml.part"
+        tmp.write_text(yaml.safe_dump(body, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        tmp.rename(self.inbox / f"{name or request_id}.yaml")
+        return request_id
+
+    def result(self, name: str) -> dict:
+        return yaml.safe_load((self.outbox / f"{name}.result.yaml").read_text(encoding="utf-8"))
+
+    def request(self, operations: list[dict], expect_status: str | None = "applied", **kwargs) -> dict:
+        """Submit one request, run `mopldap sync`, return its result (checking its status)."""
+        request_id = self.submit(operations, **kwargs)
+        self.cli("sync")
+        result = self.result(request_id)
+        if expect_status is not None:
+            assert result["status"] == expect_status, yaml.safe_dump(result, allow_unicode=True)
+        return result
+
+    def secret(self, request_id: str) -> dict:
+        return yaml.safe_load((self.outbox / f"{request_id}.secret").read_text(encoding="utf-8"))
+
+    def audit(self) -> list[dict]:
+        if not self.audit_file.exists():
+            return []
+        import json
+
+        return [json.loads(line) for line in self.audit_file.read_text(encoding="utf-8").splitlines()]
+
+    def snapshot(self) -> str:
+        """Every entry with its entryCSN: equal snapshots mean nothing was written."""
+        return self.ldapsearch("(objectClass=*)", "entryCSN", "member")
+
     def can_bind(self, dn: str, password: str) -> bool:
         proc = subprocess.run(["ldapwhoami", "-x", "-H", self.server.ldap_uri, "-D", dn, "-w", password],
                               capture_output=True, text=True)
@@ -171,4 +211,20 @@ def env(slapd_server: MopSlapd, tmp_path: Path) -> Env:
 def initialized(env: Env) -> Env:
     """An env whose tree `mopldap init` has built."""
     env.cli("init")
+    return env
+
+
+def account_dn(username: str, partner: str = "P001") -> str:
+    return f"uid={username},ou={partner},ou=partners,{BASE_DN}"
+
+
+@pytest.fixture
+def partner(initialized: Env) -> Env:
+    """An env with HQ administrator `hqadmin` and partner P001 whose administrator is `zhangsan`."""
+    env = initialized
+    env.cli("init", "--hq-admin", "hqadmin", "--name", "总部管理员")
+    env.request([{"op": "create_partner", "name": "杭州某某科技有限公司",
+                  "admin": {"username": "zhangsan", "name": "张三", "title": "总经理", "email": "zhangsan@p001.example.com",
+                            "mobile": "13800138000", "user_type": "sales", "initial_password": "Zhangsan-Init-1"}}],
+                requested_by="hqadmin", request_id="HQ-P001")
     return env

@@ -1,0 +1,188 @@
+"""Every request operation, applied through the inbox against a real slapd."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from conftest import BASE_DN, account_dn
+
+SALES_MANAGER = {"op": "create_user", "username": "wangwu", "name": "王五", "title": "销售经理",
+                 "email": "wangwu@p001.example.com", "mobile": "13800138003", "user_type": "sales",
+                 "roles": ["sales-manager"], "initial_password": "Wangwu-Init-1"}
+SERVICE = {"op": "create_user", "username": "lisi", "name": "李四", "title": "服务专员", "email": "lisi@p001.example.com",
+           "mobile": "13800138002", "user_type": "service", "roles": ["service-specialist", "hotline-specialist"],
+           "initial_password": "Lisi-Init-2026!"}
+
+
+def systems_of(env, username: str, partner: str = "P001") -> set[str]:
+    entry = env.entry(account_dn(username, partner), "memberOf")
+    return {v.split(",")[0][3:] for v in entry.get("memberOf") if ",ou=systems," in v}
+
+
+def roles_of(env, username: str, partner: str = "P001") -> set[str]:
+    entry = env.entry(account_dn(username, partner), "memberOf")
+    return {v.split(",")[0][3:] for v in entry.get("memberOf") if ",ou=roles," in v}
+
+
+def group_members(env, group: str) -> set[str]:
+    return {line[8:] for line in env.ldapsearch(f"(cn={group})", "member").splitlines() if line.startswith("member: ")}
+
+
+def test_create_partner_makes_the_ou_and_its_administrator(partner):
+    env = partner
+    ou = env.ldapsearch("(ou=P001)", "objectClass", "mopPartnerName", "mopPartnerStatus")
+    assert "objectClass: mopPartner" in ou and "mopPartnerStatus: active" in ou
+    assert "mopPartnerName:: " in ou or "mopPartnerName: 杭州" in ou
+    assert roles_of(env, "zhangsan") == {"partner-admin"}
+    assert systems_of(env, "zhangsan") == {"mop-sales", "mop-service", "mop-orders", "community",
+                                           "community-channel-policy"}
+    assert env.can_bind(account_dn("zhangsan"), "Zhangsan-Init-1")
+
+
+def test_create_partner_generates_the_admin_password_into_a_0600_secret(initialized):
+    env = initialized
+    env.cli("init", "--hq-admin", "hqadmin", "--name", "HQ")
+    env.request([{"op": "create_partner", "name": "P2 Co", "admin": {"username": "admin2", "name": "A", "user_type": "sales"}}],
+                requested_by="hqadmin", partner="P002", request_id="HQ-P002")
+    secret = env.outbox / "HQ-P002.secret"
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    password = env.secret("HQ-P002")["admin2"]
+    assert len(password) >= 16
+    assert env.can_bind(account_dn("admin2", "P002"), password)
+    assert "HQ-P002.secret" in env.result("HQ-P002")["secrets"]
+
+
+def test_create_user_with_several_roles_lands_in_role_and_system_groups(partner):
+    env = partner
+    result = env.request([SERVICE, SALES_MANAGER])
+    assert [op["result"] for op in result["operations"]] == ["applied", "applied"]
+    entry = env.ldapsearch("(uid=lisi)", "*", "pwdReset")
+    for expected in ("objectClass: inetOrgPerson", "objectClass: mopAccount", "mopAccountStatus: active",
+                     "pwdReset: TRUE", "mopUserType: service", "mail: lisi@p001.example.com", "mobile: 13800138002"):
+        assert expected in entry
+    assert f"dn: {account_dn('lisi')}" in entry
+    assert "userPassword:: " in entry and "Lisi-Init-2026!" not in entry
+    stored = env.entry(account_dn("lisi"), "userPassword").first("userPassword")
+    assert stored.startswith("{SSHA512}")  # pre-hashed: the password never crossed the wire in clear
+    assert env.can_bind(account_dn("lisi"), "Lisi-Init-2026!")
+    assert roles_of(env, "lisi") == {"service-specialist", "hotline-specialist"}
+    assert systems_of(env, "lisi") == {"mop-service", "community"}
+    assert systems_of(env, "wangwu") == {"mop-sales", "mop-orders", "community"}  # through includes too
+    assert account_dn("lisi") in group_members(env, "mop-service")
+
+
+def test_group_changes_are_batched_one_modify_per_group(partner):
+    env = partner
+    staff = [{"op": "create_user", "username": f"staff{i}", "name": f"员工{i}", "user_type": "service",
+              "roles": ["service-specialist"], "initial_password": f"Staff-pass-{i}"} for i in range(5)]
+    before = len(env.audit())
+    env.request(staff)
+    events = env.audit()[before:]
+    modifies = [e for e in events if e["action"] == "modify"]
+    assert sorted(e["dn"].split(",")[0] for e in modifies) == ["cn=community", "cn=mop-service", "cn=service-specialist"]
+    assert all(len(e["attributes"]["member"]["add"]) == 5 for e in modifies)
+
+
+def test_update_user_changes_only_the_given_fields_and_null_removes(partner):
+    env = partner
+    env.request([SERVICE])
+    result = env.request([{"op": "update_user", "username": "lisi", "title": "服务经理", "mobile": None}])
+    assert result["operations"][0]["result"] == "applied"
+    entry = env.entry(account_dn("lisi"), "title", "mobile", "mail", "cn")
+    assert entry.first("title") == "服务经理" and entry.get("mobile") == [] and entry.first("mail") == "lisi@p001.example.com"
+    again = env.request([{"op": "update_user", "username": "lisi", "title": "服务经理"}])
+    assert again["operations"][0]["result"] == "unchanged"
+
+
+def test_set_add_remove_roles_move_the_system_groups(partner):
+    env = partner
+    env.request([SERVICE])
+    env.request([{"op": "set_roles", "username": "lisi", "roles": ["service-manager"]}])
+    assert roles_of(env, "lisi") == {"service-manager"}
+    assert systems_of(env, "lisi") == {"mop-service", "community"}
+    env.request([{"op": "update_user", "username": "lisi", "user_type": "sales"},
+                 {"op": "set_roles", "username": "lisi", "roles": ["sales-specialist"]}])
+    assert systems_of(env, "lisi") == {"mop-sales", "community"}
+    env.request([{"op": "add_roles", "username": "lisi", "roles": ["sales-manager"]}])
+    assert systems_of(env, "lisi") == {"mop-sales", "mop-orders", "community"}
+    env.request([{"op": "remove_roles", "username": "lisi", "roles": ["sales-manager", "sales-specialist"]}])
+    assert roles_of(env, "lisi") == set() and systems_of(env, "lisi") == set()
+    assert group_members(env, "sales-manager") == {f"cn=nobody,{BASE_DN}"}  # the emptied group got the placeholder
+
+
+def test_disable_keeps_roles_drops_systems_and_refuses_binds_enable_restores(partner):
+    env = partner
+    env.request([SERVICE])
+    result = env.request([{"op": "disable_user", "username": "lisi", "reason": "offboarded"}])
+    assert result["operations"][0]["result"] == "applied"
+    entry = env.entry(account_dn("lisi"), "*", "+")
+    assert entry.first("mopAccountStatus") == "disabled" and entry.first("mopDisabledReason") == "offboarded"
+    assert entry.first("pwdAccountLockedTime") == "000001010000Z" and entry.first("mopDisabledAt")
+    assert roles_of(env, "lisi") == {"service-specialist", "hotline-specialist"}
+    assert systems_of(env, "lisi") == set()
+    assert not env.can_bind(account_dn("lisi"), "Lisi-Init-2026!")
+    assert env.request([{"op": "disable_user", "username": "lisi", "reason": "offboarded"}])["operations"][0]["result"] == "unchanged"
+    env.submit([{"op": "enable_user", "username": "lisi"}], request_id="P001-enable")
+    env.cli("sync", "--as-of", "2026-12-01T08:00:00+08:00")
+    assert env.result("P001-enable")["status"] == "applied"
+    entry = env.entry(account_dn("lisi"), "*", "+")
+    assert entry.first("mopAccountStatus") == "active" and entry.get("pwdAccountLockedTime") == []
+    assert entry.get("mopDisabledReason") == [] and entry.first("mopEnabledAt") == "20261201000000Z"
+    assert systems_of(env, "lisi") == {"mop-service", "community"}
+    assert env.can_bind(account_dn("lisi"), "Lisi-Init-2026!")
+
+
+def test_reset_password_given_and_generated(partner):
+    env = partner
+    env.request([SERVICE])
+    env.request([{"op": "reset_password", "username": "lisi", "new_password": "Brand-new-pass-7"}])
+    assert env.can_bind(account_dn("lisi"), "Brand-new-pass-7")
+    assert not env.can_bind(account_dn("lisi"), "Lisi-Init-2026!")
+    assert env.entry(account_dn("lisi"), "pwdReset").first("pwdReset") == "TRUE"
+    rid = env.submit([{"op": "reset_password", "username": "lisi"}])
+    env.cli("sync")
+    generated = env.secret(rid)["lisi"]
+    assert len(generated) >= 16 and env.can_bind(account_dn("lisi"), generated)
+
+
+def test_delete_user_archives_entry_and_roles_first_and_the_ldif_restores_it(partner):
+    env = partner
+    env.request([SERVICE])
+    env.request([{"op": "delete_user", "username": "lisi"}], request_id="P001-del")
+    assert env.entry(account_dn("lisi")) is None
+    assert account_dn("lisi") not in group_members(env, "service-specialist")
+    archived = list((env.archive / "deleted").glob("P001-del-*.ldif"))
+    assert len(archived) == 1
+    ldif = archived[0].read_text()
+    assert f"dn: cn=service-specialist,ou=roles,{BASE_DN}" in ldif and "userpassword" not in ldif.lower()
+    env.ldap_tool("ldapmodify", "-a", "-f", str(archived[0]))
+    assert roles_of(env, "lisi") == {"service-specialist", "hotline-specialist"}
+
+
+def test_suspend_disables_every_account_and_resume_enables_only_those(partner):
+    env = partner
+    env.request([SERVICE, SALES_MANAGER, {"op": "disable_user", "username": "wangwu", "reason": "offboarded"}])
+    result = env.request([{"op": "suspend_partner"}], requested_by="hqadmin")
+    assert "2 account(s) disabled" in result["operations"][0]["message"]
+    assert "mopPartnerStatus: suspended" in env.ldapsearch("(ou=P001)", "mopPartnerStatus")
+    for user in ("zhangsan", "lisi"):
+        entry = env.entry(account_dn(user), "mopDisabledReason", "pwdAccountLockedTime")
+        assert entry.first("mopDisabledReason") == "partner-suspended" and entry.first("pwdAccountLockedTime")
+    assert env.entry(account_dn("wangwu"), "mopDisabledReason").first("mopDisabledReason") == "offboarded"
+    env.request([{"op": "resume_partner"}], requested_by="hqadmin")
+    assert env.entry(account_dn("lisi"), "mopAccountStatus").first("mopAccountStatus") == "active"
+    assert env.entry(account_dn("zhangsan"), "mopAccountStatus").first("mopAccountStatus") == "active"
+    assert env.entry(account_dn("wangwu"), "mopAccountStatus").first("mopAccountStatus") == "disabled"
+    assert systems_of(env, "lisi") == {"mop-service", "community"} and systems_of(env, "wangwu") == set()
+
+
+def test_examples_apply_in_order(partner, project_root):
+    env = partner
+    # the fixture already made P001 with zhangsan: run the examples on a partner of their own
+    for path in sorted((project_root / "examples").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8").replace("P001", "P009").replace("zhangsan", "boss9")
+        (env.inbox / path.name).write_text(text, encoding="utf-8")
+    env.cli("sync")
+    statuses = {p.name: env.result(p.stem.replace(".result", ""))["status"] for p in env.outbox.glob("*-00?.result.yaml")}
+    assert statuses and set(statuses.values()) == {"applied"}, statuses
