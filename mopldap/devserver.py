@@ -145,6 +145,7 @@ class MopSlapd(slapd.Slapd):
                 raise ServerSetupError(INSTALL_HINT) from None
             raise
         self.persistent = persistent
+        self.detach = persistent
         self.testrundir = str(rundir)
         self._slapd_conf = str(rundir / "slapd.d")
         self._db_directory = str(rundir / "data")
@@ -220,14 +221,19 @@ class MopSlapd(slapd.Slapd):
     # -- running --------------------------------------------------------------
 
     def _spawn(self) -> None:
-        """Start slapd as a child (`-d 0` keeps it in the foreground) and wait until it answers."""
+        """Start slapd as a child (`-d 0` keeps it in the foreground) and wait until it answers.
+
+        A persistent (dev-server) slapd gets a session of its own so that it outlives
+        `mopldap dev-server`; a throwaway one (tests, --foreground) dies with its parent.
+        """
         urls = f"{self.ldap_uri} {self.ldapi_uri}"
         log = open(self.logfile, "ab")
         self._proc = subprocess.Popen(
             [self.PATH_SLAPD, "-F", self._slapd_conf, "-h", urls, "-d", "0"],
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=self.detach,
+            preexec_fn=None if self.detach else _die_with_parent,
         )
         log.close()
         deadline = time.monotonic() + 15
@@ -264,6 +270,16 @@ class MopSlapd(slapd.Slapd):
             self._proc = None
         if not self.persistent:
             self._cleanup_rundir()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the parent dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -310,7 +326,7 @@ def run_dev_server(config: Config, action: str, foreground: bool) -> int:
     if action == "status":
         print(f"dev-server: running (pid {pid}) on {url}, data in {data_dir}" if pid else
               f"dev-server: not running (data in {data_dir})")
-        return 0
+        return 0 if pid else 3  # as `systemctl status`
     if action == "stop":
         if pid is None:
             print("dev-server: not running")
@@ -336,13 +352,14 @@ def run_dev_server(config: Config, action: str, foreground: bool) -> int:
     expected_bind = f"cn=admin,{config.ldap.base_dn}"
     if normalize_dn(config.ldap.bind_dn) != normalize_dn(expected_bind):
         log.warning("dev_server_bind_dn", configured=config.ldap.bind_dn, server_root_dn=expected_bind)
+    server.detach = not foreground
     stop = {"now": False}
     if foreground:
         def _stop(signum: int, frame: object) -> None:
             stop["now"] = True
 
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _stop)
     try:
         server.start()
     except BaseException:
@@ -350,7 +367,8 @@ def run_dev_server(config: Config, action: str, foreground: bool) -> int:
         raise
     print(f"dev-server: slapd (pid {server._proc.pid}) serving {url} ({config.ldap.base_dn})")
     print(f"dev-server: root DN {expected_bind}, password in {password_file} ({server.root_pw})")
-    print(f"dev-server: config and data in {data_dir}; stop it with `mopldap dev-server stop`")
+    config_arg = "" if config.source == Path("config/mopldap.yaml") else f" --config {config.source}"
+    print(f"dev-server: config and data in {data_dir}; stop it with `mopldap dev-server stop{config_arg}`")
     if not foreground:
         server._proc = None  # leave it running after we exit
         return 0

@@ -55,7 +55,8 @@ def test_dev_server_starts_in_background_keeps_data_and_stops(tmp_path):
         assert mopldap("init", "--config", config).returncode == 0
         stopped = mopldap("dev-server", "stop", "--config", config)
         assert stopped.returncode == 0 and "stopped" in stopped.stdout
-        assert "not running" in mopldap("dev-server", "status", "--config", config).stdout
+        status = mopldap("dev-server", "status", "--config", config)
+        assert "not running" in status.stdout and status.returncode == 3
         # restart: the data survived
         assert mopldap("dev-server", "--config", config).returncode == 0
         again = mopldap("init", "--config", config)
@@ -86,7 +87,7 @@ def test_dev_server_in_foreground_stops_on_ctrl_c(tmp_path):
             assert sock.connect_ex(("127.0.0.1", port)) != 0
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.kill()  # slapd dies with it (PR_SET_PDEATHSIG)
 
 
 def test_dev_server_without_slapd_says_how_to_install_it(tmp_path):
@@ -95,3 +96,27 @@ def test_dev_server_without_slapd_says_how_to_install_it(tmp_path):
     result = mopldap("dev-server", "--config", config, env=env)
     assert result.returncode == 1
     assert result.stderr.strip() == f"mopldap: {INSTALL_HINT}"
+
+
+def test_killed_foreground_dev_server_takes_slapd_with_it(tmp_path):
+    port = free_port()
+    config = str(make_config(tmp_path, port))
+    proc = subprocess.Popen([sys.executable, "-m", "mopldap.cli", "dev-server", "--foreground", "--config", config],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # the server is up once this line is printed
+        if "Ctrl-C stops it" in line:
+            break
+    else:
+        raise AssertionError(f"the dev server did not start: {proc.stderr.read()}")
+    pid = int((tmp_path / "var" / "slapd" / "slapd.pid").read_text())
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGTERM)
+    raise AssertionError("slapd outlived its killed parent")
