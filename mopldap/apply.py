@@ -67,6 +67,23 @@ class Executor:
             outcome.applied.append(change)
         return outcome
 
+    def execute_all(self, plan: Sequence[Change]) -> tuple[int, list[str]]:
+        """Apply `plan`, going on past refused writes (each is logged and audited).
+
+        For the reconcile and inactivity steps, whose changes are independent of one another.
+        Return the number of changes applied and the errors.
+        """
+        applied, errors = 0, []
+        remaining = list(plan)
+        while remaining:
+            outcome = self.execute(remaining)
+            applied += len(outcome.applied)
+            if outcome.failed is None:
+                break
+            errors.append(outcome.error or outcome.failed.dn)
+            remaining = remaining[len(outcome.applied) + 1:]
+        return applied, errors
+
     def _write(self, change: Change) -> None:
         assert self.directory is not None
         if change.action == "add":

@@ -86,6 +86,42 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--dry-run", action="store_true",
                       help="print every change that would be made (entry, attribute, old → new); write nothing")
     sync.add_argument("--as-of", metavar="TIME", help="evaluate the run as if it were TIME (ISO 8601)")
+    sync.add_argument("--force", action="store_true", help="lock even beyond inactivity.max_locks_per_run")
+
+    lock = command(
+        "lock-inactive",
+        "the inactivity step alone: disable accounts idle longer than max_idle_days",
+        "Disable every enabled account whose last activity (the latest of inactivity.attributes on the "
+        "server and every replica, of mopEnabledAt and of createTimestamp) is older than "
+        "inactivity.max_idle_days, unless exempt. If more than inactivity.max_locks_per_run would be "
+        "locked, lock none and exit 3 (the safety brake); --force overrides.",
+    )
+    lock.add_argument("--dry-run", action="store_true", help="print who would be locked; write nothing")
+    lock.add_argument("--as-of", metavar="TIME", help="as if it were TIME (ISO 8601): preview a future day's locks")
+    lock.add_argument("--force", action="store_true", help="lock even beyond inactivity.max_locks_per_run")
+
+    daemon = command(
+        "daemon",
+        "run the inbox, reconcile and inactivity steps on their schedules until SIGTERM/SIGINT",
+        "Run the sync steps on the cron schedules of the config's schedule section (inbox, reconcile, "
+        "inactivity). Runs never overlap; a run that fails (e.g. the directory is down) is logged and "
+        "the next one tries again. SIGTERM or SIGINT lets the run in progress finish, then exits 0.",
+    )
+    del daemon
+
+    report = command(
+        "report",
+        "print a report: accounts, inactive, locked, stale or access",
+        "accounts: per partner, accounts with roles and status. inactive: accounts within "
+        "inactivity.warn_days of their lock or past it, with idle days and days until lock. locked: "
+        "disabled accounts, reason and since when. stale: disabled for more than 90 days, or holding "
+        "no role (the manual's periodic clean-up). access: each account with its roles and the systems "
+        "they give it, the list a partner administrator reviews and confirms.",
+    )
+    report.add_argument("kind", choices=("accounts", "inactive", "locked", "stale", "access"))
+    report.add_argument("--partner", metavar="CODE", help="only this partner's accounts")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table", help="default: table")
+    report.add_argument("--as-of", metavar="TIME", help="as if it were TIME (ISO 8601)")
 
     dev = command(
         "dev-server",
@@ -143,17 +179,28 @@ def _dispatch(args: argparse.Namespace) -> int:
         if (args.name or args.email) and not args.hq_admin:
             raise ConfigError("init: --name and --email go with --hq-admin USERNAME")
         return run_init(config, rolemap, args.hq_admin, args.name, args.email, args.dry_run)
-    if args.command in ("apply", "sync"):
-        from .ldaptime import parse_as_of
-        from .sync import run_apply, run_sync
+    if args.command == "daemon":
+        from .daemon import run_daemon
 
-        try:
-            parse_as_of(args.as_of)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        if args.command == "apply":
-            return run_apply(config, rolemap, Path(args.request), args.dry_run, args.as_of)
-        return run_sync(config, rolemap, args.dry_run, args.as_of)
+        return run_daemon(config, rolemap)
+    from .ldaptime import parse_as_of
+
+    try:
+        parse_as_of(args.as_of)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.command == "report":
+        from .reports import run_report
+
+        return run_report(config, rolemap, args.kind, args.partner, args.format, args.as_of)
+    from .sync import run_apply, run_sync
+
+    if args.command == "apply":
+        return run_apply(config, rolemap, Path(args.request), args.dry_run, args.as_of)
+    if args.command == "lock-inactive":
+        return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=(False, False, True),
+                        label="lock-inactive")
+    return run_sync(config, rolemap, args.dry_run, args.as_of, args.force)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from pathlib import Path
@@ -171,7 +172,21 @@ class InactivityConfig(_Strict):
         if isinstance(self.max_locks_per_run, int):
             return self.max_locks_per_run
         percent = float(self.max_locks_per_run.strip().rstrip("%"))
-        return int(enabled_accounts * percent / 100)
+        return math.ceil(enabled_accounts * percent / 100)  # 10% of 4 accounts allows 1, not 0
+
+
+def cron_trigger(expression: str):
+    """Return the APScheduler trigger of a cron expression: 5 fields (minute hour day month
+    weekday), or 6 with seconds first. Raise ValueError if it is not one."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = expression.split()
+    if len(fields) == 6:
+        second, minute, hour, day, month, weekday = fields
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday)
+    if len(fields) != 5:
+        raise ValueError("need 5 fields (minute hour day month weekday), or 6 with seconds first")
+    return CronTrigger.from_crontab(expression)
 
 
 class ScheduleConfig(_Strict):
@@ -182,10 +197,8 @@ class ScheduleConfig(_Strict):
     @field_validator("inbox", "reconcile", "inactivity")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value)
         except ValueError as exc:
             raise ValueError(f"'{value}' is not a cron expression (minute hour day month weekday): {exc}") from None
         return value

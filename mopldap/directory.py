@@ -7,6 +7,7 @@ would repeat it.
 
 from __future__ import annotations
 
+import re
 import shlex
 import ssl
 from collections import Counter
@@ -27,6 +28,7 @@ SUBTREE = ldap3.SUBTREE
 ONELEVEL = ldap3.LEVEL
 BASE = ldap3.BASE
 _SCOPE_NAMES = {ldap3.SUBTREE: "sub", ldap3.LEVEL: "one", ldap3.BASE: "base"}
+_NAMES = re.compile(r"NAME\s+(\([^)]*\)|'[^']*')")
 _MOD_CODES = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE}
 
 
@@ -82,6 +84,7 @@ class Directory:
         self.url = url or config.url
         self.stats: Counter[str] = Counter()
         self._conn: ldap3.Connection | None = None
+        self._known: set[str] | None = None
 
     # -- connection -----------------------------------------------------------
 
@@ -207,11 +210,24 @@ class Directory:
                     name.lower(): [_decode(v) for v in values]
                     for name, values in item["raw_attributes"].items()
                 }
+                self.stats["entries"] += 1
                 yield Entry(item["dn"], attrs_out)
             controls = result.get("controls", {})
             cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
             if not cookie:
                 return
+
+    def known_attributes(self) -> set[str]:
+        """Return the lowercased names of every attribute type the server's schema defines."""
+        if self._known is None:
+            entry = self.read("cn=Subschema", ("attributeTypes",))
+            names: set[str] = set()
+            for definition in entry.get("attributeTypes") if entry else []:
+                match = _NAMES.search(definition)
+                if match:
+                    names |= {n.lower() for n in re.findall(r"'([^']+)'", match.group(1))}
+            self._known = names
+        return self._known
 
     def read(self, dn: str, attrs: Sequence[str] = ("*",)) -> Entry | None:
         """Return the entry at `dn`, or None if there is none."""

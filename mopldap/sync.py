@@ -1,40 +1,89 @@
-"""`mopldap sync` and `mopldap apply`: one run with one run id, and its summary."""
+"""`mopldap sync`, `apply` and `lock-inactive`: one run with one run id, and its summary."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from pathlib import Path
 
 import structlog
 
 from .config import Config
+from .errors import SafetyBrakeError
 from .ldaptime import parse_as_of
-from .provision import apply_file, run_inbox
+from .provision import InboxSummary, apply_file, run_inbox
 from .rolemap import RoleMap
-from .runtime import open_runtime
+from .runtime import Runtime, open_runtime
+from .steps import InactivitySummary, ReconcileSummary, run_inactivity, run_reconcile
 
 log = structlog.get_logger(__name__)
 
 
-def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str | None = None) -> int:
-    """One full run: inbox. Print a summary; return the exit code."""
-    now = parse_as_of(as_of)
+def reconcile_line(summary: ReconcileSummary) -> str:
+    plan = summary.plan
+    groups = plan.group_changes
+    members = sum(len(m.values) for c in groups for m in c.mods)
+    parts = [f"{plan.accounts} accounts checked", f"{members} group membership(s) changed in {len(groups)} group(s)"]
+    if plan.enabled_by_hand:
+        parts.append(f"{len(plan.enabled_by_hand)} enabled by hand")
+    if plan.disabled_by_hand:
+        parts.append(f"{len(plan.disabled_by_hand)} disabled by hand")
+    if plan.adopted:
+        parts.append(f"{len(plan.adopted)} adopted")
+    parts.append(f"{len(plan.drift)} drift")
+    if summary.failed:
+        parts.append(f"{len(summary.failed)} failed writes")
+    return "reconcile: " + ", ".join(parts)
+
+
+def inactivity_line(summary: InactivitySummary) -> str:
+    plan = summary.plan
+    if plan.braked:
+        return f"inactivity: BRAKE: {len(plan.to_lock)} would be locked, limit {plan.limit}; none locked"
+    text = f"inactivity: {len(plan.to_lock)} locked, {len(plan.warnings)} warned"
+    if summary.failed:
+        text += f", {len(summary.failed)} failed writes"
+    return text
+
+
+def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivity: bool = True,
+              force: bool = False) -> tuple[list[str], str | None]:
+    """Run the chosen steps in order; return the summary lines and the brake message, if any."""
+    lines: list[str] = []
+    brake = None
+    if inbox:
+        summary: InboxSummary = run_inbox(rt)
+        lines.append(summary.line())
+    if reconcile:
+        recon = run_reconcile(rt)
+        lines.append(reconcile_line(recon))
+    if inactivity:
+        idle = run_inactivity(rt, force)
+        lines.append(inactivity_line(idle))
+        brake = idle.plan.braked
+    return lines, brake
+
+
+def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str | None = None,
+             force: bool = False, steps: tuple[bool, bool, bool] = (True, True, True), label: str = "sync") -> int:
+    """One run: inbox → reconcile → inactivity. Print a summary; exit 3 if the brake held the locks."""
     started = time.monotonic()
-    with open_runtime(config, rolemap, now, dry_run) as rt:
-        inbox = run_inbox(rt)
+    with open_runtime(config, rolemap, parse_as_of(as_of), dry_run) as rt:
+        lines, brake = run_steps(rt, *steps, force=force)
         elapsed = time.monotonic() - started
-        prefix = "sync (dry run)" if dry_run else "sync"
-        print(f"{prefix} {rt.run_id}: {inbox.line()}; {elapsed:.1f}s")
-        log.info("sync_done", requests=dict(inbox.statuses), seconds=round(elapsed, 3))
+        print(f"{label}{' (dry run)' if dry_run else ''} {rt.run_id}:")
+        for line in lines:
+            print(f"  {line}")
+        print(f"  took {elapsed:.1f}s")
+        log.info("run_done", steps=lines, seconds=round(elapsed, 3), ldap_operations=dict(rt.directory.stats))
+    if brake:
+        raise SafetyBrakeError(brake)
     return 0
 
 
 def run_apply(config: Config, rolemap: RoleMap, path: Path, dry_run: bool = False,
               as_of: str | None = None) -> int:
     """`mopldap apply FILE`: process one request file now; print where its result is."""
-    now: dt.datetime = parse_as_of(as_of)
-    with open_runtime(config, rolemap, now, dry_run) as rt:
+    with open_runtime(config, rolemap, parse_as_of(as_of), dry_run) as rt:
         status = apply_file(rt, path)
         if not dry_run:
             print(f"{path.name}: {status}; result in {config.paths.outbox}")

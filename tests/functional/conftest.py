@@ -228,3 +228,22 @@ def partner(initialized: Env) -> Env:
                             "mobile": "13800138000", "user_type": "sales", "initial_password": "Zhangsan-Init-1"}}],
                 requested_by="hqadmin", request_id="HQ-P001")
     return env
+
+
+@pytest.fixture(scope="session")
+def replica_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MopSlapd]:
+    """A second slapd with the same configuration, standing in for a replica that took other binds."""
+    server = MopSlapd(tmp_path_factory.mktemp("replica"), base_dn=BASE_DN, root_pw=ROOT_PW)
+    server.start()
+    yield server
+    server.stop()
+
+
+def copy_tree(source: MopSlapd, target: MopSlapd) -> None:
+    """Copy every entry's user attributes from `source` to `target` (as replication would)."""
+    auth = ["-x", "-D", f"cn=admin,{BASE_DN}", "-w", ROOT_PW]
+    ldif = subprocess.run(["ldapsearch", "-H", source.ldap_uri, *auth, "-LLL", "-o", "ldif-wrap=no", "-b", BASE_DN,
+                           "(objectClass=*)", "*"], capture_output=True, text=True, check=True).stdout
+    reset_tree(target)
+    proc = subprocess.run(["ldapadd", "-H", target.ldap_uri, *auth, "-c"], input=ldif, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -66,7 +66,8 @@ def test_replicas_are_held_to_the_same_rule(tmp_path):
 def test_max_locks_per_run_is_a_count_or_a_percentage(tmp_path):
     assert load_config(write(tmp_path, "inactivity: {max_locks_per_run: 25}\n")).inactivity.lock_limit(1000) == 25
     assert load_config(write(tmp_path, "inactivity: {max_locks_per_run: 10%}\n")).inactivity.lock_limit(1000) == 100
-    assert load_config(write(tmp_path, "{}\n")).inactivity.lock_limit(95) == 9
+    assert load_config(write(tmp_path, "{}\n")).inactivity.lock_limit(95) == 10  # rounded up
+    assert load_config(write(tmp_path, "{}\n")).inactivity.lock_limit(0) == 0
 
 
 def test_warn_days_must_be_below_max_idle_days(tmp_path):

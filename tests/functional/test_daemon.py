@@ -1,0 +1,127 @@
+"""`mopldap daemon` as a process: scheduled runs, outages survived, clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import threading
+
+import pytest
+import structlog
+import structlog.testing
+import yaml
+
+from conftest import BASE_DN, ROOT, ROOT_PW
+from mopldap import daemon as daemon_module
+from mopldap.config import load_settings
+from mopldap.devserver import MopSlapd
+
+FAST = {"inbox": "* * * * * *", "reconcile": "*/2 * * * * *", "inactivity": "0 0 2 * * *"}  # seconds first
+
+
+@pytest.fixture
+def own_server(tmp_path: Path):
+    """A slapd of this test's own, so that it can be stopped and started again."""
+    server = MopSlapd(tmp_path / "slapd", base_dn=BASE_DN, root_pw=ROOT_PW)
+    server.start()
+    yield server
+    server.stop()
+
+
+def write_config(tmp_path: Path, server: MopSlapd) -> Path:
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "roles.yaml").write_text((ROOT / "config" / "roles.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (config_dir / "pw").write_text(ROOT_PW)
+    config = {"ldap": {"url": server.ldap_uri.rstrip("/"), "bind_password_file": "pw", "timeout": 2},
+              "schedule": FAST, "logging": {"format": "json"}}
+    path = config_dir / "mopldap.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def mopldap(config: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mopldap.cli", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def drop(tmp_path: Path, request_id: str, operations: list[dict], requested_by: str = "hq1") -> Path:
+    inbox = tmp_path / "var" / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    body = {"request_id": request_id, "requested_by": requested_by, "partner": "P001", "operations": operations}
+    (inbox / f".{request_id}.part").write_text(yaml.safe_dump(body, allow_unicode=True))
+    (inbox / f".{request_id}.part").rename(inbox / f"{request_id}.yaml")
+    return tmp_path / "var" / "outbox" / f"{request_id}.result.yaml"
+
+
+def wait_for(path: Path, seconds: float = 20) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists():
+            return yaml.safe_load(path.read_text())
+        time.sleep(0.2)
+    raise AssertionError(f"{path.name} did not appear within {seconds}s")
+
+
+def test_daemon_applies_requests_survives_an_outage_and_stops_cleanly(tmp_path, own_server):
+    config = write_config(tmp_path, own_server)
+    assert mopldap(config, "init", "--hq-admin", "hq1", "--name", "HQ").returncode == 0
+    log = open(tmp_path / "daemon.log", "w")
+    daemon = subprocess.Popen([sys.executable, "-m", "mopldap.cli", "daemon", "--config", str(config)],
+                              stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        result = wait_for(drop(tmp_path, "HQ-1", [{"op": "create_partner", "name": "P1", "admin": {
+            "username": "zhangsan", "name": "张三", "user_type": "sales", "initial_password": "Zhangsan-Init-1"}}]))
+        assert result["status"] == "applied"
+
+        own_server._proc.terminate()  # the directory goes away
+        own_server._proc.wait()
+        own_server._proc = None
+        pending = drop(tmp_path, "HQ-2", [{"op": "disable_user", "username": "zhangsan"}])
+        time.sleep(3)
+        assert daemon.poll() is None, "the daemon died with the directory"
+        assert not pending.exists()
+        assert (tmp_path / "var" / "inbox" / "HQ-2.yaml").exists()  # left in place for the next run
+
+        own_server._spawn()  # the directory is back: the next run applies it
+        assert wait_for(pending)["status"] == "applied"
+
+        daemon.send_signal(signal.SIGTERM)
+        out, _ = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0
+        assert "daemon: stopped" in out
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        log.close()
+    logged = (tmp_path / "daemon.log").read_text()
+    assert '"event": "run_failed"' in logged and "cannot reach" in logged
+    assert '"job": "reconcile"' in logged
+    assert '"event": "daemon_stopped"' in logged
+
+
+def test_a_job_still_running_when_its_next_time_comes_is_skipped(tmp_path, own_server, monkeypatch):
+    """Runs never overlap: with a one-second schedule and runs of 2.5 s, later times are skipped."""
+    config, rolemap = load_settings(write_config(tmp_path, own_server))
+    starts: list[float] = []
+
+    def slow_run(config, rolemap, name):  # stands in for a run that takes long
+        starts.append(time.monotonic())
+        time.sleep(2.5)
+
+    monkeypatch.setattr(daemon_module, "run_job", slow_run)
+    stop = threading.Event()
+    with structlog.testing.capture_logs() as logs:
+        thread = threading.Thread(target=daemon_module.run_daemon, args=(config, rolemap, stop))
+        thread.start()
+        time.sleep(6)
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert len(starts) >= 2
+    assert all(later - earlier >= 2.4 for earlier, later in zip(starts, starts[1:])), "two runs overlapped"
+    assert any(entry["event"] == "run_skipped" for entry in logs)

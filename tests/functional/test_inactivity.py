@@ -1,0 +1,163 @@
+"""The inactivity lock: threshold, last activity across servers, exemptions, warnings, the brake."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import time
+
+import ldap3
+
+from conftest import BASE_DN, ROOT_PW, account_dn, copy_tree
+from test_operations import group_members, roles_of, systems_of
+
+
+def staff(n: int, prefix: str = "u") -> list[dict]:
+    return [{"op": "create_user", "username": f"{prefix}{i}", "name": f"员工{i}", "user_type": "service",
+             "roles": ["service-specialist"], "initial_password": f"Pass-{prefix}-{i}-xyz"} for i in range(n)]
+
+
+def bind(server_uri: str, username: str, password: str) -> None:
+    conn = ldap3.Connection(ldap3.Server(server_uri.rstrip("/")), account_dn(username), password)
+    assert conn.bind(), conn.result
+    conn.unbind()
+
+
+def as_of(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def run_done(stderr: str) -> dict:
+    return next(json.loads(line) for line in stderr.splitlines() if '"event": "run_done"' in line)
+
+
+def mark_time() -> dt.datetime:
+    """A whole second strictly after every createTimestamp written so far."""
+    time.sleep(1.1)
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def test_idle_account_is_locked_after_the_threshold_keeping_its_roles(partner):
+    env = partner
+    env.write_config(inactivity={"max_locks_per_run": 10})
+    env.request(staff(2))
+    start = mark_time()
+    bind(env.server.ldap_uri, "u1", "Pass-u-1-xyz")
+    bind(env.server.ldap_uri, "zhangsan", "Zhangsan-Init-1")
+    # 29 days later nothing is locked; 30 days after the last activity u0 is
+    assert "0 locked" in env.cli("lock-inactive", "--as-of", as_of(start + dt.timedelta(days=29))).out
+    result = env.cli("lock-inactive", "--as-of", as_of(start + dt.timedelta(days=30)))
+    assert "1 locked" in result.out
+    entry = env.entry(account_dn("u0"), "*", "+")
+    assert entry.first("mopAccountStatus") == "disabled" and entry.first("mopDisabledReason") == "inactivity"
+    assert entry.first("pwdAccountLockedTime") == "000001010000Z"
+    assert entry.first("mopDisabledAt") == (start + dt.timedelta(days=30)).strftime("%Y%m%d%H%M%SZ")
+    assert roles_of(env, "u0") == {"service-specialist"} and systems_of(env, "u0") == set()
+    assert systems_of(env, "u1") == {"mop-service", "community"}
+    assert env.entry(account_dn("u1"), "mopAccountStatus").first("mopAccountStatus") == "active"
+    hq = env.entry(f"uid=hqadmin,ou=hq,{BASE_DN}", "mopAccountStatus")
+    assert hq.first("mopAccountStatus") == "active"  # never logged in, but exempt by its role
+    assert subprocess.run(["ldapwhoami", "-x", "-H", env.server.ldap_uri, "-D", account_dn("u0"), "-w",
+                           "Pass-u-0-xyz"], capture_output=True).returncode == 49
+
+
+def test_exempt_accounts_and_reenabled_accounts_are_not_locked(partner):
+    env = partner
+    env.write_config(inactivity={"max_locks_per_run": 10})
+    env.request(staff(3))
+    env.ldapmodify(f"dn: {account_dn('u0')}\nchangetype: modify\nreplace: mopInactivityExempt\nmopInactivityExempt: TRUE\n")
+    start = mark_time()
+    later = start + dt.timedelta(days=20)
+    env.request([{"op": "disable_user", "username": "u1"}])
+    env.submit([{"op": "enable_user", "username": "u1"}], request_id="P001-reenable")
+    env.cli("sync", "--as-of", as_of(later))  # enabled "on day 20": a full period from then
+    env.cli("lock-inactive", "--as-of", as_of(start + dt.timedelta(days=31)))
+    status = {u: env.entry(account_dn(u), "mopAccountStatus").first("mopAccountStatus") for u in ("u0", "u1", "u2")}
+    assert status == {"u0": "active", "u1": "active", "u2": "disabled"}
+
+
+def test_latest_activity_on_any_server_wins(partner, replica_server):
+    env = partner
+    env.request(staff(4))
+    env.ldapmodify(f"dn: {account_dn('u3')}\nchangetype: modify\nreplace: mopLastLogon\nmopLastLogon: 20200101000000Z\n")
+    copy_tree(env.server, replica_server)
+    start = mark_time()
+    bind(replica_server.ldap_uri, "u0", "Pass-u-0-xyz")   # logged in on the replica only
+    bind(env.server.ldap_uri, "u1", "Pass-u-1-xyz")       # on the provider only
+    bind(env.server.ldap_uri, "zhangsan", "Zhangsan-Init-1")
+    fresh = (start + dt.timedelta(hours=1)).strftime("%Y%m%d%H%M%SZ")
+    replica = ldap3.Connection(ldap3.Server(replica_server.ldap_uri.rstrip("/")), f"cn=admin,{BASE_DN}", ROOT_PW, auto_bind=True)
+    replica.modify(account_dn("u3"), {"mopLastLogon": [(ldap3.MODIFY_REPLACE, [fresh])]})  # an app's login report
+    replica.unbind()
+    env.write_config(ldap={"replicas": [replica_server.ldap_uri.rstrip("/")]}, inactivity={"max_locks_per_run": 10})
+    result = env.cli("lock-inactive", "--as-of", as_of(start + dt.timedelta(days=30)))
+    assert "1 locked" in result.out, result.out + result.err
+    status = {u: env.entry(account_dn(u), "mopAccountStatus").first("mopAccountStatus") for u in ("u0", "u1", "u2", "u3")}
+    assert status == {"u0": "active", "u1": "active", "u2": "disabled", "u3": "active"}
+
+
+def test_unreachable_replica_locks_nobody(partner):
+    env = partner
+    env.request(staff(1))
+    env.write_config(ldap={"replicas": ["ldap://127.0.0.1:9"], "timeout": 2}, inactivity={"max_locks_per_run": 10})
+    result = env.cli("lock-inactive", "--as-of", "2030-01-01", expect=2)
+    assert "cannot reach ldap://127.0.0.1:9" in result.err
+    assert env.entry(account_dn("u0"), "mopAccountStatus").first("mopAccountStatus") == "active"
+
+
+def test_warning_window_is_logged_and_reported(partner):
+    env = partner
+    env.request(staff(1))
+    env.ldapmodify(f"dn: {account_dn('zhangsan')}\nchangetype: modify\nreplace: mopInactivityExempt\n"
+                   "mopInactivityExempt: TRUE\n")
+    start = mark_time()
+    day25 = as_of(start + dt.timedelta(days=25))
+    result = env.cli("lock-inactive", "--as-of", day25)
+    assert "0 locked, 1 warned" in result.out
+    warning = next(json.loads(l) for l in result.err.splitlines() if "inactivity_warning" in l)
+    assert warning["dn"] == account_dn("u0") and warning["days_until_lock"] == 5
+    report = json.loads(env.cli("report", "inactive", "--format", "json", "--as-of", day25).out)
+    assert [(r["username"], r["idle_days"], r["days_until_lock"]) for r in report] == [("u0", 25, 5)]
+
+
+def test_safety_brake_locks_none_and_exits_3_force_overrides(partner):
+    env = partner
+    env.write_config(inactivity={"max_locks_per_run": 2})
+    env.request(staff(4))
+    later = as_of(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=60))
+    before = env.snapshot()
+    result = env.cli("sync", "--as-of", later, expect=3)
+    assert "safety brake: 5 accounts would be locked" in result.err and "limit of 2" in result.err
+    assert env.snapshot() == before
+    dry = env.cli("lock-inactive", "--dry-run", "--as-of", later, expect=3)
+    assert dry.out.count("would lock uid=") == 5
+    env.cli("lock-inactive", "--force", "--as-of", later)
+    assert all(env.entry(account_dn(f"u{i}"), "mopAccountStatus").first("mopAccountStatus") == "disabled"
+               for i in range(4))
+
+
+def test_dry_run_shows_the_locks_and_writes_nothing(partner):
+    env = partner
+    env.write_config(inactivity={"max_locks_per_run": 10})
+    env.request(staff(1))
+    before = env.snapshot()
+    result = env.cli("lock-inactive", "--dry-run", "--as-of", "2030-01-01")
+    assert f"would modify {account_dn('u0')}: mopAccountStatus active → disabled" in result.out
+    assert "would modify cn=mop-service,ou=systems" in result.out
+    assert env.snapshot() == before
+
+
+def test_idle_accounts_are_found_by_a_server_side_filter(partner):
+    env = partner
+    env.write_config(inactivity={"max_locks_per_run": 10})
+    env.request(staff(60))
+    start = mark_time()
+    # everyone but u0 logged in to an application on day 29
+    day29 = (start + dt.timedelta(days=29)).strftime("%Y%m%d%H%M%SZ")
+    env.ldapmodify("".join(f"dn: {account_dn(u)}\nchangetype: modify\nreplace: mopLastLogon\nmopLastLogon: {day29}\n\n"
+                           for u in [f"u{i}" for i in range(1, 60)] + ["zhangsan"]))
+    result = env.cli("lock-inactive", "--as-of", as_of(start + dt.timedelta(days=30)))
+    assert "1 locked" in result.out
+    read = run_done(result.err)["ldap_operations"]["entries"]
+    assert read < 20, f"the inactivity step read {read} entries for 1 idle account out of 62"

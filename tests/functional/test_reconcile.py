@@ -1,0 +1,145 @@
+"""Reconciliation from nothing but the directory and the role map: hand edits are honoured."""
+
+from __future__ import annotations
+
+import yaml
+
+from conftest import BASE_DN, account_dn
+from test_operations import SERVICE, group_members, roles_of, systems_of
+
+SYS = f"ou=systems,{BASE_DN}"
+
+
+def add_by_hand(env, username: str, partner: str = "P001", extra: str = "") -> str:
+    dn = account_dn(username, partner)
+    env.ldap_tool("ldapadd", input=f"dn: {dn}\nobjectClass: inetOrgPerson\nuid: {username}\ncn: {username}\n"
+                                   f"sn: {username}\nuserPassword: Hand-made-pass-1\n{extra}")
+    return dn
+
+
+def add_role_by_hand(env, dn: str, role: str) -> None:
+    env.ldapmodify(f"dn: cn={role},ou=roles,{BASE_DN}\nchangetype: modify\nadd: member\nmember: {dn}\n")
+
+
+def test_account_added_by_hand_is_adopted_and_gets_its_systems(partner):
+    env = partner
+    dn = add_by_hand(env, "handmade")
+    add_role_by_hand(env, dn, "hotline-specialist")
+    result = env.cli("sync")
+    assert "1 adopted" in result.out
+    entry = env.entry(dn, "objectClass", "mopAccountStatus")
+    assert "mopAccount" in entry.get("objectClass") and entry.first("mopAccountStatus") == "active"
+    assert systems_of(env, "handmade") == {"mop-service", "community"}
+
+
+def test_lock_removed_by_hand_enables_the_account_from_that_moment(partner):
+    env = partner
+    env.request([SERVICE])
+    env.request([{"op": "disable_user", "username": "lisi", "reason": "admin"}])
+    env.ldapmodify(f"dn: {account_dn('lisi')}\nchangetype: modify\ndelete: pwdAccountLockedTime\n")
+    result = env.cli("sync", "--as-of", "2026-12-02T03:04:05Z")
+    assert "1 enabled by hand" in result.out
+    entry = env.entry(account_dn("lisi"), "mopAccountStatus", "mopEnabledAt", "mopDisabledReason")
+    assert entry.first("mopAccountStatus") == "active" and entry.first("mopEnabledAt") == "20261202030405Z"
+    assert entry.get("mopDisabledReason") == []
+    assert systems_of(env, "lisi") == {"mop-service", "community"}
+
+
+def test_lock_added_by_hand_disables_the_account_as_admin(partner):
+    env = partner
+    env.request([SERVICE])
+    env.ldapmodify(f"dn: {account_dn('lisi')}\nchangetype: modify\nadd: pwdAccountLockedTime\n"
+                   "pwdAccountLockedTime: 000001010000Z\n")
+    result = env.cli("sync")
+    assert "1 disabled by hand" in result.out
+    entry = env.entry(account_dn("lisi"), "mopAccountStatus", "mopDisabledReason", "mopDisabledAt")
+    assert entry.first("mopAccountStatus") == "disabled" and entry.first("mopDisabledReason") == "admin"
+    assert entry.first("mopDisabledAt")
+    assert systems_of(env, "lisi") == set() and roles_of(env, "lisi") == {"service-specialist", "hotline-specialist"}
+
+
+def test_role_membership_edited_by_hand_is_honoured_at_the_next_run(partner):
+    env = partner
+    env.request([SERVICE])
+    for role in ("service-specialist", "hotline-specialist"):  # lisi was their only member
+        env.ldapmodify(f"dn: cn={role},ou=roles,{BASE_DN}\nchangetype: modify\nreplace: member\n"
+                       f"member: cn=nobody,{BASE_DN}\n")
+    add_role_by_hand(env, account_dn("lisi"), "service-supervisor")
+    env.cli("sync")
+    assert systems_of(env, "lisi") == {"mop-service", "community"}
+    env.ldapmodify(f"dn: cn=service-supervisor,ou=roles,{BASE_DN}\nchangetype: modify\nreplace: member\n"
+                   f"member: cn=nobody,{BASE_DN}\n")
+    env.cli("sync")
+    assert systems_of(env, "lisi") == set()
+    assert group_members(env, "mop-service") == {f"uid=zhangsan,ou=P001,ou=partners,{BASE_DN}",
+                                                  f"uid=hqadmin,ou=hq,{BASE_DN}"}
+
+
+def test_role_map_change_is_honoured_at_the_next_run(partner):
+    env = partner
+    env.request([SERVICE])
+    roles_file = env.config_path.parent / "roles.yaml"
+    data = yaml.safe_load(roles_file.read_text(encoding="utf-8"))
+    data["roles"]["hotline-specialist"]["systems"] = ["mop-service", "community", "mop-orders"]
+    roles_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    env.cli("sync")
+    assert systems_of(env, "lisi") == {"mop-service", "community", "mop-orders"}
+
+
+def test_system_groups_edited_by_hand_are_put_back(partner):
+    env = partner
+    env.request([SERVICE])
+    env.ldapmodify(f"dn: cn=mop-sales,{SYS}\nchangetype: modify\nadd: member\nmember: cn=intruder,ou=people,{BASE_DN}\n"
+                   f"member: {account_dn('lisi')}\n")
+    env.ldapmodify(f"dn: cn=community,{SYS}\nchangetype: modify\ndelete: member\nmember: {account_dn('lisi')}\n")
+    env.cli("sync")
+    assert f"cn=intruder,ou=people,{BASE_DN}" not in group_members(env, "mop-sales")
+    assert systems_of(env, "lisi") == {"mop-service", "community"}
+
+
+def test_group_changes_are_batched_and_a_run_with_nothing_to_do_writes_nothing(partner):
+    env = partner
+    for i in range(4):
+        dn = add_by_hand(env, f"hand{i}")
+        add_role_by_hand(env, dn, "service-specialist")
+    before = len(env.audit())
+    env.cli("sync")
+    events = env.audit()[before:]
+    group_events = [e for e in events if e["dn"].endswith(SYS)]
+    assert sorted(e["dn"] for e in group_events) == [f"cn=community,{SYS}", f"cn=mop-service,{SYS}"]
+    assert all(len(e["attributes"]["member"]["add"]) == 4 for e in group_events)
+    snapshot, writes = env.snapshot(), len(env.audit())
+    result = env.cli("sync")
+    assert "0 group membership(s) changed" in result.out
+    assert env.snapshot() == snapshot and len(env.audit()) == writes
+
+
+def test_drift_is_reported_not_fixed(partner):
+    env = partner
+    env.request([SERVICE])
+    wrong = add_by_hand(env, "wrongtype", extra="objectClass: mopAccount\nmopUserType: marketing\nmopAccountStatus: active\n")
+    add_role_by_hand(env, wrong, "service-manager")
+    add_by_hand(env, "norole", extra="objectClass: mopAccount\nmopUserType: service\nmopAccountStatus: active\n")
+    env.ldap_tool("ldapadd", input=f"dn: ou=people,{BASE_DN}\nobjectClass: organizationalUnit\nou: people\n\n"
+                                   f"dn: uid=outsider,ou=people,{BASE_DN}\nobjectClass: inetOrgPerson\nuid: outsider\n"
+                                   "cn: o\nsn: o\n")
+    add_role_by_hand(env, f"uid=outsider,ou=people,{BASE_DN}", "service-specialist")
+    result = env.cli("sync")
+    assert "3 drift" in result.out
+    logged = result.err
+    assert "role-not-allowed" in logged and "uid=wrongtype" in logged
+    assert "no-role" in logged and "uid=norole" in logged
+    assert "member-outside" in logged and "uid=outsider" in logged
+    assert roles_of(env, "wrongtype") == {"service-manager"}  # not fixed
+    assert f"uid=outsider,ou=people,{BASE_DN}" not in group_members(env, "mop-service")
+
+
+def test_sync_dry_run_prints_reconcile_changes_and_writes_nothing(partner):
+    env = partner
+    dn = add_by_hand(env, "handmade")
+    add_role_by_hand(env, dn, "hotline-specialist")
+    before = env.snapshot()
+    result = env.cli("sync", "--dry-run")
+    assert f"would modify {dn}: objectClass +mopAccount; mopAccountStatus (none) → active" in result.out
+    assert f"would modify cn=mop-service,{SYS}: member +{dn}" in result.out
+    assert env.snapshot() == before
