@@ -61,16 +61,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CreateUser(_Strict):
-    op: Literal["create_user"]
+class _NewPerson(_Strict):
+    """The fields of a new account (the partner administrator's, or any staff member's)."""
+
     username: Username
     name: Name
     title: Title | None = None
     email: Email | None = None
     mobile: Mobile | None = None
     user_type: str
-    roles: list[RoleId] = Field(min_length=1)
     initial_password: Password | None = None
+
+
+class CreateUser(_NewPerson):
+    op: Literal["create_user"]
+    roles: list[RoleId] = Field(min_length=1)
 
 
 class UpdateUser(_Strict):
@@ -125,14 +130,8 @@ class DeleteUser(_Strict):
     username: Username
 
 
-class PartnerAdmin(_Strict):
-    username: Username
-    name: Name
-    title: Title | None = None
-    email: Email | None = None
-    mobile: Mobile | None = None
-    user_type: str
-    initial_password: Password | None = None
+class PartnerAdmin(_NewPerson):
+    pass
 
 
 class CreatePartner(_Strict):
