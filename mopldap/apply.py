@@ -19,6 +19,7 @@ from .directory import NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION, VALUE_EXISTS, 
 from .groups import is_membership_change
 from .layout import normalize_dn
 from .logging import AuditLog
+from .state import GroupWatch
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +44,7 @@ class Executor:
     archive_dir: Path | None = None
     placeholder: str = ""
     base_dn: str = ""
+    watch: GroupWatch | None = None
     echo: Callable[[str], None] = print
     _holders: set[str] | None = field(default=None, repr=False)
 
@@ -113,6 +115,16 @@ class Executor:
             self._holders = {normalize_dn(entry.dn) for entry in found}
         return self._holders
 
+    def _modify_group(self, dn: str, mods: list[Modification]) -> None:
+        """Modify a group; tell the GroupWatch which entryCSN this write replaced and produced."""
+        assert self.directory is not None
+        if self.watch is None:
+            self.directory.modify(dn, mods)
+            return
+        self.watch.ensure(self.directory)
+        before, after = self.directory.modify(dn, mods, read_csn=True)
+        self.watch.wrote(dn, before, after)
+
     def _write_membership(self, change: Change) -> None:
         """Add and remove members in one modify; keep the placeholder exactly in the empty groups.
 
@@ -127,10 +139,10 @@ class Executor:
         if adds and group in holders:
             mods.append(Modification("member", "delete", (self.placeholder,)))
         try:
-            self.directory.modify(change.dn, mods)
+            self._modify_group(change.dn, mods)
         except WriteError as exc:
             if exc.code == OBJECT_CLASS_VIOLATION and self.placeholder:  # the last member left
-                self.directory.modify(change.dn, mods + [Modification("member", "add", (self.placeholder,))])
+                self._modify_group(change.dn, mods + [Modification("member", "add", (self.placeholder,))])
                 holders.add(group)
                 return
             if exc.code not in (VALUE_EXISTS, NO_SUCH_ATTRIBUTE):
@@ -147,18 +159,18 @@ class Executor:
         for mod in change.mods:
             for value in mod.values:
                 try:
-                    self.directory.modify(change.dn, [Modification("member", mod.action, (value,))])
+                    self._modify_group(change.dn, [Modification("member", mod.action, (value,))])
                 except WriteError as exc:
                     if exc.code == OBJECT_CLASS_VIOLATION and self.placeholder:
-                        self.directory.modify(change.dn, [Modification("member", "delete", (value,)),
-                                                          Modification("member", "add", (self.placeholder,))])
+                        self._modify_group(change.dn, [Modification("member", "delete", (value,)),
+                                                       Modification("member", "add", (self.placeholder,))])
                         holders.add(group)
                     elif exc.code not in (VALUE_EXISTS, NO_SUCH_ATTRIBUTE):
                         raise
                     continue
                 if mod.action == "add" and group in holders:
                     try:
-                        self.directory.modify(change.dn, [Modification("member", "delete", (self.placeholder,))])
+                        self._modify_group(change.dn, [Modification("member", "delete", (self.placeholder,))])
                     except WriteError as exc:
                         if exc.code != NO_SUCH_ATTRIBUTE:
                             raise

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print every change that would be made (entry, attribute, old → new); write nothing")
     sync.add_argument("--as-of", metavar="TIME", help="evaluate the run as if it were TIME (ISO 8601)")
     sync.add_argument("--force", action="store_true", help="lock even beyond inactivity.max_locks_per_run")
+    sync.add_argument("--full", action="store_true",
+                      help="reconcile everything, not only what changed since the last run")
 
     lock = command(
         "lock-inactive",
@@ -200,7 +202,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "lock-inactive":
         return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=(False, False, True),
                         label="lock-inactive")
-    return run_sync(config, rolemap, args.dry_run, args.as_of, args.force)
+    return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, full=args.full)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 

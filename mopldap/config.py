@@ -128,8 +128,9 @@ class PathsConfig(_Strict):
     inbox: Path = Path("../var/inbox")
     outbox: Path = Path("../var/outbox")
     archive: Path = Path("../var/archive")
+    state: Path = Path("../var/state.json")
 
-    _paths = field_validator("role_map", "inbox", "outbox", "archive")(_resolve)
+    _paths = field_validator("role_map", "inbox", "outbox", "archive", "state")(_resolve)
 
 
 class InactivityConfig(_Strict):
@@ -204,6 +205,14 @@ class ScheduleConfig(_Strict):
         return value
 
 
+class ReconcileConfig(_Strict):
+    full_every_hours: float = Field(default=24, gt=0)
+    """A routine reconcile reads only what changed; a full one looks at everything, at least this often."""
+    clock_skew_seconds: int = Field(default=60, ge=0)
+    """The largest clock difference between this host and the directory servers: a routine run
+    re-reads the accounts changed this long before the previous run started."""
+
+
 class LoggingConfig(_Strict):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -237,6 +246,7 @@ class Config(_Strict):
     paths: PathsConfig = _section()
     inactivity: InactivityConfig = _section()
     schedule: ScheduleConfig = _section()
+    reconcile: ReconcileConfig = _section()
     logging: LoggingConfig = _section()
     passwords: PasswordsConfig = _section()
     dev_server: DevServerConfig = _section()

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import ldap3
 import structlog
 from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError, LDAPStartTLSError
+from ldap3.protocol.rfc4527 import post_read_control, pre_read_control
 
 from .config import LdapConfig
 from .errors import DirectoryError
@@ -250,14 +251,26 @@ class Directory:
         rest = {k: list(v) for k, v in attrs.items() if k != "objectClass"}
         self._check(self._call(f"add {dn}", self.conn.add, dn, object_classes, rest), "add", dn)
 
-    def modify(self, dn: str, mods: Sequence[Modification]) -> None:
-        log.debug("ldap_modify", cmd=self._cli("ldapmodify") + f"  # dn: {dn}: " + ", ".join(
+    def modify(self, dn: str, mods: Sequence[Modification], read_csn: bool = False) -> tuple[str | None, str | None]:
+        """Modify `dn`. With `read_csn`, return its entryCSN before and after (RFC 4527 pre/post-read)."""
+        flags = ["-e", "preread=entryCSN", "-e", "postread=entryCSN"] if read_csn else []
+        log.debug("ldap_modify", cmd=self._cli("ldapmodify", *flags) + f"  # dn: {dn}: " + ", ".join(
             f"{m.action}: {m.attr} ({len(m.values)})" for m in mods))
         self.stats["modify"] += 1
         changes: dict[str, list] = {}
         for mod in mods:
             changes.setdefault(mod.attr, []).append((_MOD_CODES[mod.action], list(mod.values)))
-        self._check(self._call(f"modify {dn}", self.conn.modify, dn, changes), "modify", dn)
+        controls = [pre_read_control(["entryCSN"]), post_read_control(["entryCSN"])] if read_csn else None
+        self._check(self._call(f"modify {dn}", self.conn.modify, dn, changes, controls), "modify", dn)
+        if not read_csn:
+            return None, None
+        returned = self.conn.result.get("controls") or {}
+
+        def csn(oid: str) -> str | None:
+            values = returned.get(oid, {}).get("value", {}).get("result", {}).get("entryCSN")
+            return str(values[0]) if values else None
+
+        return csn("1.3.6.1.1.13.1"), csn("1.3.6.1.1.13.2")
 
     def delete(self, dn: str) -> None:
         log.debug("ldap_delete", cmd=self._cli("ldapdelete", shlex.quote(dn)))

@@ -1,11 +1,15 @@
-"""Pure reconciliation: from the accounts and groups as read, the changes that bring status and
-system groups in line, and the drift that mopldap reports but must not fix on its own.
+"""Pure reconciliation: the changes that bring account status and system groups in line, and
+the drift that mopldap reports but must not fix on its own.
 
 - An account without mopAccount or without a status gets them (from its lock).
 - A lock removed by hand (no pwdAccountLockedTime while mopAccountStatus is disabled)
   means an administrator enabled the account: status active, mopEnabledAt now.
 - A lock added by hand means an administrator disabled it: status disabled, reason admin.
 - Each system group equals the enabled accounts whose roles (through includes) grant it.
+
+The directory answers the questions (which accounts are in a system group they should
+not be in, and the reverse) through filters built here, so that no step needs every
+account in memory: see `system_filters`.
 """
 
 from __future__ import annotations
@@ -15,13 +19,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from .accounts import ACTIVE, DISABLED
+from ldap3.utils.conv import escape_filter_chars
+
+from .accounts import ACTIVE, ADMIN_LOCK, DISABLED
 from .accountstate import AccountState, account_modifications
 from .changes import Change
 from .groups import membership_changes
 from .layout import Layout, normalize_dn
 from .ldaptime import format_time
 from .rolemap import RoleMap
+
+ACCOUNT = "(objectClass=inetOrgPerson)"
+LOCKED = f"(pwdAccountLockedTime={ADMIN_LOCK})"
 
 
 @dataclass(frozen=True)
@@ -32,9 +41,6 @@ class Drift:
     dn: str
     detail: str
 
-    def line(self) -> str:
-        return f"{self.kind}: {self.dn}: {self.detail}"
-
 
 @dataclass
 class ReconcilePlan:
@@ -44,10 +50,22 @@ class ReconcilePlan:
     disabled_by_hand: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
     accounts: int = 0
+    full: bool = False
 
     @property
     def group_changes(self) -> list[Change]:
         return [c for c in self.changes if c.operation == "reconcile-groups"]
+
+
+@dataclass
+class SystemDiff:
+    """What the directory said about one system group: members to add, members to remove."""
+
+    add: set[str] = field(default_factory=set)
+    remove: set[str] = field(default_factory=set)
+
+
+# -- one account ---------------------------------------------------------------------------
 
 
 def reconciled_status(state: AccountState, now: dt.datetime) -> tuple[AccountState, str | None]:
@@ -65,6 +83,14 @@ def reconciled_status(state: AccountState, now: dt.datetime) -> tuple[AccountSta
     if not state.enabled and state.status == ACTIVE:
         return replace(state, status=DISABLED, reason="admin", disabled_at=when), "disabled-by-hand"
     return state, None
+
+
+def entitled_systems(state: AccountState, rolemap: RoleMap) -> frozenset[str]:
+    """The systems an account should be in: its roles' (HQ roles count only under ou=hq); none if disabled."""
+    if not state.enabled:
+        return frozenset()
+    roles = [r for r in state.roles if r not in rolemap.hq_roles or state.where == "hq"]
+    return rolemap.granted_systems(roles)
 
 
 def account_drift(state: AccountState, rolemap: RoleMap) -> list[Drift]:
@@ -90,18 +116,97 @@ def account_drift(state: AccountState, rolemap: RoleMap) -> list[Drift]:
     return drift
 
 
+# -- filters the directory answers -------------------------------------------------------------
+
+
+def _any_member_of(dns: Iterable[str]) -> str:
+    terms = "".join(f"(memberOf={escape_filter_chars(dn)})" for dn in sorted(dns))
+    return f"(|{terms})" if terms else "(!(objectClass=*))"
+
+
+def system_filters(system: str, rolemap: RoleMap, layout: Layout) -> list[tuple[str, str, str]]:
+    """Return (base, filter of accounts to add, filter of members to remove) for one system group.
+
+    To add: enabled accounts holding a role that grants the system, not yet in the group.
+    To remove: members that are locked, or hold no role granting it. HQ roles count
+    only under ou=hq.
+    """
+    group = escape_filter_chars(layout.system(system))
+    granting = {r for r in rolemap.roles if system in rolemap.systems_of(r)}
+    out = []
+    for base, roles in ((layout.partners, granting - rolemap.hq_roles), (layout.hq, granting)):
+        holds = _any_member_of(layout.role(r) for r in roles)
+        add = f"(&{ACCOUNT}{holds}(!(memberOf={group}))(!{LOCKED}))"
+        remove = f"(&(memberOf={group})(|{LOCKED}(!{holds})))"
+        out.append((base, add, remove))
+    return out
+
+
+def status_filter() -> str:
+    """Accounts whose status disagrees with their lock, or that lack mopAccount or a status."""
+    return (f"(&{ACCOUNT}(|(!(objectClass=mopAccount))(!(mopAccountStatus=*))"
+            f"(&(mopAccountStatus=disabled)(!{LOCKED}))(&{LOCKED}(!(mopAccountStatus=disabled)))))")
+
+
+def drift_filters(rolemap: RoleMap, layout: Layout, role_groups: Iterable[str]) -> list[tuple[str, str, str]]:
+    """Return (kind, base, filter) of the drift searches of a full reconcile."""
+    known_types = "".join(f"(mopUserType={escape_filter_chars(t)})" for t in sorted(rolemap.user_types))
+    out = [("no-role", base, f"(&{ACCOUNT}(!{_any_member_of(layout.role(r) for r in role_groups)}))")
+           for base in (layout.partners, layout.hq)]
+    out += [("no-user-type", base, f"(&{ACCOUNT}(!(mopUserType=*)))") for base in (layout.partners, layout.hq)]
+    out += [("unknown-user-type", base, f"(&{ACCOUNT}(mopUserType=*)(!(|{known_types})))")
+            for base in (layout.partners, layout.hq)]
+    for role_id, role in sorted(rolemap.roles.items()):
+        allowed = "".join(f"(mopUserType={escape_filter_chars(t)})" for t in role.user_types)
+        for base in (layout.partners, layout.hq):
+            out.append(("role-not-allowed", base,
+                        f"(&(memberOf={escape_filter_chars(layout.role(role_id))})(mopUserType=*)(!(|{allowed})))"))
+    if rolemap.hq_roles:
+        out.append(("hq-role-outside-hq", layout.partners, _any_member_of(layout.role(r) for r in rolemap.hq_roles)))
+    return out
+
+
+def stray_members(members: Iterable[str], layout: Layout) -> list[str]:
+    """Member values of a system group that are not accounts under ou=partners or ou=hq."""
+    inside = ("," + normalize_dn(layout.partners), "," + normalize_dn(layout.hq))
+    placeholder = normalize_dn(layout.placeholder)
+    out = []
+    for member in members:
+        try:
+            norm = normalize_dn(member)
+        except ValueError:
+            out.append(member)
+            continue
+        if norm != placeholder and not norm.endswith(inside):
+            out.append(member)
+    return out
+
+
+def role_group_drift(role_id: str, members: Iterable[str], rolemap: RoleMap, layout: Layout) -> list[Drift]:
+    """Members of a role group outside ou=partners and ou=hq; a role group the role map does not know."""
+    dn = layout.role(role_id)
+    drift = [] if role_id in rolemap.roles else [Drift("unknown-role-group", dn, "not declared in the role map")]
+    drift += [Drift("member-outside", dn, f"member {m} is not an account under ou=partners or ou=hq")
+              for m in stray_members(members, layout)]
+    return drift
+
+
+# -- the plan --------------------------------------------------------------------------------
+
+
 def plan_reconcile(
     accounts: Iterable[AccountState],
-    system_members: Mapping[str, Iterable[str]],
-    role_members: Mapping[str, Iterable[str]],
+    system_diffs: Mapping[str, SystemDiff],
     rolemap: RoleMap,
     layout: Layout,
     now: dt.datetime,
+    drift: Iterable[Drift] = (),
 ) -> ReconcilePlan:
-    """Given every account under ou=partners and ou=hq (streamed), the member values of every system
-    group and of every role group in the directory, return the reconciliation plan."""
-    plan = ReconcilePlan()
-    expected: dict[str, dict[str, str]] = defaultdict(dict)  # system -> normalized dn -> dn
+    """Given the accounts to look at one by one and what the directory said about system groups,
+    return the status changes and one membership modify per system group."""
+    plan = ReconcilePlan(drift=list(drift))
+    additions: dict[str, dict[str, str]] = defaultdict(dict)  # group dn -> normalized member -> member
+    removals: dict[str, dict[str, str]] = defaultdict(dict)
     for state in accounts:
         plan.accounts += 1
         new, what = reconciled_status(state, now)
@@ -111,41 +216,25 @@ def plan_reconcile(
                 plan.changes.append(Change("modify", state.dn, tuple(mods), old, reason=what, operation="reconcile"))
             {"adopted": plan.adopted, "enabled-by-hand": plan.enabled_by_hand,
              "disabled-by-hand": plan.disabled_by_hand}[what].append(state.dn)
-        if new.enabled:
-            for system in rolemap.granted_systems(r for r in new.roles if r not in rolemap.hq_roles or new.where == "hq"):
-                expected[system][normalize_dn(state.dn)] = state.dn
+        want = entitled_systems(new, rolemap)
+        norm = normalize_dn(state.dn)
+        for system in want - state.systems:
+            if system in rolemap.systems:
+                additions[layout.system(system)][norm] = state.dn
+        for system in state.systems - want:
+            removals[layout.system(system)][norm] = state.dn
         plan.drift += account_drift(new, rolemap)
-    placeholder = normalize_dn(layout.placeholder)
-    additions: dict[str, list[str]] = {}
-    removals: dict[str, list[str]] = {}
-    for system in rolemap.systems:
-        actual = {normalize_dn(v): v for v in system_members.get(system, ())}
-        actual.pop(placeholder, None)
-        want = expected.get(system, {})
+    for system, diff in system_diffs.items():
         group = layout.system(system)
-        add = [want[n] for n in sorted(set(want) - set(actual))]
-        remove = [actual[n] for n in sorted(set(actual) - set(want))]
-        if add:
-            additions[group] = add
-        if remove:
-            removals[group] = remove
-    plan.changes += membership_changes(additions, removals, reason="derived from roles",
-                                       operation="reconcile-groups")
-    plan.drift += role_group_drift(role_members, rolemap, layout)
+        for dn in diff.add:
+            norm = normalize_dn(dn)
+            if norm not in removals[group]:
+                additions[group][norm] = dn
+        for dn in diff.remove:
+            norm = normalize_dn(dn)
+            if norm not in additions[group]:
+                removals[group][norm] = dn
+    plan.changes += membership_changes({g: list(m.values()) for g, m in additions.items() if m},
+                                       {g: list(m.values()) for g, m in removals.items() if m},
+                                       reason="derived from roles", operation="reconcile-groups")
     return plan
-
-
-def role_group_drift(role_members: Mapping[str, Iterable[str]], rolemap: RoleMap, layout: Layout) -> list[Drift]:
-    """Role group members outside ou=partners and ou=hq, and role groups the role map does not know."""
-    drift = []
-    placeholder = normalize_dn(layout.placeholder)
-    inside = (normalize_dn(layout.partners), normalize_dn(layout.hq))
-    for role, members in sorted(role_members.items()):
-        if role not in rolemap.roles:
-            drift.append(Drift("unknown-role-group", layout.role(role), "a role group the role map does not declare"))
-        for member in members:
-            norm = normalize_dn(member)
-            if norm != placeholder and not norm.endswith(tuple("," + i for i in inside)):
-                drift.append(Drift("member-outside", layout.role(role),
-                                   f"member {member} is not an account under ou=partners or ou=hq"))
-    return drift

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -16,6 +16,7 @@ from .directory import Directory
 from .layout import Layout
 from .logging import AuditLog
 from .rolemap import RoleMap
+from .state import GroupWatch, RunState, load_state, rolemap_digest, save_state
 
 
 @dataclass
@@ -27,10 +28,31 @@ class Runtime:
     run_id: str
     now: dt.datetime
     dry_run: bool = False
+    state: RunState | None = None
+    rolemap_digest: str = ""
+    watch: GroupWatch = field(default_factory=lambda: GroupWatch({}, ()))
+    _reconciled: tuple[dt.datetime, bool] | None = None
 
     @property
     def layout(self) -> Layout:
         return Layout(self.config.ldap.base_dn)
+
+    def reconciled(self, started: dt.datetime, full: bool) -> None:
+        """Note that a reconcile finished: the next one need only read what changed after `started`."""
+        self._reconciled = (started, full)
+
+    def state_to_save(self) -> RunState:
+        old = self.state or RunState()
+        state = RunState(self.layout.base_dn, self.rolemap_digest, old.watermark, old.last_full, self.watch.to_record())
+        if self._reconciled is not None:
+            started, full = self._reconciled
+            if full or old.rolemap == self.rolemap_digest:
+                state.watermark = started.isoformat()
+                if full:
+                    state.last_full = started.isoformat()
+        elif old.rolemap != self.rolemap_digest:
+            state.rolemap = old.rolemap  # the role map changed: keep that visible until a full reconcile
+        return state
 
     def executor(self) -> Executor:
         return Executor(
@@ -41,6 +63,7 @@ class Runtime:
             archive_dir=self.config.paths.archive,
             placeholder=self.layout.placeholder,
             base_dn=self.layout.base_dn,
+            watch=self.watch,
         )
 
 
@@ -55,8 +78,15 @@ def open_runtime(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bo
     directory = Directory(config.ldap).connect()
     audit = AuditLog(None if dry_run else config.logging.audit_file)
     structlog.contextvars.bind_contextvars(run_id=run_id)
+    state = load_state(config.paths.state)
+    layout = Layout(config.ldap.base_dn)
+    watch = GroupWatch(state.groups if state else {}, (layout.roles, layout.systems))
+    rt = Runtime(config, rolemap, directory, audit, run_id, now, dry_run, state,
+                 rolemap_digest(config.paths.role_map), watch)
     try:
-        yield Runtime(config, rolemap, directory, audit, run_id, now, dry_run)
+        yield rt
+        if not dry_run and watch.loaded:
+            save_state(config.paths.state, rt.state_to_save())
     finally:
         structlog.contextvars.unbind_contextvars("run_id")
         audit.close()

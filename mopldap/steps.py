@@ -23,7 +23,19 @@ from .inactivity import (
     plan_inactivity,
 )
 from .layout import Layout, normalize_dn
-from .reconcile import Drift, ReconcilePlan, plan_reconcile
+from .layout import rdn_value
+from .ldaptime import format_time
+from .reconcile import (
+    Drift,
+    ReconcilePlan,
+    SystemDiff,
+    drift_filters,
+    plan_reconcile,
+    role_group_drift,
+    status_filter,
+    stray_members,
+    system_filters,
+)
 from .runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -41,14 +53,6 @@ def iter_accounts(directory: Directory, layout: Layout, filter: str = ACCOUNT_FI
         yield from directory.search(base, filter, attrs)
 
 
-def group_members(directory: Directory, container: str) -> dict[str, list[str]]:
-    """Return {group cn: member values} for the groupOfNames directly under `container`."""
-    found = {}
-    for entry in directory.search(container, "(objectClass=groupOfNames)", ("cn", "member"), scope=ONELEVEL):
-        found[(entry.first("cn") or "").lower()] = entry.get("member")
-    return found
-
-
 # -- reconcile -------------------------------------------------------------------------
 
 
@@ -59,18 +63,107 @@ class ReconcileSummary:
     failed: list[str] = field(default_factory=list)
 
 
-def run_reconcile(rt: Runtime) -> ReconcileSummary:
-    """Bring status and system groups in line with the directory and the role map."""
-    layout = rt.layout
-    states = (account_from_entry(entry, layout) for entry in iter_accounts(rt.directory, layout))
-    plan = plan_reconcile(states, group_members(rt.directory, layout.systems),
-                          group_members(rt.directory, layout.roles), rt.rolemap, layout, rt.now)
-    for drift in plan.drift[:50]:
-        log.warning("drift", kind=drift.kind, dn=drift.dn, detail=drift.detail)
+def _dns(directory: Directory, base: str, query: str) -> set[str]:
+    return {entry.dn for entry in directory.search(base, query, ("1.1",))}
+
+
+def full_reconcile_reason(rt: Runtime, force_full: bool) -> str | None:
+    """Why this run must look at everything (None: a routine run reads only what changed)."""
+    state = rt.state
+    if force_full:
+        return "asked for (--full)"
+    if state is None:
+        return "no state from an earlier run"
+    if normalize_dn(state.base_dn) != normalize_dn(rt.layout.base_dn):
+        return "the base DN changed"
+    if state.rolemap != rt.rolemap_digest:
+        return "the role map changed"
+    last = state.last_full_time()
+    every = dt.timedelta(hours=rt.config.reconcile.full_every_hours)
+    if last is None or dt.datetime.now(dt.timezone.utc) - last >= every:
+        return f"the last full reconcile is older than {rt.config.reconcile.full_every_hours} h"
+    if state.watermark_time() is None:
+        return "no watermark"
+    return None
+
+
+def _system_diff(rt: Runtime, system: str, strays: bool) -> SystemDiff:
+    diff = SystemDiff()
+    for base, add, remove in system_filters(system, rt.rolemap, rt.layout):
+        diff.add |= _dns(rt.directory, base, add)
+        diff.remove |= _dns(rt.directory, base, remove)
+    if strays:  # values that are not accounts of the tree: only reading the group shows them
+        group = rt.directory.read(rt.layout.system(system), ("member",))
+        diff.remove |= set(stray_members(group.get("member") if group else [], rt.layout))
+    return diff
+
+
+def _full_drift(rt: Runtime) -> list[Drift]:
+    layout, rolemap = rt.layout, rt.rolemap
+    role_groups = [rdn_value(e.dn).lower() for e in rt.directory.search(
+        layout.roles, "(objectClass=groupOfNames)", ("1.1",), scope=ONELEVEL)]
+    drift = []
+    for kind, base, query in drift_filters(rolemap, layout, role_groups):
+        for entry in rt.directory.search(base, query, ("mopUserType", "memberOf")):
+            drift.append(Drift(kind, entry.dn, {
+                "no-role": "holds no role: it reaches no system (clean it up or give it a role)",
+                "no-user-type": "has no mopUserType",
+                "unknown-user-type": f"mopUserType '{entry.first('mopUserType')}' is not in the role map",
+                "role-not-allowed": f"user type '{entry.first('mopUserType')}' does not allow one of its roles",
+                "hq-role-outside-hq": "holds an HQ role outside ou=hq",
+            }[kind]))
+    for role_id in role_groups:  # one group at a time: a role may have 100,000 members
+        group = rt.directory.read(layout.role(role_id), ("member",))
+        drift += role_group_drift(role_id, group.get("member") if group else [], rolemap, layout)
+    return drift
+
+
+def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
+    """Bring status and system groups in line with the directory and the role map.
+
+    Full (first run, role map changed, daily, --full): the directory is asked, with
+    filters, for the accounts whose status or system groups are wrong. Routine: only
+    the accounts changed since the last run, and the system groups whose roles or
+    members someone else edited, are looked at.
+    """
+    layout, rolemap, directory = rt.layout, rt.rolemap, rt.directory
+    rt.watch.ensure(directory)
+    why_full = full_reconcile_reason(rt, force_full)
+    started = dt.datetime.now(dt.timezone.utc)
+    if why_full:
+        log.info("reconcile_full", why=why_full)
+        accounts = iter_accounts(directory, layout, status_filter())
+        systems = {s: _system_diff(rt, s, strays=True) for s in rolemap.systems}
+        drift = _full_drift(rt)
+    else:
+        since = format_time(rt.state.watermark_time() - dt.timedelta(seconds=rt.config.reconcile.clock_skew_seconds))
+        accounts = iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}(|(modifyTimestamp>={since})"
+                                                    f"(createTimestamp>={since})))")
+        affected, edited = set(), set()
+        for dn in rt.watch.changed:
+            role = layout.group_id(dn, layout.roles)
+            if role is not None:
+                affected |= rolemap.systems_of(role)
+            system = layout.group_id(dn, layout.systems)
+            if system is not None and system in rolemap.systems:
+                affected.add(system)
+                edited.add(system)
+        if affected:
+            log.info("reconcile_groups_edited", systems=sorted(affected))
+        systems = {s: _system_diff(rt, s, strays=s in edited) for s in sorted(affected)}
+        drift = []
+    handled = set(rt.watch.changed)
+    plan = plan_reconcile((account_from_entry(e, layout) for e in accounts), systems, rolemap, layout, rt.now, drift)
+    plan.full = bool(why_full)
+    for item in plan.drift[:50]:
+        log.warning("drift", kind=item.kind, dn=item.dn, detail=item.detail)
     if len(plan.drift) > 50:
         log.warning("drift_truncated", more=len(plan.drift) - 50)
     summary = ReconcileSummary(plan)
     summary.applied, summary.failed = rt.executor().execute_all(plan.changes)
+    if not summary.failed:
+        rt.watch.handled(handled)
+        rt.reconciled(started, full=bool(why_full))
     return summary
 
 

@@ -22,7 +22,7 @@ def reconcile_line(summary: ReconcileSummary) -> str:
     plan = summary.plan
     groups = plan.group_changes
     members = sum(len(m.values) for c in groups for m in c.mods)
-    parts = [f"{plan.accounts} accounts checked", f"{members} group membership(s) changed in {len(groups)} group(s)"]
+    parts = [f"{plan.accounts} accounts looked at", f"{members} group membership(s) changed in {len(groups)} group(s)"]
     if plan.enabled_by_hand:
         parts.append(f"{len(plan.enabled_by_hand)} enabled by hand")
     if plan.disabled_by_hand:
@@ -32,7 +32,7 @@ def reconcile_line(summary: ReconcileSummary) -> str:
     parts.append(f"{len(plan.drift)} drift")
     if summary.failed:
         parts.append(f"{len(summary.failed)} failed writes")
-    return "reconcile: " + ", ".join(parts)
+    return f"reconcile ({'full' if plan.full else 'changes only'}): " + ", ".join(parts)
 
 
 def inactivity_line(summary: InactivitySummary) -> str:
@@ -46,7 +46,7 @@ def inactivity_line(summary: InactivitySummary) -> str:
 
 
 def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivity: bool = True,
-              force: bool = False) -> tuple[list[str], str | None]:
+              force: bool = False, full: bool = False) -> tuple[list[str], str | None]:
     """Run the chosen steps in order; return the summary lines and the brake message, if any."""
     lines: list[str] = []
     brake = None
@@ -54,7 +54,7 @@ def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivit
         summary: InboxSummary = run_inbox(rt)
         lines.append(summary.line())
     if reconcile:
-        recon = run_reconcile(rt)
+        recon = run_reconcile(rt, force_full=full)
         lines.append(reconcile_line(recon))
     if inactivity:
         idle = run_inactivity(rt, force)
@@ -64,11 +64,12 @@ def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivit
 
 
 def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str | None = None,
-             force: bool = False, steps: tuple[bool, bool, bool] = (True, True, True), label: str = "sync") -> int:
+             force: bool = False, steps: tuple[bool, bool, bool] = (True, True, True), label: str = "sync",
+             full: bool = False) -> int:
     """One run: inbox → reconcile → inactivity. Print a summary; exit 3 if the brake held the locks."""
     started = time.monotonic()
     with open_runtime(config, rolemap, parse_as_of(as_of), dry_run) as rt:
-        lines, brake = run_steps(rt, *steps, force=force)
+        lines, brake = run_steps(rt, *steps, force=force, full=full)
         elapsed = time.monotonic() - started
         print(f"{label}{' (dry run)' if dry_run else ''} {rt.run_id}:")
         for line in lines:

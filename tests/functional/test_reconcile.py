@@ -124,7 +124,9 @@ def test_drift_is_reported_not_fixed(partner):
                                    f"dn: uid=outsider,ou=people,{BASE_DN}\nobjectClass: inetOrgPerson\nuid: outsider\n"
                                    "cn: o\nsn: o\n")
     add_role_by_hand(env, f"uid=outsider,ou=people,{BASE_DN}", "service-specialist")
-    result = env.cli("sync")
+    routine = env.cli("sync")  # looks at the changed accounts: their own drift
+    assert "2 drift" in routine.out and "uid=wrongtype" in routine.err and "uid=norole" in routine.err
+    result = env.cli("sync", "--full")  # looks at everything, role group members included
     assert "3 drift" in result.out
     logged = result.err
     assert "role-not-allowed" in logged and "uid=wrongtype" in logged

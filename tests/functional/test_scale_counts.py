@@ -1,0 +1,73 @@
+"""A routine run's cost follows the work, not the directory's size: counted in LDAP operations.
+
+Small-scale versions of bench/: a regression that reintroduces per-account searches,
+or a no-op run that reads every account, fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import account_dn
+
+
+def staff(start: int, count: int) -> list[dict]:
+    return [{"op": "create_user", "username": f"s{i}", "name": f"员工{i}", "user_type": "service",
+             "roles": ["service-specialist"], "initial_password": f"Staff-pass-{i}"} for i in range(start, start + count)]
+
+
+def sync_stats(env, *args: str) -> dict:
+    time.sleep(1.05)  # timestamps have one-second resolution: keep runs in distinct seconds
+    result = env.cli("sync", *args)
+    done = next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)
+    return done["ldap_operations"] | {"out": result.out}
+
+
+def test_noop_sync_cost_does_not_grow_with_the_directory(partner):
+    env = partner
+    env.write_config(reconcile={"clock_skew_seconds": 0})
+    env.request(staff(0, 20))
+    sync_stats(env)
+    small = sync_stats(env)
+    assert "0 group membership(s) changed" in small["out"]
+    env.request(staff(20, 100))
+    sync_stats(env)
+    large = sync_stats(env)
+    assert {k: large.get(k, 0) for k in ("search", "entries", "modify", "add")} == \
+           {k: small.get(k, 0) for k in ("search", "entries", "modify", "add")}
+    assert large.get("modify", 0) == 0 and large.get("add", 0) == 0  # nothing to change: nothing written
+    assert large["entries"] <= 20, large  # the groups' entryCSN and the schema, never the 122 accounts
+
+
+def test_incremental_sync_reads_the_changed_accounts_only(partner):
+    env = partner
+    env.write_config(reconcile={"clock_skew_seconds": 0})
+    env.request(staff(0, 60))
+    sync_stats(env)
+    sync_stats(env)
+
+    def change(users: range) -> dict:
+        time.sleep(1.05)
+        env.ldapmodify("".join(f"dn: {account_dn(f's{i}')}\nchangetype: modify\nreplace: title\ntitle: 新职务\n\n"
+                               for i in users))
+        return sync_stats(env)
+
+    five = change(range(0, 5))
+    fifteen = change(range(5, 20))
+    assert fifteen["entries"] - five["entries"] == 10  # ten more changed accounts, ten more entries read
+    assert fifteen["search"] == five["search"]        # and not one search more
+
+
+def test_locks_by_hand_are_handled_per_account_with_batched_group_changes(partner):
+    env = partner
+    env.write_config(reconcile={"clock_skew_seconds": 0})
+    env.request(staff(0, 30))
+    sync_stats(env)
+    time.sleep(1.05)
+    env.ldapmodify("".join(f"dn: {account_dn(f's{i}')}\nchangetype: modify\nadd: pwdAccountLockedTime\n"
+                           "pwdAccountLockedTime: 000001010000Z\n\n" for i in range(8)))
+    stats = sync_stats(env)
+    assert "8 disabled by hand" in stats["out"]
+    # 8 status modifies, then one modify per system group (community, mop-service), 8 values each
+    assert stats["modify"] == 8 + 2
