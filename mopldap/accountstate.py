@@ -14,7 +14,7 @@ from .ldaptime import format_time
 ACCOUNT_ATTRS = (
     "objectClass", "uid", "cn", "sn", "displayName", "title", "mail", "mobile", "mopUserType",
     "mopAccountStatus", "mopDisabledReason", "mopDisabledAt", "mopEnabledAt", "mopInactivityExempt",
-    "pwdAccountLockedTime", "memberOf", "createTimestamp",
+    "pwdAccountLockedTime", "memberOf", "createTimestamp", "hasSubordinates",
 )
 PROFILE_ATTRS = ("cn", "sn", "displayName", "title", "mail", "mobile")
 
@@ -39,6 +39,7 @@ class AccountState:
     roles: frozenset[str] = frozenset()
     systems: frozenset[str] = frozenset()
     extra_groups: frozenset[str] = field(default=frozenset(), compare=False)
+    has_children: bool = field(default=False, compare=False)
 
     @property
     def profile_map(self) -> dict[str, tuple[str, ...]]:
@@ -92,6 +93,7 @@ def account_from_entry(entry: Entry, layout: Layout) -> AccountState:
         roles=frozenset(roles),
         systems=frozenset(systems),
         extra_groups=frozenset(extra),
+        has_children=entry.first("hasSubordinates") == "TRUE",
     )
 
 

@@ -1,7 +1,8 @@
 """The one loop that writes: runs a plan of Changes through the Directory.
 
-Dry-run prints the same plan ("would modify ...") and writes nothing. Each write
-is one audit event.
+Dry-run prints the same plan ("would modify ...") and writes nothing. Each write is
+one audit event. Consecutive adds and modifies of distinct entries (none the parent of
+another) form a wave, sent pipelined: slapd works on one while the next is encoded.
 """
 
 from __future__ import annotations
@@ -22,15 +23,48 @@ from .logging import AuditLog
 from .state import GroupWatch
 
 log = structlog.get_logger(__name__)
+WAVE = 512  # changes per wave: bounds what one failure leaves in flight
 
 
 @dataclass
 class Outcome:
-    """What an execution did: the changes written, and the one that failed, if any."""
+    """What an execution did: the changes written, the first refused one, and those not written."""
 
     applied: list[Change] = field(default_factory=list)
     failed: Change | None = None
     error: str | None = None
+    unapplied: list[Change] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def waves(plan: Sequence[Change]) -> list[list[Change]]:
+    """Split `plan` into runs of writes that may go out together, in order.
+
+    A wave holds adds and modifies of distinct entries, none an ancestor of another;
+    deletes, password changes and group membership changes go alone. (The memberof
+    overlay updates each member's memberOf in a separate internal write: two group
+    modifies sharing a member at the same time can lose one of the memberOf values.)
+    """
+    out: list[list[Change]] = []
+    current: list[Change] = []
+    seen: set[str] = set()
+    for change in plan:
+        norm = normalize_dn(change.dn)
+        parent = norm.split(",", 1)[1] if "," in norm else ""
+        related = norm in seen or parent in seen  # plans add parents before children
+        alone = change.action not in ("add", "modify") or is_membership_change(change)
+        if alone or related or len(current) >= WAVE:
+            if current:
+                out.append(current)
+            current, seen = [], set()
+            if alone:
+                out.append([change])
+                continue
+        current.append(change)
+        seen.add(norm)
+    if current:
+        out.append(current)
+    return out
 
 
 @dataclass
@@ -48,52 +82,64 @@ class Executor:
     echo: Callable[[str], None] = print
     _holders: set[str] | None = field(default=None, repr=False)
 
-    def execute(self, plan: Sequence[Change], requester: str | None = None) -> Outcome:
-        """Apply `plan` in order; stop at the first refused write (WriteError) and report it."""
+    def execute(self, plan: Sequence[Change], requester: str | None = None, keep_going: bool = False) -> Outcome:
+        """Apply `plan` in order. Stop after the wave holding the first refused write, unless
+        `keep_going` (for changes independent of one another)."""
         outcome = Outcome()
-        for change in plan:
-            if self.dry_run:
+        if self.dry_run:
+            for change in plan:
                 self.echo("would " + change.describe())
-                outcome.applied.append(change)
-                continue
-            try:
-                self._write(change)
-            except WriteError as exc:
-                self._audit(change, requester, "failed", str(exc))
-                log.error("change_failed", dn=change.dn, action=change.action, error=str(exc),
+            outcome.applied = list(plan)
+            return outcome
+        batches = waves(plan)
+        for index, wave in enumerate(batches):
+            for change, error in zip(wave, self._write_wave(wave)):
+                if error is None:
+                    self._audit(change, requester, "applied")
+                    log.info("change_applied", change=change.describe(), request_id=change.request_id)
+                    outcome.applied.append(change)
+                    continue
+                self._audit(change, requester, "failed", error)
+                log.error("change_failed", dn=change.dn, action=change.action, error=error,
                           request_id=change.request_id)
-                outcome.failed, outcome.error = change, str(exc)
-                return outcome
-            self._audit(change, requester, "applied")
-            log.info("change_applied", change=change.describe(), request_id=change.request_id)
-            outcome.applied.append(change)
+                outcome.unapplied.append(change)
+                outcome.errors.append(error)
+                if outcome.failed is None:
+                    outcome.failed, outcome.error = change, error
+            if outcome.failed is not None and not keep_going:
+                outcome.unapplied += [c for later in batches[index + 1:] for c in later]
+                break
         return outcome
 
     def execute_all(self, plan: Sequence[Change]) -> tuple[int, list[str]]:
         """Apply `plan`, going on past refused writes (each is logged and audited).
+        Return the number of changes applied and the errors."""
+        outcome = self.execute(plan, keep_going=True)
+        return len(outcome.applied), outcome.errors
 
-        For the reconcile and inactivity steps, whose changes are independent of one another.
-        Return the number of changes applied and the errors.
-        """
-        applied, errors = 0, []
-        remaining = list(plan)
-        while remaining:
-            outcome = self.execute(remaining)
-            applied += len(outcome.applied)
-            if outcome.failed is None:
-                break
-            errors.append(outcome.error or outcome.failed.dn)
-            remaining = remaining[len(outcome.applied) + 1:]
-        return applied, errors
+    # -- writing -------------------------------------------------------------------
 
-    def _write(self, change: Change) -> None:
+    def _write_wave(self, wave: list[Change]) -> list[str | None]:
+        """Write a wave; return None (written) or the error, per change, in order."""
         assert self.directory is not None
-        if change.action == "add":
-            self.directory.add(change.dn, change.attributes())
-        elif change.action == "modify" and is_membership_change(change):
+        if len(wave) == 1 and (wave[0].action not in ("add", "modify") or is_membership_change(wave[0])):
+            try:
+                self._write_alone(wave[0])
+            except WriteError as exc:
+                return [str(exc)]
+            return [None]
+        pipe = self.directory.pipeline()
+        for change in wave:
+            if change.action == "add":
+                pipe.add(change.dn, change.attributes())
+            else:
+                pipe.modify(change.dn, change.mods)
+        return [None if result.ok else result.message for result in pipe.drain()]
+
+    def _write_alone(self, change: Change) -> None:
+        assert self.directory is not None
+        if is_membership_change(change):
             self._write_membership(change)
-        elif change.action == "modify":
-            self.directory.modify(change.dn, change.mods)
         elif change.action == "delete":
             if change.archive_ldif is not None:
                 self._archive(change)
@@ -115,23 +161,12 @@ class Executor:
             self._holders = {normalize_dn(entry.dn) for entry in found}
         return self._holders
 
-    def _modify_group(self, dn: str, mods: list[Modification]) -> None:
-        """Modify a group; tell the GroupWatch which entryCSN this write replaced and produced."""
-        assert self.directory is not None
-        if self.watch is None:
-            self.directory.modify(dn, mods)
-            return
-        self.watch.ensure(self.directory)
-        before, after = self.directory.modify(dn, mods, read_csn=True)
-        self.watch.wrote(dn, before, after)
-
     def _write_membership(self, change: Change) -> None:
         """Add and remove members in one modify; keep the placeholder exactly in the empty groups.
 
         If the directory changed under us (a value already there, or already gone),
         fall back to one modify per value and accept those values as done.
         """
-        assert self.directory is not None
         group = normalize_dn(change.dn)
         holders = self._placeholder_holders() if self.placeholder else set()
         adds = any(m.action == "add" for m in change.mods)
@@ -153,8 +188,17 @@ class Executor:
         if adds:
             holders.discard(group)
 
-    def _membership_value_by_value(self, change: Change, holders: set[str]) -> None:
+    def _modify_group(self, dn: str, mods: list[Modification]) -> None:
+        """Modify a group; tell the GroupWatch which entryCSN this write replaced and produced."""
         assert self.directory is not None
+        if self.watch is None:
+            self.directory.modify(dn, mods)
+            return
+        self.watch.ensure(self.directory)
+        before, after = self.directory.modify(dn, mods, read_csn=True)
+        self.watch.wrote(dn, before, after)
+
+    def _membership_value_by_value(self, change: Change, holders: set[str]) -> None:
         group = normalize_dn(change.dn)
         for mod in change.mods:
             for value in mod.values:
@@ -176,6 +220,8 @@ class Executor:
                             raise
                     holders.discard(group)
 
+    # -- archive and audit -----------------------------------------------------------
+
     def _archive(self, change: Change) -> None:
         """Write the entry's LDIF under the archive before it is deleted (fsync'd)."""
         if self.archive_dir is None:
@@ -192,10 +238,14 @@ class Executor:
         log.info("entry_archived", dn=change.dn, path=str(path))
 
     def _audit(self, change: Change, requester: str | None, result: str, error: str | None = None) -> None:
+        if change.parts:  # one write for several requests: one event per request
+            for part in change.parts:
+                self._audit(part, requester, result, error)
+            return
         fields = dict(
             run_id=self.run_id,
             request_id=change.request_id,
-            requester=requester,
+            requester=change.requester or requester,
             operation=change.operation,
             action=change.action,
             dn=change.dn,

@@ -28,6 +28,9 @@ class Change:
     operation: str | None = None
     secret: str | None = field(default=None, repr=False)
     archive_ldif: str | None = field(default=None, repr=False)
+    requester: str | None = None
+    parts: tuple[Change, ...] = ()
+    """A write merged from several requests' changes: each part is audited on its own."""
 
     def attributes(self) -> dict[str, list[str | bytes]]:
         """For an add: the entry's attributes."""

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--force", action="store_true", help="lock even beyond inactivity.max_locks_per_run")
     sync.add_argument("--full", action="store_true",
                       help="reconcile everything, not only what changed since the last run")
+    sync.add_argument("--only", action="append", choices=("inbox", "reconcile", "inactivity"), metavar="STEP",
+                      help="run only this step (inbox, reconcile or inactivity); repeat for several")
 
     lock = command(
         "lock-inactive",
@@ -202,7 +204,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "lock-inactive":
         return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=(False, False, True),
                         label="lock-inactive")
-    return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, full=args.full)
+    steps = tuple(not args.only or step in args.only for step in ("inbox", "reconcile", "inactivity"))
+    return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=steps, full=args.full)
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 

@@ -7,10 +7,12 @@ would repeat it.
 
 from __future__ import annotations
 
+import queue
 import re
 import shlex
 import ssl
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -33,6 +35,8 @@ _NAMES = re.compile(r"NAME\s+(\([^)]*\)|'[^']*')")
 _MOD_CODES = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE}
 
 
+WORKERS = 4  # connections that write in parallel (see Pipeline)
+CSN_CONTROLS = [pre_read_control(["entryCSN"]), post_read_control(["entryCSN"])]
 NO_SUCH_ATTRIBUTE = 16
 VALUE_EXISTS = 20
 OBJECT_CLASS_VIOLATION = 65
@@ -85,12 +89,20 @@ class Directory:
         self.url = url or config.url
         self.stats: Counter[str] = Counter()
         self._conn: ldap3.Connection | None = None
+        self._workers: ThreadPoolExecutor | None = None
+        self._idle: queue.SimpleQueue | None = None
+        self._opened: list[ldap3.Connection] = []
         self._known: set[str] | None = None
 
     # -- connection -----------------------------------------------------------
 
     def connect(self) -> Directory:
         """Open, secure and bind the connection. Raise DirectoryError (exit 2) if it fails."""
+        self._conn = self._open(ldap3.SYNC)
+        log.debug("ldap_bind", url=self.url, bind_dn=self.config.bind_dn)
+        return self
+
+    def _open(self, strategy: str) -> ldap3.Connection:
         parsed = urlparse(self.url)
         tls = None
         if parsed.scheme == "ldaps" or self.config.start_tls:
@@ -107,15 +119,15 @@ class Directory:
             get_info=ldap3.NONE,
             connect_timeout=max(1, int(self.config.timeout)),
         )
-        password = self.config.bind_password()
         conn = ldap3.Connection(
             server,
             user=self.config.bind_dn,
-            password=password,
+            password=self.config.bind_password(),
             receive_timeout=max(1, int(self.config.timeout)),
             raise_exceptions=False,
             auto_referrals=False,
             check_names=False,
+            client_strategy=strategy,
         )
         try:
             conn.open()
@@ -136,11 +148,49 @@ class Directory:
             raise DirectoryError(f"cannot reach {self.url}: {_tls_reason(exc)}; is the server running?") from None
         except LDAPException as exc:
             raise DirectoryError(f"{self.url}: {exc}") from None
-        self._conn = conn
-        log.debug("ldap_bind", url=self.url, bind_dn=self.config.bind_dn)
-        return self
+        return conn
+
+    def pipeline(self) -> Pipeline:
+        """Return a Pipeline: writes on WORKERS extra connections (opened once, closed with this one)."""
+        return Pipeline(self)
+
+    def _submit(self, what: str, read_csn: bool, call) -> Future[WriteResult]:
+        if self._workers is None:
+            self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="ldap-write")
+            self._idle = queue.SimpleQueue()
+            for _ in range(WORKERS):
+                self._idle.put(None)  # a slot: the connection is opened on first use
+
+        def run() -> WriteResult:
+            conn = self._idle.get()
+            try:
+                if conn is None:
+                    conn = self._open(ldap3.SYNC)
+                    self._opened.append(conn)
+                try:
+                    ok = call(conn)
+                except LDAPException as exc:
+                    raise DirectoryError(f"{self.url}: {what} failed: {exc}") from None
+                result = conn.result or {}
+                before, after = read_csns(result) if read_csn and ok else (None, None)
+                message = "" if ok else f"{what}: {result.get('description')}" + (
+                    f": {result['message']}" if result.get("message") else "")
+                return WriteResult(bool(ok), result.get("result"), message, before, after)
+            finally:
+                self._idle.put(conn)
+
+        return self._workers.submit(run)
 
     def close(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown(wait=True)
+            self._workers = None
+        for conn in self._opened:
+            try:
+                conn.unbind()
+            except LDAPException:
+                pass
+        self._opened = []
         if self._conn is not None:
             try:
                 self._conn.unbind()
@@ -257,20 +307,9 @@ class Directory:
         log.debug("ldap_modify", cmd=self._cli("ldapmodify", *flags) + f"  # dn: {dn}: " + ", ".join(
             f"{m.action}: {m.attr} ({len(m.values)})" for m in mods))
         self.stats["modify"] += 1
-        changes: dict[str, list] = {}
-        for mod in mods:
-            changes.setdefault(mod.attr, []).append((_MOD_CODES[mod.action], list(mod.values)))
-        controls = [pre_read_control(["entryCSN"]), post_read_control(["entryCSN"])] if read_csn else None
-        self._check(self._call(f"modify {dn}", self.conn.modify, dn, changes, controls), "modify", dn)
-        if not read_csn:
-            return None, None
-        returned = self.conn.result.get("controls") or {}
-
-        def csn(oid: str) -> str | None:
-            values = returned.get(oid, {}).get("value", {}).get("result", {}).get("entryCSN")
-            return str(values[0]) if values else None
-
-        return csn("1.3.6.1.1.13.1"), csn("1.3.6.1.1.13.2")
+        controls = CSN_CONTROLS if read_csn else None
+        self._check(self._call(f"modify {dn}", self.conn.modify, dn, _changes(mods), controls), "modify", dn)
+        return read_csns(self.conn.result) if read_csn else (None, None)
 
     def delete(self, dn: str) -> None:
         log.debug("ldap_delete", cmd=self._cli("ldapdelete", shlex.quote(dn)))
@@ -283,6 +322,60 @@ class Directory:
         self.stats["extended"] += 1
         ok = self._call(f"password change of {dn}", self.conn.extend.standard.modify_password, dn, None, password)
         self._check(bool(ok), "password change of", dn)
+
+
+def _changes(mods: Sequence[Modification]) -> dict[str, list]:
+    changes: dict[str, list] = {}
+    for mod in mods:
+        changes.setdefault(mod.attr, []).append((_MOD_CODES[mod.action], list(mod.values)))
+    return changes
+
+
+def read_csns(result: dict) -> tuple[str | None, str | None]:
+    """The entryCSN before and after a write, from its pre-read and post-read response controls."""
+    returned = result.get("controls") or {}
+
+    def csn(oid: str) -> str | None:
+        values = returned.get(oid, {}).get("value", {}).get("result", {}).get("entryCSN")
+        return str(values[0]) if values else None
+
+    return csn("1.3.6.1.1.13.1"), csn("1.3.6.1.1.13.2")
+
+
+@dataclass
+class WriteResult:
+    ok: bool
+    code: int | None = None
+    message: str = ""
+    csn_before: str | None = None
+    csn_after: str | None = None
+
+
+class Pipeline:
+    """Writes sent without waiting for each answer: a few connections work in parallel, so
+    slapd handles one write while this process encodes the next. `drain()` returns every
+    result in the order the writes were submitted. Only for writes independent of each other.
+    """
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self._futures: list[Future[WriteResult]] = []
+
+    def add(self, dn: str, attrs: Mapping[str, Sequence[str | bytes]]) -> None:
+        self.directory.stats["add"] += 1
+        object_classes = list(attrs.get("objectClass", []))
+        rest = {k: list(v) for k, v in attrs.items() if k != "objectClass"}
+        self._futures.append(self.directory._submit(f"add {dn}", False, lambda c: c.add(dn, object_classes, rest)))
+
+    def modify(self, dn: str, mods: Sequence[Modification], read_csn: bool = False) -> None:
+        self.directory.stats["modify"] += 1
+        changes, controls = _changes(mods), (CSN_CONTROLS if read_csn else None)
+        self._futures.append(self.directory._submit(f"modify {dn}", read_csn,
+                                                    lambda c: c.modify(dn, changes, controls)))
+
+    def drain(self) -> list[WriteResult]:
+        futures, self._futures = self._futures, []
+        return [future.result() for future in futures]
 
 
 def _tls_reason(exc: Exception) -> str:

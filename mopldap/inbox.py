@@ -30,6 +30,7 @@ from .config import PathsConfig
 from .errors import MopldapError
 from .requests import redact_text
 from .secrets_file import write_secret
+from .yamlfile import dump
 
 MAX_REQUEST_BYTES = 1024 * 1024
 IGNORED_SUFFIXES = (".tmp", ".part")
@@ -159,7 +160,7 @@ class Inbox:
 
     def write_result(self, name: str, result: dict[str, Any]) -> Path:
         path = self.outbox / f"{name}.result.yaml"
-        _atomic_write(path, yaml.safe_dump(result, allow_unicode=True, sort_keys=False, width=120))
+        _atomic_write(path, dump(result))
         return path
 
     def write_secrets(self, request_id: str, secrets: dict[str, str]) -> Path:
@@ -172,7 +173,7 @@ class Inbox:
             except yaml.YAMLError:
                 known = {}
         known.update(secrets)
-        write_secret(path, yaml.safe_dump(known, allow_unicode=True, sort_keys=True))
+        write_secret(path, dump(dict(sorted(known.items()))))
         return path
 
     def archive_request(self, claimed: Claimed, folder: str, redacted_text: str | None, now: dt.datetime,

@@ -26,13 +26,16 @@ from .errors import ConfigError
 from .inbox import Claimed, Inbox, InboxBusy, redact_file_text
 from .layout import Layout
 from .passwords import generate
+from .groups import is_membership_change, merge_memberships
+from .changes import Change
 from .provisioning import DirectoryView, PartnerState, RequestPlan, failed_ops, plan_request
 from .requests import ParsedRequest, parse_request, redact, request_id_of
 from .runtime import Runtime
-from .yamlfile import parse_yaml
+from .yamlfile import dump, parse_yaml
 
 log = structlog.get_logger(__name__)
 FILTER_CHUNK = 200
+BATCH_CHANGES = 20000  # writes that wait in one batch, at most
 
 
 @dataclass
@@ -59,14 +62,8 @@ def read_min_password_length(directory: Directory, layout: Layout) -> int:
 def load_view(rt: Runtime, request: ParsedRequest, min_length: int) -> DirectoryView:
     """Read what `request` needs, in a few searches: its accounts (by uid, anywhere), its partner."""
     layout = rt.layout
-    usernames = {request.requested_by}
-    for op in request.operations:
-        if hasattr(op, "username"):
-            usernames.add(op.username)
-        if op.op == "create_partner":
-            usernames.add(op.admin.username)
     accounts, entries = {}, {}
-    names = sorted(usernames)
+    names = sorted(_usernames(request))
     for start in range(0, len(names), FILTER_CHUNK):
         terms = "".join(f"(uid={escape_filter_chars(n)})" for n in names[start:start + FILTER_CHUNK])
         for entry in rt.directory.search(layout.base_dn, f"(|{terms})", ACCOUNT_ATTRS):
@@ -93,15 +90,37 @@ def load_view(rt: Runtime, request: ParsedRequest, min_length: int) -> Directory
     return DirectoryView(accounts, entries, partners, partner_accounts, min_length)
 
 
+@dataclass
+class _Queued:
+    """A valid, authorized request whose changes wait in the batch."""
+
+    claimed: Claimed | None
+    name: str
+    plan: RequestPlan
+    redacted: str
+
+
 class RequestProcessor:
-    """Processes request files for one run (the inbox step, or `mopldap apply`)."""
+    """Processes request files for one run (the inbox step, or `mopldap apply`).
+
+    Valid requests are planned one after the other and their writes batched: the
+    entries of a batch are added and modified in parallel, and its group changes are
+    merged into one modify per group. A request that names an account or a partner an
+    earlier request of the batch touches is planned only after that batch is written,
+    so that every plan sees the directory as it is.
+    """
 
     def __init__(self, rt: Runtime, inbox: Inbox, echo=print) -> None:
         self.rt = rt
         self.inbox = inbox
         self.echo = echo
         self.summary = InboxSummary()
+        self.statuses: dict[str, str] = {}
         self._min_length: int | None = None
+        self._batch: list[_Queued] = []
+        self._batch_names: set[str] = set()
+        self._batch_partners: set[str] = set()
+        self._batch_changes = 0
 
     @property
     def min_length(self) -> int:
@@ -118,6 +137,7 @@ class RequestProcessor:
         """Count and log the result; unless dry-run, write it to the outbox and archive the request."""
         status = result["status"]
         self.summary.statuses[status] += 1
+        self.statuses[name] = status
         (log.info if status == "applied" else log.warning)(
             "request_" + status, request_id=request_id, file=name, problems=result.get("problems"))
         if self.rt.dry_run:
@@ -136,32 +156,31 @@ class RequestProcessor:
         self.summary.results.append(self.inbox.write_result(result_name, result))
         self.inbox.archive_request(claimed, folder, redacted, self.rt.now, request_id)
 
-    def process(self, claimed: Claimed | None, path: Path) -> str:
-        """Process one claimed file (or, in dry-run, the file in place). Return its status."""
+    def process(self, claimed: Claimed | None, path: Path) -> None:
+        """Process one claimed file (or, in dry-run, the file in place). Its writes may wait in the batch."""
         name = claimed.name if claimed else path.name
         text, why = Inbox.read(path)
         if text is None:
             result = self._base_result(None, name, "rejected") | {"problems": [f"{name}: {why}"]}
             self._finish(claimed, name, result, "rejected", None, None)
-            return "rejected"
+            return
         try:
             doc = parse_yaml(text, name)
         except ConfigError as exc:
             result = self._base_result(None, name, "rejected") | {"problems": [str(exc)]}
             self._finish(claimed, name, result, "rejected", redact_file_text(text), None)
-            return "rejected"
-        redacted = yaml.safe_dump(redact(doc.data), allow_unicode=True, sort_keys=False)
+            return
+        redacted = dump(redact(doc.data))
         request_id = request_id_of(doc.data)
         request, problems = parse_request(doc)
         if request is None:
             result = self._base_result(request_id, name, "rejected") | {"problems": [f"{name}: {p}" for p in problems]}
             self._finish(claimed, name, result, "rejected", redacted, request_id)
-            return "rejected"
-        bound = structlog.contextvars.bound_contextvars(request_id=request.request_id)
-        with bound:
-            return self._process_request(claimed, name, request, redacted)
+            return
+        with structlog.contextvars.bound_contextvars(request_id=request.request_id):
+            self._plan_request(claimed, name, request, redacted)
 
-    def _process_request(self, claimed: Claimed | None, name: str, request: ParsedRequest, redacted: str) -> str:
+    def _plan_request(self, claimed: Claimed | None, name: str, request: ParsedRequest, redacted: str) -> None:
         rid = request.request_id
         resumed = bool(claimed and claimed.resumed)
         if self.inbox.seen(rid) and not resumed:
@@ -169,33 +188,75 @@ class RequestProcessor:
                 "problems": [f"request_id {rid} was applied before (see {self.inbox.result_path(rid).name}); "
                              "not applied again: give a new request_id"]}
             self._finish(claimed, name, result, "duplicates", redacted, rid)
-            return "duplicate"
+            return
+        names = _usernames(request)
+        if names & self._batch_names or request.partner in self._batch_partners or \
+                any(p.plan.request.request_id == rid for p in self._batch):
+            self.flush()  # it depends on writes still waiting: make them first
         resume = resumed or self.inbox.last_status(rid) == "failed"
         view = load_view(self.rt, request, self.min_length)
         plan = plan_request(request, view, self.rt.rolemap, self.rt.layout, self.rt.now,
                             self.rt.config.passwords.scheme,
                             partial(generate, self.rt.config.passwords.generated_length), resume=resume)
         if plan.rejected:
-            result = self._result(plan, name, "rejected")
-            self._finish(claimed, name, result, "rejected", redacted, rid)
-            return "rejected"
+            self._finish(claimed, name, self._result(plan, name, "rejected"), "rejected", redacted, rid)
+            return
         if plan.secrets and not self.rt.dry_run:
             self.inbox.write_secrets(rid, plan.secrets)  # before writing: a crash must not lose a password
-        outcome = self.rt.executor().execute(plan.changes, requester=request.requested_by)
-        if outcome.failed is not None:
-            unapplied = plan.changes[len(outcome.applied):]
-            for index in failed_ops(plan, unapplied):
-                result_op = plan.results[index]
-                result_op.status = "failed"
-                result_op.message = (f"failed: {outcome.error}" if outcome.failed.dn in plan.touched.get(index, set())
-                                     else f"not applied: stopped at the failure of {outcome.failed.dn}: {outcome.error}")
-            result = self._result(plan, name, "failed")
-            result["problems"] = [outcome.error]
-            self._finish(claimed, name, result, "failed", redacted, rid)
-            return "failed"
-        result = self._result(plan, name, "applied")
-        self._finish(claimed, name, result, "requests", redacted, rid)
-        return "applied"
+        self._batch.append(_Queued(claimed, name, plan, redacted))
+        self._batch_names |= names
+        if any(op.op in ("create_partner", "suspend_partner", "resume_partner") for op in request.operations):
+            self._batch_partners.add(request.partner)
+        self._batch_changes += len(plan.changes)
+        if self._batch_changes >= BATCH_CHANGES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the batch, then give each of its requests its result.
+
+        Entries first (in parallel); then, for the requests whose entries were all
+        written, the group changes merged into one modify per group, and the deletes.
+        A merged modify the server refuses is retried request by request, so that a
+        refusal fails only the request it belongs to.
+        """
+        batch, self._batch = self._batch, []
+        self._batch_names, self._batch_partners, self._batch_changes = set(), set(), 0
+        if not batch:
+            return
+        executor = self.rt.executor()
+        owner = {id(c): q for q in batch for c in q.plan.changes}
+        failed: dict[int, str] = {}  # id(queued) -> first error
+        written: set[int] = set()  # id(change)
+
+        def run(changes: list[Change]) -> None:
+            outcome = executor.execute(changes, keep_going=True)
+            for change in outcome.applied:
+                written.update([id(change), *(id(part) for part in change.parts)])
+            for change, error in zip(outcome.unapplied, outcome.errors):
+                if change.parts:  # a merged write: find out whose part the server refuses
+                    run(list(change.parts))
+                else:
+                    failed.setdefault(id(owner[id(change)]), error)
+
+        def phase(select) -> list[Change]:
+            return [c for q in batch if id(q) not in failed for c in q.plan.changes if select(c)]
+
+        run(phase(lambda c: c.action != "delete" and not is_membership_change(c)))
+        run(merge_memberships(phase(is_membership_change)))
+        run(phase(lambda c: c.action == "delete"))
+        for queued in batch:
+            plan, rid = queued.plan, queued.plan.request.request_id
+            error = failed.get(id(queued))
+            if error is None:
+                self._finish(queued.claimed, queued.name, self._result(plan, queued.name, "applied"), "requests",
+                             queued.redacted, rid)
+                continue
+            for index in failed_ops(plan, [c for c in plan.changes if id(c) not in written]):
+                plan.results[index].status = "failed"
+                plan.results[index].message = f"not (all) written: {error}"
+            result = self._result(plan, queued.name, "failed")
+            result["problems"] = [error]
+            self._finish(queued.claimed, queued.name, result, "failed", queued.redacted, rid)
 
     def _result(self, plan: RequestPlan, name: str, status: str) -> dict[str, Any]:
         request = plan.request
@@ -212,6 +273,16 @@ class RequestProcessor:
         return result
 
 
+def _usernames(request: ParsedRequest) -> set[str]:
+    names = {request.requested_by}
+    for op in request.operations:
+        if hasattr(op, "username"):
+            names.add(op.username)
+        if op.op == "create_partner":
+            names.add(op.admin.username)
+    return names
+
+
 def run_inbox(rt: Runtime, echo=print) -> InboxSummary:
     """Process every file waiting in the inbox (and any left by a run that died)."""
     inbox = Inbox(rt.config.paths)
@@ -219,6 +290,7 @@ def run_inbox(rt: Runtime, echo=print) -> InboxSummary:
     if rt.dry_run:
         for path, _ in inbox.pending():
             processor.process(None, path)
+        processor.flush()
         return processor.summary
     try:
         with inbox.locked():
@@ -226,6 +298,7 @@ def run_inbox(rt: Runtime, echo=print) -> InboxSummary:
                 claimed = inbox.claim(path, resumed)
                 if claimed is not None:
                     processor.process(claimed, claimed.path)
+            processor.flush()
     except InboxBusy as exc:
         log.warning("inbox_busy", why=str(exc))
         processor.summary.busy = True
@@ -239,7 +312,9 @@ def apply_file(rt: Runtime, path: Path, echo=print) -> str:
     if not os.path.lexists(path):
         raise ConfigError(f"{path}: no such file")
     if rt.dry_run:
-        return processor.process(None, path)
+        processor.process(None, path)
+        processor.flush()
+        return processor.statuses[path.name]
     with inbox.locked():
         target = inbox.processing / path.name
         if target.exists():
@@ -249,7 +324,9 @@ def apply_file(rt: Runtime, path: Path, echo=print) -> str:
         except OSError:  # another filesystem: copy, then remove the original
             shutil.copyfile(path, target, follow_symlinks=False)
             path.unlink()
-        return processor.process(Claimed(target, path.name, False), target)
+        processor.process(Claimed(target, path.name, False), target)
+        processor.flush()
+        return processor.statuses[path.name]
 
 
 __all__ = ["run_inbox", "apply_file", "InboxSummary", "load_view"]

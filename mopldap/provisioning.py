@@ -392,6 +392,10 @@ class _Planner:
         state = self.account(index, op.username)
         if state is None or not self.check_not_self(index, op.username, "delete"):
             return
+        if state.has_children:
+            self.problem(index, f"{state.dn} has entries below it: a directory administrator must remove them "
+                                "first", "username")
+            return
         self.deleted_by[op.username] = index
         self.passwords.pop(op.username, None)
         self.set_state(index, replace(state, exists=False), "applied",
@@ -468,7 +472,7 @@ class _Planner:
 
     def build_changes(self) -> None:
         rid = self.request.request_id
-        ctx = dict(request_id=rid)
+        ctx = dict(request_id=rid, requester=self.request.requested_by)
         partner_changes, adds, modifies, passwords, deletes = [], [], [], [], []
         additions: dict[str, list[str]] = defaultdict(list)
         removals: dict[str, list[str]] = defaultdict(list)
@@ -518,7 +522,7 @@ class _Planner:
                 additions[self.layout.system(system)].append(after.dn)
             for system in del_sys:
                 removals[self.layout.system(system)].append(before.dn)
-        groups = membership_changes(additions, removals, request_id=rid,
+        groups = membership_changes(additions, removals, request_id=rid, requester=self.request.requested_by,
                                     operation="memberships")
         self.plan.changes = partner_changes + adds + modifies + passwords + groups + deletes
 

@@ -186,13 +186,12 @@ def _servers(rt: Runtime) -> list[tuple[str, Directory]]:
 
 
 def _idle_on(directory: Directory, layout: Layout, attributes: list[str], since: dt.datetime,
-             exempt: list[str], bases: tuple[str, ...] | None = None) -> dict[str, Entry]:
+             exempt: list[str], bases: tuple[str, ...] | None, read: tuple[str, ...]) -> dict[str, Entry]:
     """The accounts `directory` reports idle since `since`: a filtered search, not a download."""
     known = directory.known_attributes()
     usable = [a for a in attributes if a.lower() in known]
     query = idle_filter(usable, since, exempt)
-    return {normalize_dn(e.dn): e
-            for e in iter_accounts(directory, layout, query, (*ACCOUNT_ATTRS, *usable), bases)}
+    return {normalize_dn(e.dn): e for e in iter_accounts(directory, layout, query, (*read, *usable), bases)}
 
 
 def count_enabled(directory: Directory, layout: Layout, cap: int | None = None) -> int:
@@ -237,8 +236,10 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None) -> tuple[list[I
         if ignored:
             log.info("activity_attributes_undefined", attributes=ignored,
                      why="not in the schema of every server: those servers cannot hold them")
-        # warn_since is later than the threshold: its idle set holds the accounts to lock too
-        idle_warn = merge_idle([_idle_on(d, layout, attributes, warn_since, exempt, bases) for _, d in servers])
+        # warn_since is later than the threshold: its idle set holds the accounts to lock too.
+        # Read little for them: most are only warned; those to lock are read in full below.
+        idle_warn = merge_idle([_idle_on(d, layout, attributes, warn_since, exempt, bases, ("uid", "cn"))
+                                for _, d in servers])
     except DirectoryError as exc:
         raise DirectoryError(f"inactivity: {exc}; no account was locked") from None
     finally:
@@ -249,6 +250,10 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None) -> tuple[list[I
         last, source = last_activity(copies, attributes)
         account = IdleAccount(account_from_entry(copies[0], layout), last, source)
         (to_lock if last is None or last < threshold else warnings).append(account)
+    if to_lock:
+        full = _idle_on(rt.directory, layout, attributes, threshold, exempt, bases, ACCOUNT_ATTRS)
+        to_lock = [IdleAccount(account_from_entry(full[key], layout), a.last, a.source)
+                   for a in to_lock if (key := normalize_dn(a.state.dn)) in full]
     to_lock.sort(key=lambda a: a.state.dn.lower())
     warnings.sort(key=lambda a: (a.last or rt.now, a.state.dn.lower()))
     return to_lock, warnings, ignored

@@ -18,7 +18,16 @@ from .errors import ConfigError
 Location = tuple[str | int, ...]
 
 
-class _StrictLoader(yaml.SafeLoader):
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it
+Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def dump(data: Any) -> str:
+    """YAML text of `data`: block style, keys in their order, Chinese as is."""
+    return yaml.dump(data, Dumper=Dumper, allow_unicode=True, sort_keys=False, width=120)
+
+
+class _StrictLoader(_BaseLoader):
     """SafeLoader that refuses duplicate mapping keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:

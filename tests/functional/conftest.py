@@ -247,3 +247,12 @@ def copy_tree(source: MopSlapd, target: MopSlapd) -> None:
     reset_tree(target)
     proc = subprocess.run(["ldapadd", "-H", target.ldap_uri, *auth, "-c"], input=ldif, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[MopSlapd]:
+    """A slapd of this test's own: it can be stopped, started and reconfigured."""
+    server = MopSlapd(tmp_path / "slapd", base_dn=BASE_DN, root_pw=ROOT_PW)
+    server.start()
+    yield server
+    server.stop()

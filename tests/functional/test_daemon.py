@@ -23,15 +23,6 @@ from mopldap.devserver import MopSlapd
 FAST = {"inbox": "* * * * * *", "reconcile": "*/2 * * * * *", "inactivity": "0 0 2 * * *"}  # seconds first
 
 
-@pytest.fixture
-def own_server(tmp_path: Path):
-    """A slapd of this test's own, so that it can be stopped and started again."""
-    server = MopSlapd(tmp_path / "slapd", base_dn=BASE_DN, root_pw=ROOT_PW)
-    server.start()
-    yield server
-    server.stop()
-
-
 def write_config(tmp_path: Path, server: MopSlapd) -> Path:
     config_dir = tmp_path / "config"
     config_dir.mkdir()

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import BASE_DN, account_dn
+from conftest import BASE_DN, ROOT, ROOT_PW, account_dn
 
 LISI = {"op": "create_user", "username": "lisi", "name": "李四", "user_type": "service",
         "roles": ["service-specialist"], "initial_password": "Lisi-Init-2026!"}
@@ -307,3 +307,41 @@ def test_validate_checks_request_files_offline(partner, project_root):
         {"op": "create_user", "username": "a1", "name": "A", "user_type": "sales", "roles": ["service-manager"]}]}))
     result = env.cli("validate", str(bad), expect=1)
     assert "roles[0]: role 'service-manager' is not allowed for user type 'sales'" in result.err
+
+
+def test_a_write_the_server_refuses_fails_its_request_only(own_server, tmp_path):
+    """Requests are written in batches; a refusal fails the request it belongs to, not its batch mates."""
+    from conftest import Env
+
+    unique = ("dn: olcOverlay=unique,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
+              "objectClass: olcUniqueConfig\nolcOverlay: unique\nolcUniqueURI: ldap:///?mail?sub\n")
+    subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", own_server.ldapi_uri], input=
+                   "dn: cn=module,cn=config\nobjectClass: olcModuleList\ncn: module\nolcModuleLoad: unique\n\n" + unique,
+                   text=True, check=True, capture_output=True)  # the customer's own rule: mail is unique
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "roles.yaml").write_text((ROOT / "config" / "roles.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (config_dir / "admin.password").write_text(ROOT_PW)
+    env = Env(own_server, tmp_path, config_dir / "mopldap.yaml")
+    env.write_config()
+    env.cli("init", "--hq-admin", "hqadmin", "--name", "HQ")
+    env.request([{"op": "create_partner", "name": "P1", "admin": {"username": "zhangsan", "name": "张三",
+                  "user_type": "sales", "email": "boss@p001.example.com", "initial_password": "Zhangsan-Init-1"}}],
+                requested_by="hqadmin", request_id="HQ-P001")
+    taken = env.submit([{**LISI, "email": "boss@p001.example.com"}], request_id="P001-taken")  # zhangsan's mail
+    fine = env.submit([{**LISI, "username": "wangwu"}], request_id="P001-fine", requested_by="hqadmin")
+    env.cli("sync")
+    failed = env.result(taken)
+    assert failed["status"] == "failed" and failed["operations"][0]["result"] == "failed"
+    assert "Constraint violation" in failed["problems"][0] or "constraintViolation" in failed["problems"][0]
+    assert env.result(fine)["status"] == "applied"
+    assert env.entry(account_dn("lisi")) is None and env.entry(account_dn("wangwu")) is not None
+    assert (env.archive / "failed").exists()
+
+
+def test_delete_of_an_entry_with_children_is_rejected_before_any_write(partner):
+    env = partner
+    env.request([LISI])
+    env.ldap_tool("ldapadd", input=f"dn: cn=laptop,{account_dn('lisi')}\nobjectClass: device\ncn: laptop\n")
+    result = rejected(env, [{"op": "delete_user", "username": "lisi"}])
+    assert "has entries below it" in result["problems"][0]

@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""mopldap at scale, measured against the standard tools on the same server in the same run.
+
+    .venv/bin/python bench/run.py            # 2,000 partners x 50 accounts = 100,000
+    .venv/bin/python bench/run.py --small    # 200 x 50 = 10,000, a quick check
+
+It starts its own slapd (the project's configuration: Debian's default database plus
+schema/*.ldif, as the README tells customers), loads a generated directory with
+slapadd, then measures:
+
+1. a full `mopldap sync` (no state yet) and a no-op `mopldap sync` (nothing to
+   change), against one paged `ldapsearch` of every account with the attributes a
+   sync needs;
+2. `mopldap sync` after K accounts changed by hand (K = 100 and 1,000);
+3. an inactivity run that locks 1% of the accounts;
+4. provisioning 10,000 new accounts with roles through requests (200 requests of 50
+   create_user) against `ldapadd` + `ldapmodify` of the equivalent LDIF (the same
+   entries with pre-hashed passwords, the same group memberships, one modify per group);
+5. the peak RSS of every mopldap command (wait4's ru_maxrss).
+
+It prints a Markdown table and writes it, with the machine it ran on, to bench/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mopldap.devserver import MopSlapd  # noqa: E402
+from mopldap.rolemap import load_rolemap  # noqa: E402
+
+RSS_WRAPPER = """
+import atexit, sys
+def _peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("BENCH_HWM_KB " + line.split()[1] + "\\n")
+atexit.register(_peak)
+from mopldap.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+BASE = "dc=example,dc=com"
+ROOT_PW = "bench-root-secret"
+NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+# a partner of 50: the manual's roles in realistic proportions (role sets, user type)
+STAFF = ([(["sales-manager"], "sales")] * 4 + [(["sales-specialist"], "sales")] * 10
+         + [(["service-manager"], "service")] * 2 + [(["service-assistant"], "service")] * 2
+         + [(["service-specialist"], "service")] * 8 + [(["service-specialist", "hotline-specialist"], "service")] * 4
+         + [(["hotline-specialist"], "service")] * 4 + [(["service-supervisor"], "service")] * 2
+         + [(["sales-marketing-staff"], "marketing")] * 13)
+
+
+def gtime(moment: dt.datetime) -> str:
+    return moment.strftime("%Y%m%d%H%M%SZ")
+
+
+def ssha512(password: str) -> str:
+    salt = os.urandom(8)
+    return "{SSHA512}" + base64.b64encode(hashlib.sha512(password.encode() + salt).digest() + salt).decode()
+
+
+@dataclass
+class Directory:
+    """What the generator made: who is where, for the measurements that follow."""
+
+    partners: list[str] = field(default_factory=list)
+    accounts: list[tuple[str, str]] = field(default_factory=list)  # (partner, username)
+    idle: int = 0
+
+
+def roles_of(index: int) -> tuple[list[str], str]:
+    if index == 0:
+        return ["partner-admin"], "sales"
+    return STAFF[(index - 1) % len(STAFF)]
+
+
+def generate_ldif(path: Path, partners: int, per_partner: int, rng: random.Random) -> Directory:
+    """Write the whole tree as slapadd LDIF, with memberOf, group members and realistic last logons.
+
+    Last logon: 1% of accounts idle 31-60 days (to be locked), 1% idle 23-29 days (warned),
+    the rest logged in within the last 20 days. Everything was created 90-400 days ago.
+    """
+    rolemap = load_rolemap(ROOT / "config" / "roles.yaml")
+    made = Directory()
+    role_members: dict[str, list[str]] = {r: [] for r in rolemap.roles}
+    system_members: dict[str, list[str]] = {s: [] for s in rolemap.systems}
+    old = gtime(NOW - dt.timedelta(days=400))
+    lines: list[str] = []
+
+    def entry(dn: str, *attrs: tuple[str, str]) -> None:
+        lines.append(f"dn: {dn}")
+        lines.extend(f"{k}: {v}" for k, v in attrs)
+        lines.append(f"createTimestamp: {old}\nmodifyTimestamp: {old}\ncreatorsName: cn=admin,{BASE}\n"
+                     f"modifiersName: cn=admin,{BASE}\n")
+
+    entry(BASE, ("objectClass", "dcObject"), ("objectClass", "organization"), ("dc", "example"), ("o", "example"))
+    for ou in ("partners", "hq", "roles", "systems", "policies"):
+        entry(f"ou={ou},{BASE}", ("objectClass", "organizationalUnit"), ("ou", ou))
+    entry(f"cn=default,ou=policies,{BASE}", ("objectClass", "device"), ("objectClass", "pwdPolicy"),
+          ("cn", "default"), ("pwdAttribute", "userPassword"), ("pwdLockout", "TRUE"), ("pwdMaxFailure", "5"),
+          ("pwdLockoutDuration", "900"), ("pwdMustChange", "TRUE"), ("pwdMinLength", "8"), ("pwdCheckQuality", "1"))
+    hashed = ssha512("Bench-pass-2026")  # one hash for all: the bench does not crack passwords
+    total = partners * per_partner
+    staff = [n for n in range(total) if n % per_partner]  # partner administrators stay active
+    idle = set(rng.sample(staff, total // 100))
+    warned = set(rng.sample(sorted(set(staff) - idle), total // 100))
+    n = 0
+    for p in range(partners):
+        code = f"P{p:05d}"
+        made.partners.append(code)
+        entry(f"ou={code},ou=partners,{BASE}", ("objectClass", "organizationalUnit"), ("objectClass", "mopPartner"),
+              ("ou", code), ("mopPartnerName", f"Partner {p}"), ("mopPartnerStatus", "active"))
+        for i in range(per_partner):
+            username = f"p{p:05d}u{i:02d}"
+            dn = f"uid={username},ou={code},ou=partners,{BASE}"
+            roles, user_type = roles_of(i)
+            systems = sorted(rolemap.granted_systems(roles))
+            days = rng.randint(31, 60) if n in idle else rng.randint(23, 29) if n in warned else rng.randint(0, 20)
+            last = gtime(NOW - dt.timedelta(days=days, seconds=rng.randint(0, 86399)))
+            attrs = [("objectClass", "inetOrgPerson"), ("objectClass", "mopAccount"), ("uid", username),
+                     ("cn", f"员工{n}"), ("sn", f"员工{n}"), ("mail", f"{username}@{code.lower()}.example.com"),
+                     ("mopUserType", user_type), ("mopAccountStatus", "active"), ("userPassword", hashed),
+                     ("pwdLastSuccess", last)]
+            attrs += [("memberOf", f"cn={r},ou=roles,{BASE}") for r in roles]
+            attrs += [("memberOf", f"cn={s},ou=systems,{BASE}") for s in systems]
+            entry(dn, *attrs)
+            for r in roles:
+                role_members[r].append(dn)
+            for s in systems:
+                system_members[s].append(dn)
+            made.accounts.append((code, username))
+            n += 1
+    made.idle = len(idle)
+    for i in range(10):
+        dn = f"uid=hq{i},ou=hq,{BASE}"
+        entry(dn, ("objectClass", "inetOrgPerson"), ("objectClass", "mopAccount"), ("uid", f"hq{i}"), ("cn", f"HQ {i}"),
+              ("sn", f"HQ {i}"), ("mopUserType", "hq"), ("mopAccountStatus", "active"), ("userPassword", hashed),
+              ("memberOf", f"cn=hq-admin,ou=roles,{BASE}"),
+              *[("memberOf", f"cn={s},ou=systems,{BASE}") for s in sorted(rolemap.systems_of("hq-admin"))])
+        role_members["hq-admin"].append(dn)
+        for s in rolemap.systems_of("hq-admin"):
+            system_members[s].append(dn)
+    for kind, members, names in (("roles", role_members, rolemap.roles), ("systems", system_members, rolemap.systems)):
+        for gid, dns in members.items():
+            values = dns or [f"cn=nobody,{BASE}"]
+            description = names[gid].name if kind == "roles" else \
+                f"{names[gid].name} (derived by mopldap from the role map: never edit by hand)"
+            entry(f"cn={gid},ou={kind},{BASE}", ("objectClass", "groupOfNames"), ("cn", gid),
+                  ("description", description), *[("member", d) for d in values])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return made
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.rows: list[dict] = []
+        self.server = MopSlapd(work / "slapd", base_dn=BASE, root_pw=ROOT_PW)
+        self.config = work / "config" / "mopldap.yaml"
+        self.uri = ""
+
+    # -- setup --------------------------------------------------------------------------
+
+    def setup(self, rng: random.Random) -> Directory:
+        t0 = time.monotonic()
+        self.server.start()
+        self.uri = self.server.ldap_uri.rstrip("/")
+        self.server._proc.terminate()
+        self.server._proc.wait()
+        self.server._proc = None
+        ldif = self.work / "tree.ldif"
+        made = generate_ldif(ldif, self.args.partners, self.args.accounts, rng)
+        subprocess.run(["slapadd", "-q", "-F", self.server._slapd_conf, "-b", BASE, "-l", str(ldif)], check=True)
+        self.server._spawn()
+        config_dir = self.config.parent
+        config_dir.mkdir(parents=True)
+        shutil.copy(ROOT / "config" / "roles.yaml", config_dir / "roles.yaml")
+        (config_dir / "pw").write_text(ROOT_PW)
+        self.config.write_text(yaml.safe_dump({
+            "ldap": {"url": self.uri, "bind_password_file": "pw", "bind_dn": f"cn=admin,{BASE}", "base_dn": BASE,
+                     "timeout": 600},
+            "logging": {"format": "json", "level": "info"},
+            "reconcile": {"clock_skew_seconds": 0},
+        }))
+        print(f"setup: {len(made.accounts)} accounts in {len(made.partners)} partners, "
+              f"{time.monotonic() - t0:.1f}s", file=sys.stderr)
+        return made
+
+    # -- running and measuring ------------------------------------------------------------
+
+    def mopldap(self, *args: str) -> dict:
+        """Run a mopldap command; return its wall time, peak RSS and LDAP operations (from run_done).
+
+        The peak RSS is the process's own VmHWM, read at exit (ru_maxrss would count the
+        pages this big bench process had when it forked the child).
+        """
+        cmd = [sys.executable, "-c", RSS_WRAPPER, "--config", str(self.config), *args]
+        err_path = self.work / "last.err"
+        with open(err_path, "w") as err, open(self.work / "last.out", "w") as out:
+            start = time.monotonic()
+            code = subprocess.run(cmd, stdout=out, stderr=err, cwd=ROOT).returncode
+            wall = time.monotonic() - start
+        ops, rss = {}, 0.0
+        for line in err_path.read_text().splitlines():
+            if '"event": "run_done"' in line:
+                ops = json.loads(line).get("ldap_operations", {})
+            if line.startswith("BENCH_HWM_KB "):
+                rss = int(line.split()[1]) / 1024
+        if code not in (0, 3):
+            raise SystemExit(f"{' '.join(args)} failed ({code}):\n{err_path.read_text()[-3000:]}")
+        return {"wall": wall, "rss_mb": rss, "ops": ops, "out": (self.work / "last.out").read_text()}
+
+    def tool(self, *cmd: str, input: str | None = None) -> float:
+        start = time.monotonic()
+        subprocess.run(list(cmd), input=input, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       check=True)
+        return time.monotonic() - start
+
+    def auth(self) -> list[str]:
+        return ["-x", "-H", self.uri, "-D", f"cn=admin,{BASE}", "-w", ROOT_PW]
+
+    def row(self, what: str, mop: dict | None, baseline: float | None, baseline_what: str, note: str = "",
+            higher_is_better: bool = False) -> None:
+        ratio = None
+        if mop is not None and baseline:
+            ratio = mop["wall"] / baseline
+        self.rows.append({"what": what, "mop": mop, "baseline": baseline, "baseline_what": baseline_what,
+                          "ratio": ratio, "note": note})
+        ops = mop["ops"] if mop else {}
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(ops.items()) if k != "bind")
+        print(f"{what}: {mop['wall'] if mop else 0:.2f}s vs {baseline or 0:.2f}s; {shown}; "
+              f"rss {mop['rss_mb'] if mop else 0:.0f} MB", file=sys.stderr)
+
+    # -- the measurements -------------------------------------------------------------------
+
+    def full_search(self) -> float:
+        attrs = ["objectClass", "uid", "cn", "sn", "displayName", "title", "mail", "mobile", "mopUserType",
+                 "mopAccountStatus", "mopDisabledReason", "mopDisabledAt", "mopEnabledAt", "mopInactivityExempt",
+                 "pwdAccountLockedTime", "memberOf", "createTimestamp", "pwdLastSuccess", "mopLastLogon"]
+        total = 0.0
+        for base in (f"ou=partners,{BASE}", f"ou=hq,{BASE}"):
+            total += self.tool("ldapsearch", *self.auth(), "-LLL", "-E", "pr=500/noprompt", "-b", base,
+                               "(objectClass=inetOrgPerson)", *attrs)
+        return total
+
+    def run(self, rng: random.Random) -> None:
+        made = self.setup(rng)
+        search = self.full_search()
+        self.rows.append({"what": "baseline", "mop": None, "baseline": search,
+                          "baseline_what": "ldapsearch of every account, paged", "ratio": None, "note": ""})
+        print(f"ldapsearch of every account: {search:.2f}s", file=sys.stderr)
+
+        lock = self.mopldap("lock-inactive")
+        self.row(f"inactivity run locking 1% ({made.idle} accounts)", lock, search, "full ldapsearch",
+                 note=lock["out"].strip().splitlines()[1].strip())
+        full = self.mopldap("sync")
+        self.row("full sync (first run: no state)", full, search, "full ldapsearch")
+        noop = self.mopldap("sync")
+        self.row("no-op sync", noop, self.full_search(), "full ldapsearch (same moment)")
+
+        for k in (100, 1000):
+            time.sleep(1.1)
+            victims = rng.sample([a for a in made.accounts if not a[1].endswith("u00")], k)  # not the admins
+            ldif = []
+            for n, (code, user) in enumerate(victims):
+                dn = f"uid={user},ou={code},ou=partners,{BASE}"
+                if n % 2:
+                    ldif.append(f"dn: {dn}\nchangetype: modify\nreplace: title\ntitle: 新职务{n}\n")
+                else:
+                    ldif.append(f"dn: {dn}\nchangetype: modify\nreplace: pwdAccountLockedTime\n"
+                                "pwdAccountLockedTime: 000001010000Z\n")
+            self.tool("ldapmodify", *self.auth(), input="\n".join(ldif))
+            time.sleep(1.1)
+            changed = self.mopldap("sync")
+            self.row(f"sync after {k} accounts changed by hand", changed, search, "full ldapsearch",
+                     note=f"{k // 2} locked and {k - k // 2} retitled with ldapmodify")
+
+        self.provisioning(made, rng)
+
+    def provisioning(self, made: Directory, rng: random.Random) -> None:
+        rolemap = load_rolemap(ROOT / "config" / "roles.yaml")
+        count = self.args.provision
+        per_request = 50
+        partners = made.partners[: count // per_request]
+        # baseline: ldapadd of the entries (pre-hashed), then ldapmodify, one modify per group
+        entries, members = [], {}
+        for code in partners:
+            for i in range(per_request):
+                user = f"b{code.lower()}n{i:02d}"
+                dn = f"uid={user},ou={code},ou=partners,{BASE}"
+                roles, user_type = roles_of(1 + i)
+                entries.append(f"dn: {dn}\nobjectClass: top\nobjectClass: inetOrgPerson\nobjectClass: mopAccount\n"
+                               f"uid: {user}\ncn: 新员工{i}\nsn: 新员工{i}\ndisplayName: 新员工{i}\nmopUserType: {user_type}\n"
+                               f"mopAccountStatus: active\nmopEnabledAt: {gtime(NOW)}\n"
+                               f"userPassword: {ssha512('New-staff-pass-1')}\npwdReset: TRUE\n")
+                for r in roles:
+                    members.setdefault(f"cn={r},ou=roles,{BASE}", []).append(dn)
+                for s in rolemap.granted_systems(roles):
+                    members.setdefault(f"cn={s},ou=systems,{BASE}", []).append(dn)
+        modifies = [f"dn: {group}\nchangetype: modify\nadd: member\n" + "".join(f"member: {m}\n" for m in dns)
+                    for group, dns in members.items()]
+        add_time = self.tool("ldapadd", *self.auth(), input="\n".join(entries))
+        modify_time = self.tool("ldapmodify", *self.auth(), input="\n".join(modifies))
+        baseline = add_time + modify_time
+        # mopldap: the same number of accounts through 200 requests of 50, one per partner administrator
+        inbox = self.work / "var" / "inbox"
+        inbox.mkdir(parents=True, exist_ok=True)
+        for code in partners:
+            ops = []
+            for i in range(per_request):
+                roles, user_type = roles_of(1 + i)
+                ops.append({"op": "create_user", "username": f"m{code.lower()}n{i:02d}", "name": f"新员工{i}",
+                            "user_type": user_type, "roles": roles, "initial_password": "New-staff-pass-1"})
+            admin = f"p{code[1:]}u00"
+            body = {"request_id": f"{code}-bench", "requested_by": admin, "partner": code, "operations": ops}
+            (inbox / f"{code}-bench.yaml").write_text(yaml.safe_dump(body, allow_unicode=True))
+        provision = self.mopldap("sync", "--only", "inbox")
+        applied = provision["out"].count("applied")
+        self.row(f"provisioning {count} accounts ({len(partners)} requests of {per_request})", provision, baseline,
+                 f"ldapadd {add_time:.1f}s + ldapmodify {modify_time:.1f}s ({len(modifies)} modifies)",
+                 note=provision["out"].strip().splitlines()[1].strip() if applied else "NOT APPLIED")
+
+    def report(self) -> str:
+        slapd = subprocess.run(["/usr/sbin/slapd", "-VV"], capture_output=True, text=True).stderr.splitlines()[0]
+        cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                    if l.startswith("model name")), platform.processor())
+        mem = next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
+        size = f"{self.args.partners} partners x {self.args.accounts} accounts"
+        lines = [
+            f"# mopldap benchmark: {size}",
+            "",
+            f"Run {NOW.strftime('%Y-%m-%d %H:%M UTC')} with `{' '.join(['bench/run.py', *self.argv])}` on "
+            f"{os.cpu_count()} x {cpu}, {int(mem) // 1024} MiB RAM, {platform.platform()}, Python "
+            f"{platform.python_version()}, {slapd.strip('@(#) $').strip()}. One slapd, the project's configuration, "
+            "the same server for mopldap and the standard tools. Ratio = mopldap time / standard-tool time "
+            "(below 1.0: mopldap is faster).",
+            "",
+            "| measurement | mopldap | standard tools | ratio | LDAP operations | peak RSS | note |",
+            "|---|---:|---|---:|---|---:|---|",
+        ]
+        for row in self.rows:
+            mop = row["mop"]
+            if mop is None:
+                lines.append(f"| {row['baseline_what']} | | {row['baseline']:.2f} s | | | | reference |")
+                continue
+            ops = ", ".join(f"{k} {v}" for k, v in sorted(mop["ops"].items()))
+            ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
+            lines.append(f"| {row['what']} | {mop['wall']:.2f} s | {row['baseline']:.2f} s: {row['baseline_what']} | "
+                         f"{ratio} | {ops} | {mop['rss_mb']:.0f} MB | {row['note']} |")
+        return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="200 partners x 50 accounts, 2,000 provisioned")
+    parser.add_argument("--partners", type=int, default=2000)
+    parser.add_argument("--accounts", type=int, default=50, help="accounts per partner")
+    parser.add_argument("--provision", type=int, default=10000, help="accounts provisioned through requests")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    parser.add_argument("--seed", type=int, default=2026)
+    argv = sys.argv[1:]
+    args = parser.parse_args(argv)
+    if args.small:
+        args.partners, args.provision = 200, 2000
+        if args.out == ROOT / "bench" / "results.md":
+            args.out = ROOT / "bench" / "results-small.md"
+    with tempfile.TemporaryDirectory(prefix="mopldap-bench-") as tmp:
+        bench = Bench(args, Path(tmp))
+        bench.argv = argv
+        try:
+            bench.run(random.Random(args.seed))
+        finally:
+            bench.server.stop()
+        text = bench.report()
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
