@@ -174,6 +174,7 @@ class Bench:
         self.args = args
         self.work = work
         self.rows: list[dict] = []
+        self.changed: dict[int, dict] = {}
         self.server = MopSlapd(work / "slapd", base_dn=BASE, root_pw=ROOT_PW)
         self.config = work / "config" / "mopldap.yaml"
         self.uri = ""
@@ -227,7 +228,9 @@ class Bench:
                 rss = int(line.split()[1]) / 1024
         if code not in (0, 3):
             raise SystemExit(f"{' '.join(args)} failed ({code}):\n{err_path.read_text()[-3000:]}")
-        return {"wall": wall, "rss_mb": rss, "ops": ops, "out": (self.work / "last.out").read_text()}
+        out = (self.work / "last.out").read_text()
+        took = next((float(l.split()[1].rstrip("s")) for l in out.splitlines() if l.strip().startswith("took ")), None)
+        return {"wall": wall, "rss_mb": rss, "ops": ops, "out": out, "run": took}
 
     def tool(self, *cmd: str, input: str | None = None) -> float:
         start = time.monotonic()
@@ -263,7 +266,8 @@ class Bench:
         return total
 
     def run(self, rng: random.Random) -> None:
-        made = self.setup(rng)
+        made = self.made = self.setup(rng)
+        self.startup = self.mopldap("validate")  # interpreter + imports + config: paid by every command
         search = self.full_search()
         self.rows.append({"what": "baseline", "mop": None, "baseline": search,
                           "baseline_what": "ldapsearch of every account, paged", "ratio": None, "note": ""})
@@ -275,7 +279,9 @@ class Bench:
         full = self.mopldap("sync")
         self.row("full sync (first run: no state)", full, search, "full ldapsearch")
         noop = self.mopldap("sync")
-        self.row("no-op sync", noop, self.full_search(), "full ldapsearch (same moment)")
+        self.noop_search = self.full_search()
+        self.row("no-op sync", noop, self.noop_search, "full ldapsearch (same moment)")
+        self.noop = noop
 
         for k in (100, 1000):
             time.sleep(1.1)
@@ -293,6 +299,7 @@ class Bench:
             changed = self.mopldap("sync")
             self.row(f"sync after {k} accounts changed by hand", changed, search, "full ldapsearch",
                      note=f"{k // 2} locked and {k - k // 2} retitled with ldapmodify")
+            self.changed[k] = changed
 
         self.provisioning(made, rng)
 
@@ -334,6 +341,7 @@ class Bench:
             body = {"request_id": f"{code}-bench", "requested_by": admin, "partner": code, "operations": ops}
             (inbox / f"{code}-bench.yaml").write_text(yaml.safe_dump(body, allow_unicode=True))
         provision = self.mopldap("sync", "--only", "inbox")
+        self.provision = (provision, baseline)
         applied = provision["out"].count("applied")
         self.row(f"provisioning {count} accounts ({len(partners)} requests of {per_request})", provision, baseline,
                  f"ldapadd {add_time:.1f}s + ldapmodify {modify_time:.1f}s ({len(modifies)} modifies)",
@@ -354,19 +362,66 @@ class Bench:
             "the same server for mopldap and the standard tools. Ratio = mopldap time / standard-tool time "
             "(below 1.0: mopldap is faster).",
             "",
-            "| measurement | mopldap | standard tools | ratio | LDAP operations | peak RSS | note |",
-            "|---|---:|---|---:|---|---:|---|",
+            "| measurement | mopldap | of which the run | standard tools | ratio | LDAP operations | peak RSS | note |",
+            "|---|---:|---:|---|---:|---|---:|---|",
         ]
         for row in self.rows:
             mop = row["mop"]
             if mop is None:
-                lines.append(f"| {row['baseline_what']} | | {row['baseline']:.2f} s | | | | reference |")
+                lines.append(f"| {row['baseline_what']} | | | {row['baseline']:.2f} s | | | | reference |")
                 continue
             ops = ", ".join(f"{k} {v}" for k, v in sorted(mop["ops"].items()))
             ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
-            lines.append(f"| {row['what']} | {mop['wall']:.2f} s | {row['baseline']:.2f} s: {row['baseline_what']} | "
-                         f"{ratio} | {ops} | {mop['rss_mb']:.0f} MB | {row['note']} |")
+            run = f"{mop['run']:.2f} s" if mop.get("run") is not None else ""
+            lines.append(f"| {row['what']} | {mop['wall']:.2f} s | {run} | {row['baseline']:.2f} s: "
+                         f"{row['baseline_what']} | {ratio} | {ops} | {mop['rss_mb']:.0f} MB | {row['note']} |")
+        lines += ["", "\"mopldap\" is the command's wall time, start-up included; \"of which the run\" is the time "
+                  "the sync itself reports (connect, steps, disconnect): what the daemon pays each time, having "
+                  f"started once. Start-up alone (`mopldap validate`: interpreter, imports, config): "
+                  f"{self.startup['wall']:.2f} s.", "", "## Targets", ""]
+        lines += self.verdicts()
         return "\n".join(lines) + "\n"
+
+    def verdicts(self) -> list[str]:
+        out = []
+        noop, search = self.noop, self.noop_search
+        wall_ratio, run_ratio = noop["wall"] / search, (noop["run"] or noop["wall"]) / search
+        met = wall_ratio <= 0.5
+        out.append(f"- **No-op sync ≤ 0.5 × one full ldapsearch: {'met' if met else 'missed'}** — "
+                   f"{noop['wall']:.2f} s against {search:.2f} s, ratio {wall_ratio:.2f}; the run itself "
+                   f"{noop['run']:.2f} s, ratio {run_ratio:.2f}. It reads {noop['ops'].get('entries', 0)} entries "
+                   f"(the accounts in the inactivity warning window, 1% here, the groups' entryCSN, the schema), "
+                   "never every account.")
+        if not met:
+            out.append(f"  Missed by {noop['wall'] - 0.5 * search:.2f} s. Why: a Python command pays "
+                       f"{self.startup['wall']:.2f} s to start (interpreter, ldap3, pydantic, structlog) before its "
+                       "first LDAP operation, whatever the directory's size, while ldapsearch is C. What closes it: "
+                       "the daemon (`mopldap daemon`) starts once and pays only the run; a larger directory (the "
+                       "search grows, the no-op does not); or reporting the warning window only in the daily "
+                       "inactivity job instead of at every sync.")
+        k1, k2 = self.changed.get(100), self.changed.get(1000)
+        if k1 and k2:
+            grow = k2["ops"].get("entries", 0) - k1["ops"].get("entries", 0)
+            out.append(f"- **Incremental sync grows with K, not with the directory:** K=100 reads "
+                       f"{k1['ops'].get('entries', 0)} entries in {k1['ops'].get('search', 0)} searches and writes "
+                       f"{k1['ops'].get('modify', 0)} modifies ({k1['wall']:.2f} s); K=1000 reads "
+                       f"{k2['ops'].get('entries', 0)} entries in {k2['ops'].get('search', 0)} searches and writes "
+                       f"{k2['ops'].get('modify', 0)} modifies ({k2['wall']:.2f} s): {grow} more entries for 900 more "
+                       f"changed accounts, in a directory of {len(self.made.accounts)}.")
+        provision, baseline = self.provision
+        throughput = baseline / provision["wall"]
+        out.append(f"- **Provisioning throughput ≥ 1.0 × ldapadd + ldapmodify: {'met' if throughput >= 1.0 else 'missed'}"
+                   f"** — {throughput:.2f} × ({provision['wall']:.1f} s against {baseline:.1f} s).")
+        if throughput < 1.0:
+            out.append(f"  Missed by {provision['wall'] - baseline:.1f} s. Why: slapd's writes are the bulk of both "
+                       "(every add and every member's memberOf update is a committed write transaction, and "
+                       "back-mdb commits one at a time), so parallel connections gain little; mopldap adds "
+                       "reading, validating and planning each request, results and archive copies. What closes it: "
+                       "encoding adds without pyasn1 (ldap3's encoder is most of the client's CPU), or "
+                       "olcDbNoSync on the server during a bulk load.")
+        peak = max(r["mop"]["rss_mb"] for r in self.rows if r["mop"])
+        out.append(f"- **Peak RSS ≤ 300 MB: {'met' if peak <= 300 else 'missed'}** — the largest was {peak:.0f} MB.")
+        return out
 
 
 def main() -> int:

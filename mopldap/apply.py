@@ -96,7 +96,7 @@ class Executor:
             for change, error in zip(wave, self._write_wave(wave)):
                 if error is None:
                     self._audit(change, requester, "applied")
-                    log.info("change_applied", change=change.describe(), request_id=change.request_id)
+                    log.debug("change_applied", change=change.describe(), request_id=change.request_id)
                     outcome.applied.append(change)
                     continue
                 self._audit(change, requester, "failed", error)

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from .cron import check_cron
 from .errors import ConfigError
 from .rolemap import RoleMap, load_rolemap
 from .yamlfile import YamlDocument, pydantic_problems, read_yaml
@@ -176,20 +177,6 @@ class InactivityConfig(_Strict):
         return math.ceil(enabled_accounts * percent / 100)  # 10% of 4 accounts allows 1, not 0
 
 
-def cron_trigger(expression: str):
-    """Return the APScheduler trigger of a cron expression: 5 fields (minute hour day month
-    weekday), or 6 with seconds first. Raise ValueError if it is not one."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    fields = expression.split()
-    if len(fields) == 6:
-        second, minute, hour, day, month, weekday = fields
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday)
-    if len(fields) != 5:
-        raise ValueError("need 5 fields (minute hour day month weekday), or 6 with seconds first")
-    return CronTrigger.from_crontab(expression)
-
-
 class ScheduleConfig(_Strict):
     inbox: str = "* * * * *"
     reconcile: str = "*/15 * * * *"
@@ -199,7 +186,7 @@ class ScheduleConfig(_Strict):
     @classmethod
     def _cron(cls, value: str) -> str:
         try:
-            cron_trigger(value)
+            check_cron(value)
         except ValueError as exc:
             raise ValueError(f"'{value}' is not a cron expression (minute hour day month weekday): {exc}") from None
         return value

@@ -18,7 +18,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from .config import Config, cron_trigger
+from .config import Config
+from .cron import cron_trigger
 from .errors import MopldapError
 from .ldaptime import parse_as_of
 from .rolemap import RoleMap

@@ -17,6 +17,7 @@ import datetime as dt
 import errno
 import fcntl
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,6 @@ import yaml
 
 from .config import PathsConfig
 from .errors import MopldapError
-from .requests import redact_text
 from .secrets_file import write_secret
 from .yamlfile import dump
 
@@ -197,6 +197,16 @@ class Inbox:
             _atomic_write(target, redacted_text, 0o640)
             os.unlink(claimed.path)
         return target
+
+
+_SECRET_LINE = re.compile(r"^(\s*-?\s*[\"']?(?:initial_password|new_password)[\"']?\s*:\s*)(.+?)\s*$")
+_SECRET_INLINE = re.compile(r"((?:initial_password|new_password)[\"']?\s*:\s*)(\"[^\"]*\"|'[^']*'|[^,}\s]+)")
+
+
+def redact_text(line: str) -> str:
+    """Redact password values in one line of a file that could not be parsed."""
+    line = _SECRET_LINE.sub(lambda m: m.group(1) + "<redacted>", line)
+    return _SECRET_INLINE.sub(lambda m: m.group(1) + "<redacted>", line)
 
 
 def redact_file_text(text: str) -> str:

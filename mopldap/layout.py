@@ -8,6 +8,7 @@ used here - dc, ou, uid, cn - matches case-insensitively).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
 from ldap3.core.exceptions import LDAPInvalidDnError
@@ -18,18 +19,36 @@ PARTNER_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 PLACEHOLDER_RDN = "cn=nobody"
 
 
-def normalize_dn(dn: str) -> str:
-    """Return a comparable form of `dn`; raise ValueError if it is not a DN."""
+_SIMPLE_DN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#]+(?:\s*,\s*[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#]+)*$")
+
+
+def split_dn(dn: str) -> list[tuple[str, str]]:
+    """Return the (attribute, value) pairs of `dn` (values as written, escapes kept).
+
+    DNs without escapes, quotes or multi-valued RDNs (all of mopldap's own) are split
+    directly; others go through ldap3's full parser. Raise ValueError if `dn` is not a DN.
+    """
+    if _SIMPLE_DN.match(dn):
+        return [(attr.strip(), value.strip()) for attr, value in (part.split("=", 1) for part in dn.split(","))]
     try:
-        parts = parse_dn(dn, escape=False, strip=True)
+        return [(attr, value) for attr, value, _ in parse_dn(dn, escape=False, strip=True)]
     except LDAPInvalidDnError:
         raise ValueError(f"not a DN: {dn!r}") from None
-    return ",".join(f"{attr.lower()}={value.lower()}" for attr, value, _ in parts)
+
+
+def normalize_dn(dn: str) -> str:
+    """Return a comparable form of `dn`; raise ValueError if it is not a DN."""
+    return ",".join(f"{attr.lower()}={value.lower()}" for attr, value in split_dn(dn))
+
+
+@lru_cache(maxsize=64)
+def _normalized_container(dn: str) -> str:
+    return normalize_dn(dn)
 
 
 def rdn_value(dn: str) -> str:
     """Return the (unescaped) value of the first RDN of `dn`."""
-    return _unescape(parse_dn(dn, escape=False, strip=True)[0][1])
+    return _unescape(split_dn(dn)[0][1])
 
 
 def _unescape(value: str) -> str:
@@ -95,7 +114,7 @@ class Layout:
             norm = normalize_dn(dn)
         except ValueError:
             return None
-        suffix = "," + normalize_dn(container)
+        suffix = "," + self._norm(container)
         if not norm.endswith(suffix):
             return None
         head = norm[: -len(suffix)]
@@ -105,13 +124,17 @@ class Layout:
 
     def partner_of(self, account_dn: str) -> str | None:
         """Return the partner code of an account DN under ou=partners, else None."""
-        parts = parse_dn(account_dn, escape=False, strip=True)
-        parent = ",".join(f"{a}={v}" for a, v, _ in parts[2:])
-        if len(parts) < 3 or normalize_dn(parent) != normalize_dn(self.partners):
+        parts = split_dn(account_dn)
+        parent = ",".join(f"{a.lower()}={v.lower()}" for a, v in parts[2:])
+        if len(parts) < 3 or parent != self._norm(self.partners):
             return None
         return _unescape(parts[1][1]) if parts[1][0].lower() == "ou" else None
 
     def is_hq_account(self, account_dn: str) -> bool:
-        parts = parse_dn(account_dn, escape=False, strip=True)
-        parent = ",".join(f"{a}={v}" for a, v, _ in parts[1:])
-        return len(parts) > 1 and normalize_dn(parent) == normalize_dn(self.hq)
+        parts = split_dn(account_dn)
+        parent = ",".join(f"{a.lower()}={v.lower()}" for a, v in parts[1:])
+        return len(parts) > 1 and parent == self._norm(self.hq)
+
+    @staticmethod
+    def _norm(dn: str) -> str:
+        return _normalized_container(dn)

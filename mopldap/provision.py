@@ -1,4 +1,4 @@
-"""The inbox step: read, validate, authorize and apply request files; results and archive.
+"""Processing request files: read, validate, authorize, plan, write in batches; results and archive.
 
 A rejected request is a result in the outbox, not an exception. A directory outage
 (DirectoryError) stops the run and leaves the claimed file in inbox/.processing/,
@@ -10,20 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import structlog
-import yaml
 from ldap3.utils.conv import escape_filter_chars
 
 from .accountstate import ACCOUNT_ATTRS, account_from_entry
+from .apply import Executor
 from .directory import ONELEVEL, Directory
 from .errors import ConfigError
-from .inbox import Claimed, Inbox, InboxBusy, redact_file_text
+from .inbox import Claimed, Inbox, redact_file_text
 from .layout import Layout
 from .passwords import generate
 from .groups import is_membership_change, merge_memberships
@@ -31,24 +33,12 @@ from .changes import Change
 from .provisioning import DirectoryView, PartnerState, RequestPlan, failed_ops, plan_request
 from .requests import ParsedRequest, parse_request, redact, request_id_of
 from .runtime import Runtime
+from .inboxstep import InboxSummary
 from .yamlfile import dump, parse_yaml
 
 log = structlog.get_logger(__name__)
 FILTER_CHUNK = 200
-BATCH_CHANGES = 20000  # writes that wait in one batch, at most
-
-
-@dataclass
-class InboxSummary:
-    statuses: Counter = field(default_factory=Counter)
-    results: list[Path] = field(default_factory=list)
-    busy: bool = False
-
-    def line(self) -> str:
-        if self.busy:
-            return "requests: skipped (another mopldap run holds the inbox)"
-        parts = [f"{self.statuses[s]} {s}" for s in ("applied", "rejected", "failed", "duplicate") if self.statuses[s]]
-        return f"requests: {', '.join(parts) if parts else 'none'}"
+BATCH_CHANGES = 1000  # writes per batch: the writer writes one while the next is planned
 
 
 def read_min_password_length(directory: Directory, layout: Layout) -> int:
@@ -118,9 +108,12 @@ class RequestProcessor:
         self.statuses: dict[str, str] = {}
         self._min_length: int | None = None
         self._batch: list[_Queued] = []
-        self._batch_names: set[str] = set()
+        self._batch_names: set[str] = set()  # of the batch and of the one being written
         self._batch_partners: set[str] = set()
         self._batch_changes = 0
+        self._writer: ThreadPoolExecutor | None = None
+        self._writer_directory: Directory | None = None
+        self._inflight: tuple[list[_Queued], Future] | None = None
 
     @property
     def min_length(self) -> int:
@@ -192,7 +185,7 @@ class RequestProcessor:
         names = _usernames(request)
         if names & self._batch_names or request.partner in self._batch_partners or \
                 any(p.plan.request.request_id == rid for p in self._batch):
-            self.flush()  # it depends on writes still waiting: make them first
+            self.flush(wait=True)  # it depends on writes still waiting: make them first
         resume = resumed or self.inbox.last_status(rid) == "failed"
         view = load_view(self.rt, request, self.min_length)
         plan = plan_request(request, view, self.rt.rolemap, self.rt.layout, self.rt.now,
@@ -209,41 +202,50 @@ class RequestProcessor:
             self._batch_partners.add(request.partner)
         self._batch_changes += len(plan.changes)
         if self._batch_changes >= BATCH_CHANGES:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
-        """Write the batch, then give each of its requests its result.
+    def flush(self, wait: bool = True) -> None:
+        """Send the batch to the writer; with `wait`, also wait until everything sent is written.
 
-        Entries first (in parallel); then, for the requests whose entries were all
-        written, the group changes merged into one modify per group, and the deletes.
-        A merged modify the server refuses is retried request by request, so that a
-        refusal fails only the request it belongs to.
+        While the writer writes a batch, the next requests are read and planned (a
+        request depending on the batch waits for it: see _plan_request). Each batch's
+        requests get their results once it is written.
         """
         batch, self._batch = self._batch, []
-        self._batch_names, self._batch_partners, self._batch_changes = set(), set(), 0
-        if not batch:
-            return
-        executor = self.rt.executor()
-        owner = {id(c): q for q in batch for c in q.plan.changes}
-        failed: dict[int, str] = {}  # id(queued) -> first error
-        written: set[int] = set()  # id(change)
+        self._batch_changes = 0
+        if batch and self.rt.dry_run:
+            self._report(batch, *write_batch(self.rt.executor(), batch))
+        elif batch:
+            self._collect()  # one batch in flight at a time
+            if self._writer is None:
+                self._writer_directory = Directory(self.rt.config.ldap).connect()
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
+            executor = self.rt.executor(self._writer_directory)
+            self._inflight = (batch, self._writer.submit(write_batch, executor, batch))
+        if wait:
+            self._collect()
+            self._batch_names, self._batch_partners = set(), set()
 
-        def run(changes: list[Change]) -> None:
-            outcome = executor.execute(changes, keep_going=True)
-            for change in outcome.applied:
-                written.update([id(change), *(id(part) for part in change.parts)])
-            for change, error in zip(outcome.unapplied, outcome.errors):
-                if change.parts:  # a merged write: find out whose part the server refuses
-                    run(list(change.parts))
-                else:
-                    failed.setdefault(id(owner[id(change)]), error)
+    def _collect(self) -> None:
+        if self._inflight is not None:
+            batch, future = self._inflight
+            self._inflight = None
+            self._report(batch, *future.result())  # a lost connection raises here: files stay claimed
 
-        def phase(select) -> list[Change]:
-            return [c for q in batch if id(q) not in failed for c in q.plan.changes if select(c)]
+    def close(self) -> None:
+        """Wait for the writer, stop it, and count its LDAP operations with the run's."""
+        try:
+            self.flush(wait=True)
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
+            if self._writer_directory is not None:
+                self.rt.directory.stats.update(self._writer_directory.stats)
+                self._writer_directory.close()
+                self._writer_directory = None
 
-        run(phase(lambda c: c.action != "delete" and not is_membership_change(c)))
-        run(merge_memberships(phase(is_membership_change)))
-        run(phase(lambda c: c.action == "delete"))
+    def _report(self, batch: list[_Queued], failed: dict[int, str], written: set[int]) -> None:
         for queued in batch:
             plan, rid = queued.plan, queued.plan.request.request_id
             error = failed.get(id(queued))
@@ -273,6 +275,41 @@ class RequestProcessor:
         return result
 
 
+def write_batch(executor: Executor, batch: list[_Queued]) -> tuple[dict[int, str], set[int]]:
+    """Write a batch of planned requests; return {id(request): first error} and the ids of the changes written.
+
+    Entries first (in parallel); then, for the requests whose entries were all
+    written, the group changes merged into one modify per group, and the deletes.
+    A merged modify the server refuses is retried request by request, so that a
+    refusal fails only the request it belongs to.
+    """
+    owner = {id(c): q for q in batch for c in q.plan.changes}
+    failed: dict[int, str] = {}
+    written: set[int] = set()
+
+    def run(changes: list[Change]) -> None:
+        outcome = executor.execute(changes, keep_going=True)
+        for change in outcome.applied:
+            written.update([id(change), *(id(part) for part in change.parts)])
+        for change, error in zip(outcome.unapplied, outcome.errors):
+            if change.parts:  # a merged write: find out whose part the server refuses
+                run(list(change.parts))
+            else:
+                failed.setdefault(id(owner[id(change)]), error)
+
+    def phase(select) -> list[Change]:
+        return [c for q in batch if id(q) not in failed for c in q.plan.changes if select(c)]
+
+    started = time.monotonic()
+    run(phase(lambda c: c.action != "delete" and not is_membership_change(c)))
+    entries_done = time.monotonic()
+    run(merge_memberships(phase(is_membership_change)))
+    run(phase(lambda c: c.action == "delete"))
+    log.debug("batch_written", requests=len(batch), entries_seconds=round(entries_done - started, 3),
+              groups_seconds=round(time.monotonic() - entries_done, 3))
+    return failed, written
+
+
 def _usernames(request: ParsedRequest) -> set[str]:
     names = {request.requested_by}
     for op in request.operations:
@@ -281,52 +318,3 @@ def _usernames(request: ParsedRequest) -> set[str]:
         if op.op == "create_partner":
             names.add(op.admin.username)
     return names
-
-
-def run_inbox(rt: Runtime, echo=print) -> InboxSummary:
-    """Process every file waiting in the inbox (and any left by a run that died)."""
-    inbox = Inbox(rt.config.paths)
-    processor = RequestProcessor(rt, inbox, echo)
-    if rt.dry_run:
-        for path, _ in inbox.pending():
-            processor.process(None, path)
-        processor.flush()
-        return processor.summary
-    try:
-        with inbox.locked():
-            for path, resumed in inbox.pending():
-                claimed = inbox.claim(path, resumed)
-                if claimed is not None:
-                    processor.process(claimed, claimed.path)
-            processor.flush()
-    except InboxBusy as exc:
-        log.warning("inbox_busy", why=str(exc))
-        processor.summary.busy = True
-    return processor.summary
-
-
-def apply_file(rt: Runtime, path: Path, echo=print) -> str:
-    """`mopldap apply FILE`: process one file now, as the inbox would. Return its status."""
-    inbox = Inbox(rt.config.paths)
-    processor = RequestProcessor(rt, inbox, echo)
-    if not os.path.lexists(path):
-        raise ConfigError(f"{path}: no such file")
-    if rt.dry_run:
-        processor.process(None, path)
-        processor.flush()
-        return processor.statuses[path.name]
-    with inbox.locked():
-        target = inbox.processing / path.name
-        if target.exists():
-            raise ConfigError(f"{target} exists: a run that died left it; run `mopldap sync` to finish it")
-        try:
-            path.rename(target)
-        except OSError:  # another filesystem: copy, then remove the original
-            shutil.copyfile(path, target, follow_symlinks=False)
-            path.unlink()
-        processor.process(Claimed(target, path.name, False), target)
-        processor.flush()
-        return processor.statuses[path.name]
-
-
-__all__ = ["run_inbox", "apply_file", "InboxSummary", "load_view"]

@@ -249,13 +249,3 @@ def redact(data: Any) -> Any:
     if isinstance(data, list):
         return [redact(item) for item in data]
     return data
-
-
-_SECRET_LINE = re.compile(r"^(\s*-?\s*[\"']?(?:initial_password|new_password)[\"']?\s*:\s*)(.+?)\s*$")
-_SECRET_INLINE = re.compile(r"((?:initial_password|new_password)[\"']?\s*:\s*)(\"[^\"]*\"|'[^']*'|[^,}\s]+)")
-
-
-def redact_text(line: str) -> str:
-    """Redact password values in one line of a file that could not be parsed."""
-    line = _SECRET_LINE.sub(lambda m: m.group(1) + "<redacted>", line)
-    return _SECRET_INLINE.sub(lambda m: m.group(1) + "<redacted>", line)

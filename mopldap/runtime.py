@@ -54,9 +54,10 @@ class Runtime:
             state.rolemap = old.rolemap  # the role map changed: keep that visible until a full reconcile
         return state
 
-    def executor(self) -> Executor:
+    def executor(self, directory: Directory | None = None) -> Executor:
+        """The executor of this run, writing through `directory` (default: the run's connection)."""
         return Executor(
-            directory=self.directory,
+            directory=directory or self.directory,
             audit=self.audit,
             dry_run=self.dry_run,
             run_id=self.run_id,

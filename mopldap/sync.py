@@ -10,7 +10,7 @@ import structlog
 from .config import Config
 from .errors import SafetyBrakeError
 from .ldaptime import parse_as_of
-from .provision import InboxSummary, apply_file, run_inbox
+from .inboxstep import InboxSummary, apply_file, run_inbox
 from .rolemap import RoleMap
 from .runtime import Runtime, open_runtime
 from .steps import InactivitySummary, ReconcileSummary, run_inactivity, run_reconcile
@@ -74,7 +74,7 @@ def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str
         print(f"{label}{' (dry run)' if dry_run else ''} {rt.run_id}:")
         for line in lines:
             print(f"  {line}")
-        print(f"  took {elapsed:.1f}s")
+        print(f"  took {elapsed:.2f}s")
         log.info("run_done", steps=lines, seconds=round(elapsed, 3), ldap_operations=dict(rt.directory.stats))
     if brake:
         raise SafetyBrakeError(brake)

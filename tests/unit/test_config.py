@@ -93,3 +93,15 @@ def test_bind_password_from_environment_wins(tmp_path, monkeypatch):
     assert config.ldap.bind_password() == "from-file"
     monkeypatch.setenv("MOPLDAP_BIND_PASSWORD", "from-env")
     assert config.ldap.bind_password() == "from-env"
+
+
+def test_cron_expressions_common_and_unusual(tmp_path):
+    from mopldap.cron import check_cron
+
+    for good in ("* * * * *", "*/15 * * * *", "0 2 * * *", "30 3 1-15/2 jan-jun mon-fri", "*/2 * * * * *",
+                 "0 9 * * 1,3,5", "0 0 last * *"):
+        check_cron(good)
+    for bad, why in (("61 * * * *", "out of range"), ("* * *", "need 5 fields"), ("*/0 * * * *", "out of range"),
+                     ("0 25 * * *", "out of range"), ("0 0 * * funday", "")):
+        with pytest.raises(ValueError, match=why):
+            check_cron(bad)
