@@ -10,8 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import time
-from collections import Counter
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -111,9 +110,8 @@ class RequestProcessor:
         self._batch_names: set[str] = set()  # of the batch and of the one being written
         self._batch_partners: set[str] = set()
         self._batch_changes = 0
-        self._writer: ThreadPoolExecutor | None = None
-        self._writer_directory: Directory | None = None
-        self._inflight: tuple[list[_Queued], Future] | None = None
+        self._writer: BatchWriter | None = None
+        self._inflight: deque[tuple[list[_Queued], Future]] = deque()
 
     @property
     def min_length(self) -> int:
@@ -214,23 +212,23 @@ class RequestProcessor:
         batch, self._batch = self._batch, []
         self._batch_changes = 0
         if batch and self.rt.dry_run:
-            self._report(batch, *write_batch(self.rt.executor(), batch))
+            write, executor = BatchWrite(batch), self.rt.executor()
+            write.entries(executor)
+            self._report(batch, *write.groups(executor))
         elif batch:
-            self._collect()  # one batch in flight at a time
+            while len(self._inflight) >= 2:  # one batch per stage
+                self._collect()
             if self._writer is None:
-                self._writer_directory = Directory(self.rt.config.ldap).connect()
-                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
-            executor = self.rt.executor(self._writer_directory)
-            self._inflight = (batch, self._writer.submit(write_batch, executor, batch))
+                self._writer = BatchWriter(self.rt)
+            self._inflight.append((batch, self._writer.submit(batch)))
         if wait:
-            self._collect()
+            while self._inflight:
+                self._collect()
             self._batch_names, self._batch_partners = set(), set()
 
     def _collect(self) -> None:
-        if self._inflight is not None:
-            batch, future = self._inflight
-            self._inflight = None
-            self._report(batch, *future.result())  # a lost connection raises here: files stay claimed
+        batch, future = self._inflight.popleft()
+        self._report(batch, *future.result())  # a lost connection raises here: files stay claimed
 
     def close(self) -> None:
         """Wait for the writer, stop it, and count its LDAP operations with the run's."""
@@ -238,12 +236,8 @@ class RequestProcessor:
             self.flush(wait=True)
         finally:
             if self._writer is not None:
-                self._writer.shutdown(wait=True)
+                self._writer.close()
                 self._writer = None
-            if self._writer_directory is not None:
-                self.rt.directory.stats.update(self._writer_directory.stats)
-                self._writer_directory.close()
-                self._writer_directory = None
 
     def _report(self, batch: list[_Queued], failed: dict[int, str], written: set[int]) -> None:
         for queued in batch:
@@ -275,39 +269,69 @@ class RequestProcessor:
         return result
 
 
-def write_batch(executor: Executor, batch: list[_Queued]) -> tuple[dict[int, str], set[int]]:
-    """Write a batch of planned requests; return {id(request): first error} and the ids of the changes written.
+class BatchWrite:
+    """The writes of one batch of planned requests, in two stages.
 
     Entries first (in parallel); then, for the requests whose entries were all
     written, the group changes merged into one modify per group, and the deletes.
     A merged modify the server refuses is retried request by request, so that a
     refusal fails only the request it belongs to.
     """
-    owner = {id(c): q for q in batch for c in q.plan.changes}
-    failed: dict[int, str] = {}
-    written: set[int] = set()
 
-    def run(changes: list[Change]) -> None:
+    def __init__(self, batch: list[_Queued]) -> None:
+        self.batch = batch
+        self.owner = {id(c): q for q in batch for c in q.plan.changes}
+        self.failed: dict[int, str] = {}  # id(request) -> first error
+        self.written: set[int] = set()  # id(change)
+
+    def _run(self, executor: Executor, changes: list[Change]) -> None:
         outcome = executor.execute(changes, keep_going=True)
         for change in outcome.applied:
-            written.update([id(change), *(id(part) for part in change.parts)])
+            self.written.update([id(change), *(id(part) for part in change.parts)])
         for change, error in zip(outcome.unapplied, outcome.errors):
             if change.parts:  # a merged write: find out whose part the server refuses
-                run(list(change.parts))
+                self._run(executor, list(change.parts))
             else:
-                failed.setdefault(id(owner[id(change)]), error)
+                self.failed.setdefault(id(self.owner[id(change)]), error)
 
-    def phase(select) -> list[Change]:
-        return [c for q in batch if id(q) not in failed for c in q.plan.changes if select(c)]
+    def _phase(self, select) -> list[Change]:
+        return [c for q in self.batch if id(q) not in self.failed for c in q.plan.changes if select(c)]
 
-    started = time.monotonic()
-    run(phase(lambda c: c.action != "delete" and not is_membership_change(c)))
-    entries_done = time.monotonic()
-    run(merge_memberships(phase(is_membership_change)))
-    run(phase(lambda c: c.action == "delete"))
-    log.debug("batch_written", requests=len(batch), entries_seconds=round(entries_done - started, 3),
-              groups_seconds=round(time.monotonic() - entries_done, 3))
-    return failed, written
+    def entries(self, executor: Executor) -> None:
+        self._run(executor, self._phase(lambda c: c.action != "delete" and not is_membership_change(c)))
+
+    def groups(self, executor: Executor) -> tuple[dict[int, str], set[int]]:
+        self._run(executor, merge_memberships(self._phase(is_membership_change)))
+        self._run(executor, self._phase(lambda c: c.action == "delete"))
+        return self.failed, self.written
+
+
+class BatchWriter:
+    """Writes batches on two threads with a connection each: the entries of one batch while
+    the group changes of the one before (they touch different entries: no memberOf race)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.directories = [Directory(rt.config.ldap).connect(), Directory(rt.config.ldap).connect()]
+        self.executors = [rt.executor(d) for d in self.directories]
+        self.stages = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{n}") for n in ("entries", "groups")]
+
+    def submit(self, batch: list[_Queued]) -> Future:
+        write = BatchWrite(batch)
+        entries = self.stages[0].submit(write.entries, self.executors[0])
+
+        def groups() -> tuple[dict[int, str], set[int]]:
+            entries.result()
+            return write.groups(self.executors[1])
+
+        return self.stages[1].submit(groups)
+
+    def close(self) -> None:
+        for stage in self.stages:
+            stage.shutdown(wait=True)
+        for directory in self.directories:
+            self.rt.directory.stats.update(directory.stats)
+            directory.close()
 
 
 def _usernames(request: ParsedRequest) -> set[str]:
