@@ -26,6 +26,7 @@ from .passwords import generate
 from .rolemap import RoleMap
 from .runtime import open_runtime
 from .secrets_file import write_secret
+from .yamlfile import dump
 
 log = structlog.get_logger(__name__)
 
@@ -183,7 +184,7 @@ def run_init(
             print(f"init: nothing to do, the tree under {layout.base_dn} is complete")
             return 0
         if secret_path is not None and not dry_run:
-            write_secret(secret_path, f"username: {admin.username}\npassword: {password}\n")
+            write_secret(secret_path, dump({"username": admin.username, "password": password}))
         outcome = rt.executor().execute(plan)
         if outcome.failed is not None:
             raise DirectoryError(f"init: {outcome.error}")

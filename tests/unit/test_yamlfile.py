@@ -19,3 +19,13 @@ def test_duplicate_keys_are_refused_at_any_depth():
 def test_syntax_errors_name_the_line():
     with pytest.raises(ConfigError, match=r"^f.yaml:2: invalid YAML"):
         parse_yaml("a: [1, 2\nb: 3\n", "f.yaml")
+
+
+def test_dump_quotes_what_yaml_would_misread():
+    import yaml
+
+    from mopldap.passwords import generate
+    from mopldap.yamlfile import dump
+
+    tricky = ["@start", "%x", "!tag", "#hash", "a: b", "-dash", "?q", "=eq", "+1", "yes", "0777", generate(20)]
+    assert yaml.safe_load(dump({p: p for p in tricky})) == {p: p for p in tricky}
