@@ -22,7 +22,11 @@ def reconcile_line(summary: ReconcileSummary) -> str:
     plan = summary.plan
     groups = plan.group_changes
     members = sum(len(m.values) for c in groups for m in c.mods)
-    parts = [f"{plan.accounts} accounts looked at", f"{members} group membership(s) changed in {len(groups)} group(s)"]
+    if plan.full:
+        parts = ["every account checked by filters on the server"]
+    else:
+        parts = [f"{plan.accounts} changed account(s) read"]
+    parts.append(f"{members} group membership(s) changed in {len(groups)} group(s)")
     if plan.enabled_by_hand:
         parts.append(f"{len(plan.enabled_by_hand)} enabled by hand")
     if plan.disabled_by_hand:
