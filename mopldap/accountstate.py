@@ -10,6 +10,7 @@ from .changes import Change
 from .directory import Entry, Modification
 from .layout import Layout
 from .ldaptime import format_time
+from .rolemap import RoleMap
 
 ACCOUNT_ATTRS = (
     "objectClass", "uid", "cn", "sn", "displayName", "title", "mail", "mobile", "mopUserType",
@@ -146,28 +147,12 @@ def new_account_attributes(state: AccountState) -> tuple[Modification, ...]:
     return tuple(Modification(name, "replace", values) for name, values in attrs.items())
 
 
-def entry_ldif(entry: Entry, layout: Layout, reason: str) -> str:
-    """Return LDIF that restores `entry` and its role memberships with `ldapmodify -a -f` (no password)."""
-    from base64 import b64encode
-
-    skip = {"userpassword", "memberof", "pwdhistory", "pwdfailuretime", "structuralobjectclass", "entryuuid",
-            "entrycsn", "creatorsname", "modifiersname", "modifytimestamp", "createtimestamp", "entrydn",
-            "subschemasubentry", "hassubordinates", "pwdchangedtime", "pwdlastsuccess", "authtimestamp"}
-
-    def line(attr: str, value: str) -> str:
-        safe = value.isascii() and value == value.strip() and not value.startswith((":", "<")) and "\n" not in value
-        return f"{attr}: {value}" if safe else f"{attr}:: {b64encode(value.encode()).decode()}"
-
-    out = [f"# archived by mopldap before delete_user ({reason})",
-           f"# createTimestamp: {entry.first('createTimestamp') or '?'}", line("dn", entry.dn), "changetype: add"]
-    for attr, values in entry.attrs.items():
-        if attr not in skip:
-            out += [line(attr, v) for v in values]
-    out.append("")
-    for group in entry.get("memberOf"):
-        if layout.group_id(group, layout.roles):
-            out += [line("dn", group), "changetype: modify", "add: member", line("member", entry.dn), "-", ""]
-    return "\n".join(out) + "\n"
+def entitled_systems(state: AccountState, rolemap: RoleMap) -> frozenset[str]:
+    """The systems an account should be in: its roles' (HQ roles count only under ou=hq); none if disabled."""
+    if not state.enabled:
+        return frozenset()
+    roles = [r for r in state.roles if r not in rolemap.hq_roles or state.where == "hq"]
+    return rolemap.granted_systems(roles)
 
 
 def membership_delta(

@@ -7,7 +7,6 @@ another) form a wave, sent pipelined: slapd works on one while the next is encod
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,8 @@ from ldap3.utils.conv import escape_filter_chars
 from .changes import Change
 from .directory import NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION, VALUE_EXISTS, Directory, Modification, WriteError
 from .groups import is_membership_change
-from .layout import normalize_dn
+from .archive import entry_ldif, write_archive
+from .layout import Layout, normalize_dn
 from .logging import AuditLog
 from .state import GroupWatch
 
@@ -79,8 +79,11 @@ class Executor:
     placeholder: str = ""
     base_dn: str = ""
     watch: GroupWatch | None = None
+    layout: Layout | None = None
     echo: Callable[[str], None] = print
     _holders: set[str] | None = field(default=None, repr=False)
+    archived: set[int] = field(default_factory=set, repr=False)
+    """Deletes already archived (shared by the executors of a run: the archive is written once)."""
 
     def execute(self, plan: Sequence[Change], requester: str | None = None, keep_going: bool = False) -> Outcome:
         """Apply `plan` in order. Stop after the wave holding the first refused write, unless
@@ -141,8 +144,8 @@ class Executor:
         if is_membership_change(change):
             self._write_membership(change)
         elif change.action == "delete":
-            if change.archive_ldif is not None:
-                self._archive(change)
+            if change.archive and id(change) not in self.archived:
+                self.archive(change)
             self.directory.delete(change.dn)
         elif change.action == "password":
             assert change.secret is not None
@@ -222,19 +225,24 @@ class Executor:
 
     # -- archive and audit -----------------------------------------------------------
 
-    def _archive(self, change: Change) -> None:
-        """Write the entry's LDIF under the archive before it is deleted (fsync'd)."""
+    def archive(self, change: Change) -> None:
+        """Write the entry `change` deletes to the archive as LDIF, read whole just now.
+        Raise WriteError if it cannot be read or written: then nothing is deleted."""
+        assert self.directory is not None and self.layout is not None
+        if self.dry_run:
+            return
         if self.archive_dir is None:
             raise WriteError(f"delete {change.dn}: no archive folder configured; refusing to delete")
-        folder = self.archive_dir / "deleted"
-        folder.mkdir(parents=True, exist_ok=True)
+        attrs = self.directory.read_raw(change.dn, ("*", "memberOf"))
+        if attrs is None:
+            raise WriteError(f"archive of {change.dn}: the entry is gone")
         name = f"{change.request_id or 'run-' + self.run_id}-{_safe(change.dn)}.ldif"
-        path = folder / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(change.archive_ldif or "")
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            path = write_archive(self.archive_dir, name, entry_ldif(change.dn, attrs, self.layout,
+                                                                      change.request_id or self.run_id))
+        except OSError as exc:
+            raise WriteError(f"archive of {change.dn}: {exc.strerror}: nothing was deleted") from None
+        self.archived.add(id(change))
         log.info("entry_archived", dn=change.dn, path=str(path))
 
     def _audit(self, change: Change, requester: str | None, result: str, error: str | None = None) -> None:

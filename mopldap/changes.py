@@ -27,7 +27,8 @@ class Change:
     request_id: str | None = None
     operation: str | None = None
     secret: str | None = field(default=None, repr=False)
-    archive_ldif: str | None = field(default=None, repr=False)
+    archive: bool = False
+    """A delete whose entry is first written to the archive as LDIF."""
     requester: str | None = None
     parts: tuple[Change, ...] = ()
     """A write merged from several requests' changes: each part is audited on its own."""

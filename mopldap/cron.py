@@ -60,15 +60,37 @@ def check_cron(expression: str) -> None:
     cron_trigger(expression)  # an unusual form: let APScheduler judge
 
 
+def crontab_weekdays(field: str) -> str:
+    """Translate a crontab weekday field (0 or 7 = Sunday, 1 = Monday) to APScheduler's, where
+    0 is Monday: numbers, ranges and steps become the list of day names they mean."""
+    if not any(c.isdigit() for c in field):
+        return field  # '*', names: the same in both
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        match = _PART.match(part)
+        if not match:
+            raise ValueError(f"weekday field '{field}' is not understood")
+        body, step = match.groups()
+        if body == "*":
+            low, high = 0, 6
+        else:
+            bounds = [_value(t, "day_of_week") for t in body.split("-")]
+            if any(b is None for b in bounds):
+                raise ValueError(f"weekday field '{field}' is not understood")
+            low, high = bounds[0], bounds[-1]
+        days |= set(range(low, high + 1, int(step or 1)))
+    return ",".join(_NAMES["day_of_week"][d % 7] for d in sorted({d % 7 for d in days}))
+
+
 def cron_trigger(expression: str):
     """Return the APScheduler trigger of a cron expression: 5 fields (minute hour day month
-    weekday), or 6 with seconds first. Raise ValueError if it is not one."""
+    weekday), or 6 with seconds first, weekdays as in crontab. Raise ValueError if it is not one."""
     from apscheduler.triggers.cron import CronTrigger
 
     fields = expression.split()
-    if len(fields) == 6:
-        second, minute, hour, day, month, weekday = fields
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday)
-    if len(fields) != 5:
+    if len(fields) not in (5, 6):
         raise ValueError("need 5 fields (minute hour day month weekday), or 6 with seconds first")
-    return CronTrigger.from_crontab(expression)
+    second = fields[0] if len(fields) == 6 else "0"
+    minute, hour, day, month, weekday = fields[-5:]
+    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=crontab_weekdays(weekday))

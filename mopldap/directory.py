@@ -280,6 +280,18 @@ class Directory:
             self._known = names
         return self._known
 
+    def read_raw(self, dn: str, attrs: Sequence[str] = ("*",)) -> dict[str, list[bytes]] | None:
+        """Return the attributes of `dn` as the server sent them (names as stored, values as bytes)."""
+        log.debug("ldap_search", cmd=self._cli("ldapsearch", "-b", shlex.quote(dn), "-s", "base", *attrs))
+        self.stats["search"] += 1
+        ok = self._call(f"read of {dn}", self.conn.search, dn, "(objectClass=*)", search_scope=BASE,
+                        attributes=list(attrs))
+        for item in self.conn.response or [] if ok else []:
+            if item.get("type") == "searchResEntry":
+                self.stats["entries"] += 1
+                return {name: list(values) for name, values in item["raw_attributes"].items()}
+        return None
+
     def read(self, dn: str, attrs: Sequence[str] = ("*",)) -> Entry | None:
         """Return the entry at `dn`, or None if there is none."""
         for entry in self.search(dn, "(objectClass=*)", attrs, scope=BASE):

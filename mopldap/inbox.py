@@ -17,6 +17,7 @@ import datetime as dt
 import errno
 import fcntl
 import os
+import shutil
 import re
 import stat
 from collections.abc import Iterator
@@ -96,19 +97,34 @@ class Inbox:
         if self.inbox.is_dir():
             with os.scandir(self.inbox) as entries:
                 for entry in entries:
-                    if not is_ignored(entry.name):
+                    if is_ignored(entry.name):
+                        continue
+                    try:
                         waiting.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+                    except FileNotFoundError:  # another run claimed it meanwhile
+                        continue
         return [(p, True) for p in leftovers] + [(self.inbox / name, False) for _, name in sorted(waiting)]
 
     def claim(self, path: Path, resumed: bool) -> Claimed | None:
-        """Move `path` into .processing (atomic rename). Return None if another process took it first."""
+        """Move `path` into .processing under a name of its own (atomic rename). Return None if
+        another process took it first. A leftover of a dead run is claimed where it is."""
         if resumed:
-            return Claimed(path, path.name, True)
-        target = self.processing / path.name
+            return Claimed(path, _original_name(path.name), True)
+        target = self.processing / f"{_stamp(dt.datetime.now(dt.timezone.utc))}.{os.getpid()}{CLAIM_MARK}{path.name}"
         try:
             os.rename(path, target)
         except FileNotFoundError:
             return None
+        return Claimed(target, path.name, False)
+
+    def claim_from(self, path: Path) -> Claimed:
+        """Claim a file given on the command line (`mopldap apply`), from any folder."""
+        target = self.processing / f"{_stamp(dt.datetime.now(dt.timezone.utc))}.{os.getpid()}{CLAIM_MARK}{path.name}"
+        try:
+            os.rename(path, target)
+        except OSError:  # another filesystem: copy, then remove the original
+            shutil.copyfile(path, target, follow_symlinks=False)
+            path.unlink()
         return Claimed(target, path.name, False)
 
     # -- reading --------------------------------------------------------------------
@@ -119,7 +135,7 @@ class Inbox:
         try:
             info = os.lstat(path)
         except FileNotFoundError:
-            return None, "the file disappeared"
+            return None, "no such file"
         if stat.S_ISLNK(info.st_mode):
             return None, "is a symbolic link; requests must be regular files"
         if not stat.S_ISREG(info.st_mode):
@@ -180,8 +196,9 @@ class Inbox:
                         request_id: str | None = None) -> Path:
         """Write the redacted request to archive/<folder>/ and remove the claimed file.
 
-        A file that could not be read as text (a symlink, a FIFO, a directory) is
-        moved there as it is, without being opened.
+        Without `redacted_text`: a regular file (too big, not UTF-8) is copied line by
+        line with its password values redacted; anything else (a symlink, a FIFO, a
+        folder) is moved there as it is, without being opened.
         """
         target_dir = self.archive / folder
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +208,16 @@ class Inbox:
             target = target_dir / f"{_stamp(now)}-{request_id or claimed.name}"
             if request_id:
                 target = target.with_name(target.name + ".yaml")
-        if redacted_text is None:
+        if redacted_text is None and stat.S_ISREG(os.lstat(claimed.path).st_mode):
+            tmp = target.with_name(f".{target.name}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+            with open(claimed.path, encoding="utf-8", errors="replace") as src, os.fdopen(fd, "w") as dst:
+                dst.writelines(redact_lines(src))
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, target)
+            os.unlink(claimed.path)
+        elif redacted_text is None:
             os.rename(claimed.path, target)
         else:
             _atomic_write(target, redacted_text, 0o640)
@@ -199,16 +225,35 @@ class Inbox:
         return target
 
 
-_SECRET_LINE = re.compile(r"^(\s*-?\s*[\"']?(?:initial_password|new_password)[\"']?\s*:\s*)(.+?)\s*$")
+CLAIM_MARK = "__"  # .processing/<time>.<pid>__<name as dropped>
+_SECRET_KEY = re.compile(r"^(\s*(?:-\s+)?)([\"']?(?:initial_password|new_password)[\"']?\s*:)")
 _SECRET_INLINE = re.compile(r"((?:initial_password|new_password)[\"']?\s*:\s*)(\"[^\"]*\"|'[^']*'|[^,}\s]+)")
 
 
-def redact_text(line: str) -> str:
-    """Redact password values in one line of a file that could not be parsed."""
-    line = _SECRET_LINE.sub(lambda m: m.group(1) + "<redacted>", line)
-    return _SECRET_INLINE.sub(lambda m: m.group(1) + "<redacted>", line)
+def _original_name(claimed_name: str) -> str:
+    return claimed_name.split(CLAIM_MARK, 1)[1] if CLAIM_MARK in claimed_name else claimed_name
+
+
+def redact_lines(lines):
+    """Yield the lines of a file that could not be parsed, password values redacted: a value on
+    the key's line, in a flow mapping, or on the lines below it (a block scalar, a continued
+    plain scalar) is replaced by <redacted>."""
+    skip_below = None  # the key's column while its value's continuation lines are dropped
+    for line in lines:
+        body = line.rstrip("\n")
+        if skip_below is not None:
+            stripped = body.lstrip()
+            if not stripped or len(body) - len(stripped) > skip_below:
+                continue
+            skip_below = None
+        match = _SECRET_KEY.match(body)
+        if match:
+            yield f"{match.group(1)}{match.group(2)} <redacted>\n"
+            skip_below = len(match.group(1))
+            continue
+        yield _SECRET_INLINE.sub(lambda m: m.group(1) + "<redacted>", body) + "\n"
 
 
 def redact_file_text(text: str) -> str:
-    """Redact password values line by line (for files whose YAML could not be trusted)."""
-    return "".join(redact_text(line.rstrip("\n")) + "\n" for line in text.splitlines())
+    """Redact password values in the text of a file whose YAML could not be trusted."""
+    return "".join(redact_lines(text.splitlines()))

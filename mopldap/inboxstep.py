@@ -7,7 +7,6 @@ the request models.
 from __future__ import annotations
 
 import os
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import structlog
 
 from .errors import ConfigError
-from .inbox import Claimed, Inbox, InboxBusy
+from .inbox import Inbox, InboxBusy
 from .runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -77,16 +76,9 @@ def apply_file(rt: Runtime, path: Path, echo=print) -> str:
         processor.close()
         return processor.statuses[path.name]
     with inbox.locked():
-        target = inbox.processing / path.name
-        if target.exists():
-            raise ConfigError(f"{target} exists: a run that died left it; run `mopldap sync` to finish it")
+        claimed = inbox.claim_from(path)
         try:
-            path.rename(target)
-        except OSError:  # another filesystem: copy, then remove the original
-            shutil.copyfile(path, target, follow_symlinks=False)
-            path.unlink()
-        try:
-            processor.process(Claimed(target, path.name, False), target)
+            processor.process(claimed, claimed.path)
         finally:
             processor.close()
         return processor.statuses[path.name]

@@ -22,7 +22,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from .accountstate import ACCOUNT_ATTRS, account_from_entry
 from .apply import Executor
-from .directory import ONELEVEL, Directory
+from .directory import ONELEVEL, Directory, WriteError
 from .errors import ConfigError
 from .inbox import Claimed, Inbox, redact_file_text
 from .layout import Layout
@@ -37,6 +37,7 @@ from .yamlfile import dump, parse_yaml
 
 log = structlog.get_logger(__name__)
 FILTER_CHUNK = 200
+PARTNER_OPERATIONS = frozenset({"create_partner", "suspend_partner", "resume_partner"})
 BATCH_CHANGES = 1000  # writes per batch: the writer writes one while the next is planned
 
 
@@ -107,8 +108,12 @@ class RequestProcessor:
         self.statuses: dict[str, str] = {}
         self._min_length: int | None = None
         self._batch: list[_Queued] = []
-        self._batch_names: set[str] = set()  # of the batch and of the one being written
-        self._batch_partners: set[str] = set()
+        # what the requests waiting in the batch or being written name: a request naming any of
+        # it is planned only once they are written
+        self._pending_names: set[str] = set()
+        self._pending_ids: set[str] = set()
+        self._pending_partners: set[str] = set()
+        self._pending_partner_ops: set[str] = set()
         self._batch_changes = 0
         self._writer: BatchWriter | None = None
         self._inflight: deque[tuple[list[_Queued], Future]] = deque()
@@ -151,7 +156,7 @@ class RequestProcessor:
         """Process one claimed file (or, in dry-run, the file in place). Its writes may wait in the batch."""
         name = claimed.name if claimed else path.name
         text, why = Inbox.read(path)
-        if text is None:
+        if text is None:  # not read: archived without being parsed (redacted line by line if a file)
             result = self._base_result(None, name, "rejected") | {"problems": [f"{name}: {why}"]}
             self._finish(claimed, name, result, "rejected", None, None)
             return
@@ -165,6 +170,8 @@ class RequestProcessor:
         request_id = request_id_of(doc.data)
         request, problems = parse_request(doc)
         if request is None:
+            if request_id and self.inbox.seen(request_id):
+                request_id = None  # never overwrite the result of the request that took this id
             result = self._base_result(request_id, name, "rejected") | {"problems": [f"{name}: {p}" for p in problems]}
             self._finish(claimed, name, result, "rejected", redacted, request_id)
             return
@@ -181,8 +188,9 @@ class RequestProcessor:
             self._finish(claimed, name, result, "duplicates", redacted, rid)
             return
         names = _usernames(request)
-        if names & self._batch_names or request.partner in self._batch_partners or \
-                any(p.plan.request.request_id == rid for p in self._batch):
+        partner_op = any(op.op in PARTNER_OPERATIONS for op in request.operations)
+        if (names & self._pending_names or rid in self._pending_ids or request.partner in self._pending_partner_ops
+                or (partner_op and request.partner in self._pending_partners)):
             self.flush(wait=True)  # it depends on writes still waiting: make them first
         resume = resumed or self.inbox.last_status(rid) == "failed"
         view = load_view(self.rt, request, self.min_length)
@@ -195,9 +203,11 @@ class RequestProcessor:
         if plan.secrets and not self.rt.dry_run:
             self.inbox.write_secrets(rid, plan.secrets)  # before writing: a crash must not lose a password
         self._batch.append(_Queued(claimed, name, plan, redacted))
-        self._batch_names |= names
-        if any(op.op in ("create_partner", "suspend_partner", "resume_partner") for op in request.operations):
-            self._batch_partners.add(request.partner)
+        self._pending_names |= names
+        self._pending_ids.add(rid)
+        self._pending_partners.add(request.partner)
+        if partner_op:
+            self._pending_partner_ops.add(request.partner)
         self._batch_changes += len(plan.changes)
         if self._batch_changes >= BATCH_CHANGES:
             self.flush(wait=False)
@@ -224,7 +234,8 @@ class RequestProcessor:
         if wait:
             while self._inflight:
                 self._collect()
-            self._batch_names, self._batch_partners = set(), set()
+            self._pending_names, self._pending_ids = set(), set()
+            self._pending_partners, self._pending_partner_ops = set(), set()
 
     def _collect(self) -> None:
         batch, future = self._inflight.popleft()
@@ -298,6 +309,11 @@ class BatchWrite:
         return [c for q in self.batch if id(q) not in self.failed for c in q.plan.changes if select(c)]
 
     def entries(self, executor: Executor) -> None:
+        for change in self._phase(lambda c: c.archive):  # before anything of the request is written
+            try:
+                executor.archive(change)
+            except WriteError as exc:
+                self.failed.setdefault(id(self.owner[id(change)]), str(exc))
         self._run(executor, self._phase(lambda c: c.action != "delete" and not is_membership_change(c)))
 
     def groups(self, executor: Executor) -> tuple[dict[int, str], set[int]]:

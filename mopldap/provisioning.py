@@ -17,7 +17,7 @@ from .accounts import ACTIVE, DISABLED
 from .accountstate import (
     AccountState,
     account_modifications,
-    entry_ldif,
+    entitled_systems,
     membership_delta,
     new_account_attributes,
 )
@@ -499,7 +499,7 @@ class _Planner:
                 adds.append(Change("add", after.dn, attrs, operation=op_name, **ctx))
             elif before.exists and not after.exists:
                 deletes.append(Change("delete", after.dn, operation="delete_user", reason="archived first",
-                                      archive_ldif=entry_ldif(self.view.entries[username], self.layout, rid), **ctx))
+                                      archive=True, **ctx))
             elif after.exists:
                 mods, old = account_modifications(before, after)
                 if hashed:
@@ -513,7 +513,7 @@ class _Planner:
             if password and password.generated and after.exists:
                 self.plan.secrets[username] = password.value
             add_roles, del_roles, add_sys, del_sys = membership_delta(
-                before, after, self.rolemap.granted_systems(after.roles))
+                before, after, entitled_systems(after, self.rolemap))
             for role in add_roles:
                 additions[self.layout.role(role)].append(after.dn)
             for role in del_roles:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from ldap3.utils.conv import escape_filter_chars
 
 from .accounts import ACTIVE, ADMIN_LOCK, DISABLED
-from .accountstate import AccountState, account_modifications
+from .accountstate import AccountState, account_modifications, entitled_systems
 from .changes import Change
 from .groups import membership_changes
 from .layout import Layout, normalize_dn
@@ -83,14 +83,6 @@ def reconciled_status(state: AccountState, now: dt.datetime) -> tuple[AccountSta
     if not state.enabled and state.status == ACTIVE:
         return replace(state, status=DISABLED, reason="admin", disabled_at=when), "disabled-by-hand"
     return state, None
-
-
-def entitled_systems(state: AccountState, rolemap: RoleMap) -> frozenset[str]:
-    """The systems an account should be in: its roles' (HQ roles count only under ou=hq); none if disabled."""
-    if not state.enabled:
-        return frozenset()
-    roles = [r for r in state.roles if r not in rolemap.hq_roles or state.where == "hq"]
-    return rolemap.granted_systems(roles)
 
 
 def account_drift(state: AccountState, rolemap: RoleMap) -> list[Drift]:

@@ -9,7 +9,7 @@ import json
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from .accountstate import AccountState
+from .accountstate import AccountState, entitled_systems
 from .inactivity import IdleAccount
 from .ldaptime import format_time, parse_time
 from .rolemap import RoleMap
@@ -46,7 +46,7 @@ def access_rows(states: Iterable[AccountState], rolemap: RoleMap) -> list[Row]:
     """Each account with its roles and the systems they give it (none while disabled)."""
     rows = []
     for s in _sorted(states):
-        systems = sorted(rolemap.granted_systems(s.roles)) if s.enabled else []
+        systems = sorted(entitled_systems(s, rolemap))
         rows.append({"partner": _partner(s), "username": s.username, "name": _name(s), "status": _status(s),
                      "roles": " ".join(sorted(s.roles)), "systems": " ".join(systems)})
     return rows

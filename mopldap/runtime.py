@@ -31,6 +31,7 @@ class Runtime:
     state: RunState | None = None
     rolemap_digest: str = ""
     watch: GroupWatch = field(default_factory=lambda: GroupWatch({}, ()))
+    archived: set[int] = field(default_factory=set)
     _reconciled: tuple[dt.datetime, bool] | None = None
 
     @property
@@ -65,6 +66,8 @@ class Runtime:
             placeholder=self.layout.placeholder,
             base_dn=self.layout.base_dn,
             watch=self.watch,
+            layout=self.layout,
+            archived=self.archived,
         )
 
 

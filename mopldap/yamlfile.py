@@ -85,6 +85,24 @@ def format_location(location: Location) -> str:
     return out
 
 
+def _refuse_aliases(root: yaml.Node, source: str) -> None:
+    """Refuse anchors and aliases (&a, *a): no file here needs them, and they allow a few
+    hundred bytes to expand into billions of values, or to refer to themselves."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: invalid YAML: anchors and aliases (&, *) "
+                              "are not allowed")
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+
+
 def _record_lines(node: yaml.Node, path: Location, lines: dict[Location, int]) -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -104,6 +122,8 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _refuse_aliases(node, source)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

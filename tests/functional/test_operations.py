@@ -186,3 +186,37 @@ def test_examples_apply_in_order(partner, project_root):
     env.cli("sync")
     statuses = {p.name: env.result(p.stem.replace(".result", ""))["status"] for p in env.outbox.glob("*-00?.result.yaml")}
     assert statuses and set(statuses.values()) == {"applied"}, statuses
+
+
+def test_a_suspension_in_the_same_run_sees_the_accounts_created_just_before(partner):
+    env = partner
+    env.submit([SERVICE], request_id="P001-a-create", name="1-create")
+    env.submit([{"op": "suspend_partner"}], requested_by="hqadmin", request_id="HQ-b-suspend", name="2-suspend")
+    env.cli("sync")
+    assert env.result("P001-a-create")["status"] == "applied"
+    assert env.result("HQ-b-suspend")["status"] == "applied"
+    assert env.entry(account_dn("lisi"), "mopDisabledReason").first("mopDisabledReason") == "partner-suspended"
+
+
+def test_delete_archives_every_attribute_even_those_mopldap_does_not_use(partner):
+    env = partner
+    env.request([SERVICE])
+    env.ldapmodify(f"dn: {account_dn('lisi')}\nchangetype: modify\nadd: telephoneNumber\ntelephoneNumber: +86 571 1234\n"
+                   "-\nadd: description\ndescription: 负责华东区\n-\nadd: jpegPhoto\njpegPhoto:: /9j/4AAQSkZJRg==\n")
+    env.request([{"op": "delete_user", "username": "lisi"}], request_id="P001-del2")
+    ldif = next((env.archive / "deleted").glob("P001-del2-*.ldif")).read_text()
+    assert "telephoneNumber: +86 571 1234" in ldif and "jpegPhoto:: /9j/4AAQSkZJRg==" in ldif
+    env.ldap_tool("ldapmodify", "-a", "-f", str(next((env.archive / "deleted").glob("P001-del2-*.ldif"))))
+    restored = env.entry(account_dn("lisi"), "description", "telephoneNumber")
+    assert restored.first("description") == "负责华东区"
+
+
+def test_when_the_archive_cannot_be_written_nothing_is_deleted(partner):
+    env = partner
+    env.request([SERVICE])
+    env.archive.mkdir(parents=True, exist_ok=True)
+    (env.archive / "deleted").write_text("in the way")  # the archive folder cannot be created
+    result = env.request([{"op": "delete_user", "username": "lisi"}], expect_status="failed")
+    assert "nothing was deleted" in result["problems"][0]
+    assert env.entry(account_dn("lisi")) is not None
+    assert roles_of(env, "lisi") == {"service-specialist", "hotline-specialist"}  # memberships untouched

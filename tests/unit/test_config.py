@@ -105,3 +105,18 @@ def test_cron_expressions_common_and_unusual(tmp_path):
                      ("0 25 * * *", "out of range"), ("0 0 * * funday", "")):
         with pytest.raises(ValueError, match=why):
             check_cron(bad)
+
+
+def test_crontab_weekdays_mean_what_crontab_means():
+    import datetime as dt
+
+    from mopldap.cron import cron_trigger, crontab_weekdays
+
+    assert crontab_weekdays("1-5") == "mon,tue,wed,thu,fri"
+    assert crontab_weekdays("0") == crontab_weekdays("7") == "sun"
+    assert crontab_weekdays("*/2") == "sun,tue,thu,sat"
+    monday = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)  # a Monday
+    fire = cron_trigger("0 2 * * 1").get_next_fire_time(None, monday)
+    assert fire.weekday() == 0 and fire.day == 30  # the next Monday, 02:00
+    fire = cron_trigger("0 2 * * 7").get_next_fire_time(None, monday)
+    assert fire.weekday() == 6  # Sunday

@@ -29,3 +29,31 @@ def test_dump_quotes_what_yaml_would_misread():
 
     tricky = ["@start", "%x", "!tag", "#hash", "a: b", "-dash", "?q", "=eq", "+1", "yes", "0777", generate(20)]
     assert yaml.safe_load(dump({p: p for p in tricky})) == {p: p for p in tricky}
+
+
+def test_aliases_are_refused_so_a_small_file_cannot_explode_or_loop():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b]\n"
+    with pytest.raises(ConfigError, match="f.yaml:1: invalid YAML: anchors and aliases"):  # the anchor's line
+        parse_yaml(bomb, "f.yaml")
+    with pytest.raises(ConfigError, match="anchors and aliases"):
+        parse_yaml("foo: &a [*a]\n", "f.yaml")
+
+
+def test_redaction_of_unparsable_files_covers_block_and_flow_values():
+    from mopldap.inbox import redact_file_text
+
+    text = """request_id: X
+  - op: create_user
+    initial_password: |
+      Secret-1
+      more
+    username: a
+  - {op: reset_password, username: b, new_password: 'Secret-2'}
+    new_password:
+      Secret-3
+  - new_password: Secret-4 # comment
+"""
+    out = redact_file_text(text)
+    for secret in ("Secret-1", "more", "Secret-2", "Secret-3", "Secret-4"):
+        assert secret not in out
+    assert "username: a" in out and "username: b" in out and "<redacted>" in out
