@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 
-from .accounts import ACCOUNT_CLASSES, ACTIVE, ADMIN_LOCK, DISABLED, Profile
+from .accounts import ACCOUNT_CLASSES, ACTIVE, ADMIN_LOCK, DISABLED
 from .changes import Change
 from .directory import Entry, Modification
 from .layout import Layout
 from .ldaptime import format_time
+from .passwords import hash_password
 from .rolemap import RoleMap
 
 ACCOUNT_ATTRS = (
@@ -39,7 +40,6 @@ class AccountState:
     has_mop_class: bool = True
     roles: frozenset[str] = frozenset()
     systems: frozenset[str] = frozenset()
-    extra_groups: frozenset[str] = field(default=frozenset(), compare=False)
     has_children: bool = field(default=False, compare=False)
 
     @property
@@ -53,8 +53,9 @@ class AccountState:
     def disabled(self, reason: str, now: dt.datetime) -> AccountState:
         if not self.enabled and self.status == DISABLED and self.reason == reason:
             return self
+        was_disabled = self.status == DISABLED and not self.enabled
         return replace(self, enabled=False, status=DISABLED, reason=reason,
-                       disabled_at=self.disabled_at if not self.enabled else format_time(now))
+                       disabled_at=(self.disabled_at or format_time(now)) if was_disabled else format_time(now))
 
     def enabled_now(self, now: dt.datetime) -> AccountState:
         if self.enabled and self.status == ACTIVE and self.reason is None:
@@ -66,7 +67,7 @@ def account_from_entry(entry: Entry, layout: Layout) -> AccountState:
     """Build the state of an account from its entry (read with ACCOUNT_ATTRS)."""
     partner = layout.partner_of(entry.dn)
     where = "partner" if partner is not None else ("hq" if layout.is_hq_account(entry.dn) else "other")
-    roles, systems, extra = set(), set(), set()
+    roles, systems = set(), set()
     for group in entry.get("memberOf"):
         role = layout.group_id(group, layout.roles)
         system = layout.group_id(group, layout.systems)
@@ -74,8 +75,6 @@ def account_from_entry(entry: Entry, layout: Layout) -> AccountState:
             roles.add(role)
         elif system:
             systems.add(system)
-        else:
-            extra.add(group)
     profile = {name: tuple(entry.get(name)) for name in PROFILE_ATTRS}
     classes = {c.lower() for c in entry.get("objectClass")}
     return AccountState(
@@ -93,13 +92,8 @@ def account_from_entry(entry: Entry, layout: Layout) -> AccountState:
         has_mop_class="mopaccount" in classes,
         roles=frozenset(roles),
         systems=frozenset(systems),
-        extra_groups=frozenset(extra),
         has_children=entry.first("hasSubordinates") == "TRUE",
     )
-
-
-def profile_values(profile: Profile) -> dict[str, tuple[str, ...]]:
-    return profile.attributes()
 
 
 def _replace(attr: str, old: tuple[str, ...], new: tuple[str, ...]) -> tuple[Modification, tuple[str, ...]] | None:
@@ -147,6 +141,24 @@ def new_account_attributes(state: AccountState) -> tuple[Modification, ...]:
     return tuple(Modification(name, "replace", values) for name, values in attrs.items())
 
 
+def password_changes(state: AccountState, password: str, scheme: str,
+                     **context) -> tuple[tuple[Modification, ...], list[Change]]:
+    """How to set `password` on the account: modifications for its add or modify (pre-hashed
+    schemes), or the changes that follow it (scheme 'server': Password Modify, then pwdReset).
+    Either way the person must change it at first login (pwdReset: TRUE)."""
+    hashed = hash_password(password, scheme)
+    reset = Modification("pwdReset", "replace", ("TRUE",))
+    if hashed is not None:
+        return (Modification("userPassword", "replace", (hashed,)), reset), []
+    return (), [Change("password", state.dn, secret=password, **context), Change("modify", state.dn, (reset,), **context)]
+
+
+def creation_changes(state: AccountState, password: str, scheme: str, **context) -> list[Change]:
+    """Return the changes that create the account `state` with `password`."""
+    mods, after = password_changes(state, password, scheme, **context)
+    return [Change("add", state.dn, new_account_attributes(state) + mods, **context), *after]
+
+
 def entitled_systems(state: AccountState, rolemap: RoleMap) -> frozenset[str]:
     """The systems an account should be in: its roles' (HQ roles count only under ou=hq); none if disabled."""
     if not state.enabled:
@@ -164,7 +176,3 @@ def membership_delta(
     target_systems = frozenset() if gone or not after.enabled else granted
     return (set(target_roles - before.roles), set(before.roles - target_roles),
             set(target_systems - before.systems), set(before.systems - target_systems))
-
-
-def change(action: str, dn: str, mods, old=None, **context) -> Change:
-    return Change(action, dn, tuple(mods), old or {}, **context)

@@ -81,7 +81,8 @@ class Executor:
     watch: GroupWatch | None = None
     layout: Layout | None = None
     echo: Callable[[str], None] = print
-    _holders: set[str] | None = field(default=None, repr=False)
+    holders: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    """The groups holding the placeholder, under key "found" once searched (shared by a run's executors)."""
     archived: set[int] = field(default_factory=set, repr=False)
     """Deletes already archived (shared by the executors of a run: the archive is written once)."""
 
@@ -102,9 +103,10 @@ class Executor:
                     log.debug("change_applied", change=change.describe(), request_id=change.request_id)
                     outcome.applied.append(change)
                     continue
-                self._audit(change, requester, "failed", error)
-                log.error("change_failed", dn=change.dn, action=change.action, error=error,
-                          request_id=change.request_id)
+                if not change.parts:  # a merged write that fails is retried part by part: audited then
+                    self._audit(change, requester, "failed", error)
+                    log.error("change_failed", dn=change.dn, action=change.action, error=error,
+                              request_id=change.request_id)
                 outcome.unapplied.append(change)
                 outcome.errors.append(error)
                 if outcome.failed is None:
@@ -113,12 +115,6 @@ class Executor:
                 outcome.unapplied += [c for later in batches[index + 1:] for c in later]
                 break
         return outcome
-
-    def execute_all(self, plan: Sequence[Change]) -> tuple[int, list[str]]:
-        """Apply `plan`, going on past refused writes (each is logged and audited).
-        Return the number of changes applied and the errors."""
-        outcome = self.execute(plan, keep_going=True)
-        return len(outcome.applied), outcome.errors
 
     # -- writing -------------------------------------------------------------------
 
@@ -147,6 +143,7 @@ class Executor:
             if change.archive and id(change) not in self.archived:
                 self.archive(change)
             self.directory.delete(change.dn)
+            self.holders.pop("found", None)  # refint may have put the placeholder back in groups it emptied
         elif change.action == "password":
             assert change.secret is not None
             self.directory.set_password(change.dn, change.secret)
@@ -157,12 +154,12 @@ class Executor:
 
     def _placeholder_holders(self) -> set[str]:
         """Normalized DNs of the groups holding the placeholder (one indexed search per run)."""
-        if self._holders is None:
+        if "found" not in self.holders:
             assert self.directory is not None
             found = self.directory.search(
                 self.base_dn, f"(&(objectClass=groupOfNames)(member={escape_filter_chars(self.placeholder)}))", ("1.1",))
-            self._holders = {normalize_dn(entry.dn) for entry in found}
-        return self._holders
+            self.holders["found"] = {normalize_dn(entry.dn) for entry in found}
+        return self.holders["found"]
 
     def _write_membership(self, change: Change) -> None:
         """Add and remove members in one modify; keep the placeholder exactly in the empty groups.

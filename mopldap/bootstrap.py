@@ -14,14 +14,15 @@ import structlog
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
-from .accounts import Profile, creation_changes
+from .accounts import ACTIVE, profile
+from .accountstate import AccountState, creation_changes
 from .changes import Change
 from .config import Config
 from .directory import BASE, ONELEVEL, Directory, Entry, Modification
 from .errors import ConfigError, DirectoryError
 from .groups import membership_changes
-from .layout import USERNAME_PATTERN, Layout, normalize_dn
-from .ldaptime import parse_as_of
+from .layout import EMAIL_PATTERN, USERNAME_PATTERN, Layout, normalize_dn
+from .ldaptime import format_time, parse_as_of
 from .passwords import generate
 from .rolemap import RoleMap
 from .runtime import open_runtime
@@ -125,10 +126,12 @@ def plan_hq_admin(
 ) -> list[Change]:
     """Return the changes that create the first HQ administrator with every HQ role."""
     hq_roles = sorted(rolemap.hq_roles)
-    user_type = rolemap.roles[hq_roles[0]].user_types[0]
     dn = layout.account(admin.username, None)
-    changes = creation_changes(dn, admin.username, Profile(admin.name, email=admin.email), user_type, password,
-                               scheme, now, reason="first HQ administrator", operation="init")
+    state = AccountState(dn, admin.username, None, "hq",
+                         profile=tuple(sorted(profile(admin.name, email=admin.email).items())),
+                         user_type=rolemap.roles[hq_roles[0]].user_types[0], status=ACTIVE,
+                         enabled_at=format_time(now), roles=frozenset(hq_roles))
+    changes = creation_changes(state, password, scheme, reason="first HQ administrator", operation="init")
     additions = {layout.role(r): [dn] for r in hq_roles}
     additions |= {layout.system(s): [dn] for s in rolemap.granted_systems(hq_roles)}
     changes += membership_changes(additions, {}, reason="HQ administrator", operation="init")
@@ -201,6 +204,10 @@ def _check_hq_admin(admin: HqAdmin, rolemap: RoleMap) -> None:
         raise ConfigError(f"init: --hq-admin '{admin.username}': a username matches {USERNAME_PATTERN.pattern}")
     if not rolemap.hq_roles:
         raise ConfigError("init: --hq-admin: the role map has no role with `hq: true` to give it")
+    if not admin.name.strip() or len(admin.name) > 64 or any(ord(c) < 32 for c in admin.name):
+        raise ConfigError(f"init: --name '{admin.name}': give the administrator's real name, 1 to 64 characters")
+    if admin.email is not None and not EMAIL_PATTERN.match(admin.email):
+        raise ConfigError(f"init: --email '{admin.email}' is not an email address like name@example.com")
 
 
 def _warn_about_policy(existing: dict[str, Entry], layout: Layout) -> None:

@@ -206,7 +206,6 @@ def _dispatch(args: argparse.Namespace) -> int:
                         label="lock-inactive")
     steps = tuple(not args.only or step in args.only for step in ("inbox", "reconcile", "inactivity"))
     return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=steps, full=args.full)
-    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 
 if __name__ == "__main__":  # pragma: no cover

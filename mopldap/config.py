@@ -169,12 +169,16 @@ class InactivityConfig(_Strict):
             raise ValueError("warn_days must be smaller than max_idle_days")
         return self
 
+    @property
+    def lock_percent(self) -> float | None:
+        """max_locks_per_run as a percentage, or None when it is a count."""
+        return None if isinstance(self.max_locks_per_run, int) else float(self.max_locks_per_run.strip().rstrip("%"))
+
     def lock_limit(self, enabled_accounts: int) -> int:
         """Return the most accounts one run may lock, given how many are enabled."""
-        if isinstance(self.max_locks_per_run, int):
-            return self.max_locks_per_run
-        percent = float(self.max_locks_per_run.strip().rstrip("%"))
-        return math.ceil(enabled_accounts * percent / 100)  # 10% of 4 accounts allows 1, not 0
+        if self.lock_percent is None:
+            return int(self.max_locks_per_run)
+        return math.ceil(enabled_accounts * self.lock_percent / 100)  # 10% of 4 accounts allows 1, not 0
 
 
 class ScheduleConfig(_Strict):

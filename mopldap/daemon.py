@@ -21,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from .config import Config
 from .cron import cron_trigger
 from .errors import MopldapError
+from .inbox import Inbox
 from .ldaptime import parse_as_of
 from .rolemap import RoleMap
 from .runtime import open_runtime
@@ -32,6 +33,8 @@ JOBS = {"inbox": (True, False, False), "reconcile": (False, True, False), "inact
 
 def run_job(config: Config, rolemap: RoleMap, name: str) -> None:
     """One scheduled run; never raises (the daemon must outlive a failing run)."""
+    if name == "inbox" and not Inbox(config.paths).pending():
+        return  # nothing waits: no need to connect
     try:
         with open_runtime(config, rolemap, parse_as_of(None)) as rt:
             lines, brake = run_steps(rt, *JOBS[name])

@@ -154,7 +154,7 @@ class Directory:
         """Return a Pipeline: writes on WORKERS extra connections (opened once, closed with this one)."""
         return Pipeline(self)
 
-    def _submit(self, what: str, read_csn: bool, call) -> Future[WriteResult]:
+    def _submit(self, what: str, call) -> Future[WriteResult]:
         if self._workers is None:
             self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="ldap-write")
             self._idle = queue.SimpleQueue()
@@ -172,10 +172,9 @@ class Directory:
                 except LDAPException as exc:
                     raise DirectoryError(f"{self.url}: {what} failed: {exc}") from None
                 result = conn.result or {}
-                before, after = read_csns(result) if read_csn and ok else (None, None)
                 message = "" if ok else f"{what}: {result.get('description')}" + (
                     f": {result['message']}" if result.get("message") else "")
-                return WriteResult(bool(ok), result.get("result"), message, before, after)
+                return WriteResult(bool(ok), message)
             finally:
                 self._idle.put(conn)
 
@@ -357,10 +356,7 @@ def read_csns(result: dict) -> tuple[str | None, str | None]:
 @dataclass
 class WriteResult:
     ok: bool
-    code: int | None = None
     message: str = ""
-    csn_before: str | None = None
-    csn_after: str | None = None
 
 
 class Pipeline:
@@ -377,13 +373,12 @@ class Pipeline:
         self.directory.stats["add"] += 1
         object_classes = list(attrs.get("objectClass", []))
         rest = {k: list(v) for k, v in attrs.items() if k != "objectClass"}
-        self._futures.append(self.directory._submit(f"add {dn}", False, lambda c: c.add(dn, object_classes, rest)))
+        self._futures.append(self.directory._submit(f"add {dn}", lambda c: c.add(dn, object_classes, rest)))
 
-    def modify(self, dn: str, mods: Sequence[Modification], read_csn: bool = False) -> None:
+    def modify(self, dn: str, mods: Sequence[Modification]) -> None:
         self.directory.stats["modify"] += 1
-        changes, controls = _changes(mods), (CSN_CONTROLS if read_csn else None)
-        self._futures.append(self.directory._submit(f"modify {dn}", read_csn,
-                                                    lambda c: c.modify(dn, changes, controls)))
+        changes = _changes(mods)
+        self._futures.append(self.directory._submit(f"modify {dn}", lambda c: c.modify(dn, changes)))
 
     def drain(self) -> list[WriteResult]:
         futures, self._futures = self._futures, []

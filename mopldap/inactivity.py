@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ldap3.utils.conv import escape_filter_chars
 
-from .accounts import ADMIN_LOCK
+from .accounts import ACCOUNT_FILTER, LOCKED_FILTER
 from .accountstate import AccountState, account_modifications
 from .changes import Change
 from .directory import Entry
@@ -38,8 +38,8 @@ def idle_filter(attributes: Sequence[str], since: dt.datetime, exempt_group_dns:
     """
     when = format_time(since)
     parts = [
-        "(objectClass=inetOrgPerson)",
-        f"(!(pwdAccountLockedTime={ADMIN_LOCK}))",
+        ACCOUNT_FILTER,
+        f"(!{LOCKED_FILTER})",
         "(!(mopInactivityExempt=TRUE))",
         *(f"(!(memberOf={escape_filter_chars(dn)}))" for dn in exempt_group_dns),
         *(f"(!({attr}>={when}))" for attr in attributes),

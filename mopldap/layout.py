@@ -16,6 +16,7 @@ from ldap3.utils.dn import escape_rdn, parse_dn
 
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 PARTNER_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 PLACEHOLDER_RDN = "cn=nobody"
 
 
@@ -89,10 +90,6 @@ class Layout:
     def placeholder(self) -> str:
         """The member value that stands in for 'no members' (groupOfNames needs one)."""
         return f"{PLACEHOLDER_RDN},{self.base_dn}"
-
-    @property
-    def containers(self) -> list[str]:
-        return [self.partners, self.hq, self.roles, self.systems, self.policies]
 
     def partner(self, code: str) -> str:
         return f"ou={escape_rdn(code)},{self.partners}"

@@ -8,11 +8,9 @@ where the next run finds and finishes it.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import structlog
 from ldap3.utils.conv import escape_filter_chars
 
+from .accounts import ACCOUNT_FILTER
 from .accountstate import ACCOUNT_ATTRS, account_from_entry
 from .apply import Executor
 from .directory import ONELEVEL, Directory, WriteError
@@ -70,8 +69,10 @@ def load_view(rt: Runtime, request: ParsedRequest, min_length: int) -> Directory
         partners[request.partner] = PartnerState(request.partner, found.dn, True, found.first("mopPartnerName"),
                                                  found.first("mopPartnerStatus") or "active")
     partner_accounts = {}
-    if found is not None and any(op.op in ("suspend_partner", "resume_partner") for op in request.operations):
-        members = rt.directory.search(partner_dn, "(objectClass=inetOrgPerson)", ACCOUNT_ATTRS, scope=ONELEVEL)
+    requester = accounts.get(request.requested_by)
+    is_hq = requester is not None and requester.where == "hq" and bool(requester.roles & rt.rolemap.hq_roles)
+    if found is not None and is_hq and any(op.op in ("suspend_partner", "resume_partner") for op in request.operations):
+        members = rt.directory.search(partner_dn, ACCOUNT_FILTER, ACCOUNT_ATTRS, scope=ONELEVEL)
         partner_accounts[request.partner] = []
         for entry in members:
             state = account_from_entry(entry, layout)

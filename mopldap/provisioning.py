@@ -13,20 +13,22 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .accounts import ACTIVE, DISABLED
+from .accounts import ACTIVE
+from .accounts import profile as account_profile
 from .accountstate import (
     AccountState,
     account_modifications,
+    creation_changes,
     entitled_systems,
+    password_changes,
     membership_delta,
-    new_account_attributes,
 )
 from .changes import Change
 from .directory import Entry, Modification
 from .groups import membership_changes
 from .layout import Layout
 from .ldaptime import format_time
-from .passwords import hash_password, policy_problem
+from .passwords import policy_problem
 from .requests import HQ_OPERATIONS, ParsedRequest
 from .rolemap import RoleMap
 
@@ -247,7 +249,7 @@ class _Planner:
         if username in self.deleted_by:
             self.problem(index, f"'{username}' is deleted by operations[{self.deleted_by[username]}]", "username")
             return
-        profile = _profile(name, title, email, mobile)
+        profile = account_profile(name, title, email, mobile)
         existing = self.states.get(username) or self.view.accounts.get(username)
         if existing is not None and existing.exists:
             same_place = existing.where == "partner" and existing.partner == self.request.partner
@@ -489,28 +491,24 @@ class _Planner:
                                           **ctx))
         for username, after in self.states.items():
             before = self.original[username]
-            op_name = self.last_op.get(username)
-            password = self.passwords.get(username)
-            hashed = hash_password(password.value, self.scheme) if password else None
-            if not before.exists and after.exists:
-                attrs = new_account_attributes(after)
-                if hashed:
-                    attrs += (Modification("userPassword", "replace", (hashed,)), Modification("pwdReset", "replace", ("TRUE",)))
-                adds.append(Change("add", after.dn, attrs, operation=op_name, **ctx))
+            context = dict(operation=self.last_op.get(username), **ctx)
+            password = self.passwords.get(username) if after.exists else None
+            if password and not before.exists:
+                new, *after_add = creation_changes(after, password.value, self.scheme, **context)
+                adds.append(new)
+                passwords += after_add
             elif before.exists and not after.exists:
-                deletes.append(Change("delete", after.dn, operation="delete_user", reason="archived first",
-                                      archive=True, **ctx))
+                deletes.append(Change("delete", after.dn, reason="archived first", archive=True,
+                                      **dict(context, operation="delete_user")))
             elif after.exists:
                 mods, old = account_modifications(before, after)
-                if hashed:
-                    mods += [Modification("userPassword", "replace", (hashed,)), Modification("pwdReset", "replace", ("TRUE",))]
+                if password:
+                    extra, after_modify = password_changes(after, password.value, self.scheme, **context)
+                    mods += extra
+                    passwords += after_modify
                 if mods:
-                    modifies.append(Change("modify", after.dn, tuple(mods), old, operation=op_name, **ctx))
-            if password and not hashed and after.exists:
-                passwords.append(Change("password", after.dn, secret=password.value, operation=op_name, **ctx))
-                passwords.append(Change("modify", after.dn, (Modification("pwdReset", "replace", ("TRUE",)),),
-                                        operation=op_name, **ctx))
-            if password and password.generated and after.exists:
+                    modifies.append(Change("modify", after.dn, tuple(mods), old, **context))
+            if password and password.generated:
                 self.plan.secrets[username] = password.value
             add_roles, del_roles, add_sys, del_sys = membership_delta(
                 before, after, entitled_systems(after, self.rolemap))
@@ -525,11 +523,6 @@ class _Planner:
         groups = membership_changes(additions, removals, request_id=rid, requester=self.request.requested_by,
                                     operation="memberships")
         self.plan.changes = partner_changes + adds + modifies + passwords + groups + deletes
-
-
-def _profile(name: str, title: str | None, email: str | None, mobile: str | None) -> dict[str, tuple[str, ...]]:
-    return {"cn": (name,), "sn": (name,), "displayName": (name,), "title": (title,) if title else (),
-            "mail": (email,) if email else (), "mobile": (mobile,) if mobile else ()}
 
 
 def plan_request(
@@ -561,5 +554,3 @@ def failed_ops(plan: RequestPlan, unapplied: list[Change]) -> set[int]:
                 dns |= {str(v).lower() for v in mod.values}
     return {index for index, touched in plan.touched.items() if {d.lower() for d in touched} & dns}
 
-
-__all__ = ["DirectoryView", "OpResult", "PartnerState", "RequestPlan", "plan_request", "failed_ops", "DISABLED"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from ldap3.utils.conv import escape_filter_chars
 
-from .accounts import ACTIVE, ADMIN_LOCK, DISABLED
+from .accounts import ACCOUNT_FILTER, ACTIVE, DISABLED, LOCKED_FILTER
 from .accountstate import AccountState, account_modifications, entitled_systems
 from .changes import Change
 from .groups import membership_changes
@@ -29,8 +29,8 @@ from .layout import Layout, normalize_dn
 from .ldaptime import format_time
 from .rolemap import RoleMap
 
-ACCOUNT = "(objectClass=inetOrgPerson)"
-LOCKED = f"(pwdAccountLockedTime={ADMIN_LOCK})"
+ACCOUNT = ACCOUNT_FILTER
+LOCKED = LOCKED_FILTER
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def reconciled_status(state: AccountState, now: dt.datetime) -> tuple[AccountSta
     return state, None
 
 
-def account_drift(state: AccountState, rolemap: RoleMap) -> list[Drift]:
+def drift_of(state: AccountState, rolemap: RoleMap) -> list[Drift]:
     """Return what is wrong with an account's roles that reconciliation does not fix."""
     drift = []
     if not state.roles:
@@ -193,6 +193,7 @@ def plan_reconcile(
     layout: Layout,
     now: dt.datetime,
     drift: Iterable[Drift] = (),
+    account_drift: bool = True,
 ) -> ReconcilePlan:
     """Given the accounts to look at one by one and what the directory said about system groups,
     return the status changes and one membership modify per system group."""
@@ -215,7 +216,8 @@ def plan_reconcile(
                 additions[layout.system(system)][norm] = state.dn
         for system in state.systems - want:
             removals[layout.system(system)][norm] = state.dn
-        plan.drift += account_drift(new, rolemap)
+        if account_drift:
+            plan.drift += drift_of(new, rolemap)
     for system, diff in system_diffs.items():
         group = layout.system(system)
         for dn in diff.add:

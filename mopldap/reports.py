@@ -14,7 +14,6 @@ from .inactivity import IdleAccount
 from .ldaptime import format_time, parse_time
 from .rolemap import RoleMap
 
-REPORTS = ("accounts", "inactive", "locked", "stale", "access")
 STALE_DAYS = 90
 Row = dict[str, object]
 
@@ -128,13 +127,13 @@ COLUMNS = {
 
 def run_report(config, rolemap: RoleMap, kind: str, partner: str | None, fmt: str, as_of: str | None) -> int:
     """`mopldap report KIND`: read what the report needs (filters pushed to the server) and print it."""
-    from .accounts import ADMIN_LOCK
+    from .accounts import ACCOUNT_FILTER, LOCKED_FILTER
     from .accountstate import account_from_entry
     from .errors import ConfigError
     from .layout import PARTNER_CODE_PATTERN
     from .ldaptime import parse_as_of
     from .runtime import open_runtime
-    from .steps import ACCOUNT_FILTER, find_idle, iter_accounts
+    from .steps import find_idle, iter_accounts
 
     if partner is not None and not PARTNER_CODE_PATTERN.match(partner):
         raise ConfigError(f"--partner: '{partner}' is not a partner code (e.g. P001)")
@@ -146,7 +145,7 @@ def run_report(config, rolemap: RoleMap, kind: str, partner: str | None, fmt: st
             to_lock, warnings, _ = find_idle(rt, bases)
             rows = inactive_rows([*to_lock, *warnings], now, config.inactivity.max_idle_days)
         else:
-            query = f"(pwdAccountLockedTime={ADMIN_LOCK})" if kind == "locked" else ACCOUNT_FILTER
+            query = LOCKED_FILTER if kind == "locked" else ACCOUNT_FILTER
             states = [account_from_entry(e, layout) for e in iter_accounts(rt.directory, layout, query, bases=bases)]
             rows = {
                 "accounts": lambda: account_rows(states),

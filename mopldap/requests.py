@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
-from .layout import PARTNER_CODE_PATTERN, USERNAME_PATTERN
-from .yamlfile import YamlDocument, format_location
+from .layout import EMAIL_PATTERN, PARTNER_CODE_PATTERN, USERNAME_PATTERN
+from .yamlfile import YamlDocument, format_location, pydantic_errors
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 MOBILE_PATTERN = re.compile(r"^\+?[0-9][0-9 -]{4,22}[0-9]$")
 MAX_OPERATIONS = 20000
 SECRET_KEYS = ("initial_password", "new_password")
@@ -184,18 +183,7 @@ def _problem(doc: YamlDocument, loc: tuple, message: str) -> str:
 
 
 def _pydantic_messages(doc: YamlDocument, exc: ValidationError, prefix: tuple) -> list[str]:
-    out = []
-    for item in exc.errors(include_url=False):
-        loc = prefix + tuple(p for p in item["loc"] if not (isinstance(p, str) and "[" in p))
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'"
-        elif item["type"] == "missing":
-            message = f"missing required key '{loc[-1]}'"
-        elif item["type"] == "literal_error" and loc and loc[-1] == "reason":
-            message = f"reason must be offboarded or admin, not {item.get('input')!r}"
-        out.append(_problem(doc, loc, message))
-    return out
+    return [_problem(doc, loc, message) for loc, message in pydantic_errors(exc, prefix)]
 
 
 def parse_request(doc: YamlDocument) -> tuple[ParsedRequest | None, list[str]]:

@@ -32,6 +32,7 @@ class Runtime:
     rolemap_digest: str = ""
     watch: GroupWatch = field(default_factory=lambda: GroupWatch({}, ()))
     archived: set[int] = field(default_factory=set)
+    holders: dict[str, set[str]] = field(default_factory=dict)
     _reconciled: tuple[dt.datetime, bool] | None = None
 
     @property
@@ -68,6 +69,7 @@ class Runtime:
             watch=self.watch,
             layout=self.layout,
             archived=self.archived,
+            holders=self.holders,
         )
 
 

@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import structlog
+from ldap3.utils.conv import escape_filter_chars
 
-from .accounts import ADMIN_LOCK
-from .accountstate import ACCOUNT_ATTRS, AccountState, account_from_entry
-from .directory import ONELEVEL, Directory, Entry
+from .accounts import ACCOUNT_FILTER, LOCKED_FILTER
+from .accountstate import ACCOUNT_ATTRS, account_from_entry
+from .changes import Change
+from .directory import ONELEVEL, Directory, Entry, Modification
 from .errors import DirectoryError
+from .groups import is_membership_change
 from .inactivity import (
     IdleAccount,
     InactivityPlan,
@@ -28,6 +31,7 @@ from .ldaptime import format_time
 from .reconcile import (
     Drift,
     ReconcilePlan,
+    drift_of,
     SystemDiff,
     drift_filters,
     plan_reconcile,
@@ -39,7 +43,6 @@ from .reconcile import (
 from .runtime import Runtime
 
 log = structlog.get_logger(__name__)
-ACCOUNT_FILTER = "(objectClass=inetOrgPerson)"
 
 
 def account_bases(layout: Layout) -> tuple[str, str]:
@@ -98,20 +101,26 @@ def _system_diff(rt: Runtime, system: str, strays: bool) -> SystemDiff:
     return diff
 
 
+def _stale_placeholders(rt: Runtime) -> list[Change]:
+    """Groups holding the empty-group placeholder next to real members: drop the placeholder."""
+    placeholder = rt.layout.placeholder
+    query = f"(&(objectClass=groupOfNames)(member={escape_filter_chars(placeholder)}))"
+    return [Change("modify", group.dn, (Modification("member", "delete", (placeholder,)),),
+                   reason="the group has members", operation="reconcile-groups")
+            for group in rt.directory.search(rt.layout.base_dn, query, ("member",)) if len(group.get("member")) > 1]
+
+
 def _full_drift(rt: Runtime) -> list[Drift]:
     layout, rolemap = rt.layout, rt.rolemap
     role_groups = [rdn_value(e.dn).lower() for e in rt.directory.search(
         layout.roles, "(objectClass=groupOfNames)", ("1.1",), scope=ONELEVEL)]
-    drift = []
+    found: dict[tuple[str, str], Drift] = {}
     for kind, base, query in drift_filters(rolemap, layout, role_groups):
-        for entry in rt.directory.search(base, query, ("mopUserType", "memberOf")):
-            drift.append(Drift(kind, entry.dn, {
-                "no-role": "holds no role: it reaches no system (clean it up or give it a role)",
-                "no-user-type": "has no mopUserType",
-                "unknown-user-type": f"mopUserType '{entry.first('mopUserType')}' is not in the role map",
-                "role-not-allowed": f"user type '{entry.first('mopUserType')}' does not allow one of its roles",
-                "hq-role-outside-hq": "holds an HQ role outside ou=hq",
-            }[kind]))
+        for entry in rt.directory.search(base, query, ACCOUNT_ATTRS):  # the filter found it; say why as always
+            for item in drift_of(account_from_entry(entry, layout), rolemap):
+                if item.kind == kind:
+                    found.setdefault((kind, normalize_dn(item.dn)), item)
+    drift = list(found.values())
     for role_id in role_groups:  # one group at a time: a role may have 100,000 members
         group = rt.directory.read(layout.role(role_id), ("member",))
         drift += role_group_drift(role_id, group.get("member") if group else [], rolemap, layout)
@@ -130,11 +139,13 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
     rt.watch.ensure(directory)
     why_full = full_reconcile_reason(rt, force_full)
     started = dt.datetime.now(dt.timezone.utc)
+    extra: list[Change] = []
     if why_full:
         log.info("reconcile_full", why=why_full)
         accounts = iter_accounts(directory, layout, status_filter())
         systems = {s: _system_diff(rt, s, strays=True) for s in rolemap.systems}
         drift = _full_drift(rt)
+        extra = _stale_placeholders(rt)
     else:
         since = format_time(rt.state.watermark_time() - dt.timedelta(seconds=rt.config.reconcile.clock_skew_seconds))
         accounts = iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}(|(modifyTimestamp>={since})"
@@ -153,14 +164,17 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
         systems = {s: _system_diff(rt, s, strays=s in edited) for s in sorted(affected)}
         drift = []
     handled = set(rt.watch.changed)
-    plan = plan_reconcile((account_from_entry(e, layout) for e in accounts), systems, rolemap, layout, rt.now, drift)
+    plan = plan_reconcile((account_from_entry(e, layout) for e in accounts), systems, rolemap, layout, rt.now, drift,
+                          account_drift=not why_full)  # a full run found the drift with its own searches
     plan.full = bool(why_full)
+    plan.changes += extra
     for item in plan.drift[:50]:
         log.warning("drift", kind=item.kind, dn=item.dn, detail=item.detail)
     if len(plan.drift) > 50:
         log.warning("drift_truncated", more=len(plan.drift) - 50)
     summary = ReconcileSummary(plan)
-    summary.applied, summary.failed = rt.executor().execute_all(plan.changes)
+    outcome = rt.executor().execute(plan.changes, keep_going=True)
+    summary.applied, summary.failed = len(outcome.applied), outcome.errors
     if not summary.failed:
         rt.watch.handled(handled)
         rt.reconciled(started, full=bool(why_full))
@@ -173,16 +187,15 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
 @dataclass
 class InactivitySummary:
     plan: InactivityPlan
-    applied: int = 0
+    locked: int = 0
     failed: list[str] = field(default_factory=list)
     ignored_attributes: list[str] = field(default_factory=list)
 
 
-def _servers(rt: Runtime) -> list[tuple[str, Directory]]:
-    servers = [(rt.directory.url, rt.directory)]
+def _connect_replicas(rt: Runtime, servers: list[tuple[str, Directory]]) -> None:
+    """Append a connection to every replica to `servers` (the caller closes them, even on failure)."""
     for url in rt.config.ldap.replicas:
         servers.append((url, Directory(rt.config.ldap, url=url).connect()))
-    return servers
 
 
 def _idle_on(directory: Directory, layout: Layout, attributes: list[str], since: dt.datetime,
@@ -196,7 +209,7 @@ def _idle_on(directory: Directory, layout: Layout, attributes: list[str], since:
 
 def count_enabled(directory: Directory, layout: Layout, cap: int | None = None) -> int:
     """Count enabled accounts (DNs only), stopping at `cap`: the brake needs no more."""
-    query = f"(&{ACCOUNT_FILTER}(!(pwdAccountLockedTime={ADMIN_LOCK})))"
+    query = f"(&{ACCOUNT_FILTER}(!{LOCKED_FILTER}))"
     count = 0
     for _ in iter_accounts(directory, layout, query, ("1.1",)):
         count += 1
@@ -208,9 +221,9 @@ def count_enabled(directory: Directory, layout: Layout, cap: int | None = None) 
 def lock_limit(rt: Runtime, wanted: int) -> int:
     """The most accounts this run may lock, reading no more enabled DNs than that answer needs."""
     config = rt.config.inactivity
-    if isinstance(config.max_locks_per_run, int):
-        return config.max_locks_per_run
-    percent = float(config.max_locks_per_run.strip().rstrip("%"))
+    percent = config.lock_percent
+    if percent is None:
+        return config.lock_limit(0)
     if percent <= 0:
         return 0
     # the limit reaches `wanted` once enabled >= wanted * 100 / percent: count no further
@@ -230,8 +243,9 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None) -> tuple[list[I
     exempt = [layout.role(r) for r in config.exempt_roles]
     threshold = rt.now - dt.timedelta(days=config.max_idle_days)
     warn_since = rt.now - dt.timedelta(days=config.max_idle_days - config.warn_days)
-    servers = _servers(rt)
+    servers = [(rt.directory.url, rt.directory)]
     try:
+        _connect_replicas(rt, servers)
         ignored = sorted({a for _, d in servers for a in attributes if a.lower() not in d.known_attributes()})
         if ignored:
             log.info("activity_attributes_undefined", attributes=ignored,
@@ -278,8 +292,8 @@ def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
                 print(f"would lock {account.state.dn}: last activity "
                       f"{account.last.isoformat() if account.last else 'never'} ({account.source or 'no record'})")
         return summary
-    summary.applied, summary.failed = rt.executor().execute_all(plan.changes)
+    outcome = rt.executor().execute(plan.changes, keep_going=True)
+    summary.locked = sum(1 for c in outcome.applied if not is_membership_change(c))
+    summary.failed = outcome.errors
     return summary
 
-
-__all__ = ["run_reconcile", "run_inactivity", "find_idle", "iter_accounts", "Drift", "AccountState"]

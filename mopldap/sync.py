@@ -43,7 +43,7 @@ def inactivity_line(summary: InactivitySummary) -> str:
     plan = summary.plan
     if plan.braked:
         return f"inactivity: BRAKE: {len(plan.to_lock)} would be locked, limit {plan.limit}; none locked"
-    text = f"inactivity: {len(plan.to_lock)} locked, {len(plan.warnings)} warned"
+    text = f"inactivity: {summary.locked} locked, {len(plan.warnings)} warned"
     if summary.failed:
         text += f", {len(summary.failed)} failed writes"
     return text

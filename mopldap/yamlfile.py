@@ -153,18 +153,26 @@ def read_yaml(path: Path) -> YamlDocument:
     return parse_yaml(text, str(path))
 
 
-def pydantic_problems(doc: YamlDocument, error: Any, prefix: Location = ()) -> list[str]:
-    """Turn a pydantic ValidationError into one 'file:line: path: message' line per problem."""
-    problems = []
+def pydantic_errors(error: Any, prefix: Location = ()) -> list[tuple[Location, str]]:
+    """Turn a pydantic ValidationError into (location, message) pairs, messages in plain words."""
+    out = []
     for item in error.errors(include_url=False):
         loc = prefix + tuple(part for part in item["loc"] if not _is_union_tag(part))
-        message = item["msg"]
+        message = _strip_prefix(item["msg"])
         if item["type"] == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
         elif item["type"] == "missing":
             message = f"missing required key '{loc[-1]}'"
-        problems.append(f"{doc.where(loc)}: {_strip_prefix(message)}")
-    return problems
+        elif item["type"] == "literal_error":
+            message = f"{item['msg'].removeprefix('Input should be ')}, not {item.get('input')!r}"
+            message = f"must be {message}"
+        out.append((loc, message))
+    return out
+
+
+def pydantic_problems(doc: YamlDocument, error: Any, prefix: Location = ()) -> list[str]:
+    """Turn a pydantic ValidationError into one 'file:line: path: message' line per problem."""
+    return [f"{doc.where(loc)}: {message}" for loc, message in pydantic_errors(error, prefix)]
 
 
 def _is_union_tag(part: str | int) -> bool:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import threading
 
-import pytest
 import structlog
 import structlog.testing
 import yaml
 
-from conftest import BASE_DN, ROOT, ROOT_PW
+from conftest import ROOT, ROOT_PW
 from mopldap import daemon as daemon_module
 from mopldap.config import load_settings
 from mopldap.devserver import MopSlapd

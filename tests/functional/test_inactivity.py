@@ -10,7 +10,7 @@ import time
 import ldap3
 
 from conftest import BASE_DN, ROOT_PW, account_dn, copy_tree
-from test_operations import group_members, roles_of, systems_of
+from test_operations import roles_of, systems_of
 
 
 def staff(n: int, prefix: str = "u") -> list[dict]:

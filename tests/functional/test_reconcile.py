@@ -145,3 +145,11 @@ def test_sync_dry_run_prints_reconcile_changes_and_writes_nothing(partner):
     assert f"would modify {dn}: objectClass +mopAccount; mopAccountStatus (none) → active" in result.out
     assert f"would modify cn=mop-service,{SYS}: member +{dn}" in result.out
     assert env.snapshot() == before
+
+
+def test_full_reconcile_drops_a_placeholder_left_next_to_real_members(partner):
+    env = partner
+    env.request([SERVICE])
+    env.ldapmodify(f"dn: cn=mop-service,{SYS}\nchangetype: modify\nadd: member\nmember: cn=nobody,{BASE_DN}\n")
+    env.cli("sync", "--full")
+    assert f"cn=nobody,{BASE_DN}" not in group_members(env, "mop-service")

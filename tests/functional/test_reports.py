@@ -6,7 +6,6 @@ import csv
 import io
 import json
 
-from conftest import account_dn
 from test_operations import SALES_MANAGER, SERVICE
 
 

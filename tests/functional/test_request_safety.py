@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -107,7 +106,7 @@ def test_shape_errors_name_the_line_and_field(partner):
         "bad-shape.yaml: line 6: operations[0].username: 'Li Si' is not a valid username: lowercase letter first, "
         "then 1-31 of a-z 0-9 . _ -",
         "bad-shape.yaml: line 9: operations[0].roles: List should have at least 1 item after validation, not 0",
-        "bad-shape.yaml: line 12: operations[1].reason: reason must be offboarded or admin, not 'fired'",
+        "bad-shape.yaml: line 12: operations[1].reason: must be 'offboarded' or 'admin', not 'fired'",
         "bad-shape.yaml: line 13: operations[2].op: unknown operation 'fly'; one of: create_user, update_user, set_roles, "
         "add_roles, remove_roles, disable_user, enable_user, reset_password, delete_user, create_partner, "
         "suspend_partner, resume_partner",
