@@ -343,6 +343,9 @@ class Bench:
         provision = self.mopldap("sync", "--only", "inbox")
         self.provision = (provision, baseline)
         applied = provision["out"].count("applied")
+        if f"{len(partners)} applied" not in provision["out"]:
+            raise SystemExit(f"provisioning did not apply every request:\n{provision['out']}\n"
+                             f"{(self.work / 'last.err').read_text()[-3000:]}")
         self.row(f"provisioning {count} accounts ({len(partners)} requests of {per_request})", provision, baseline,
                  f"ldapadd {add_time:.1f}s + ldapmodify {modify_time:.1f}s ({len(modifies)} modifies)",
                  note=provision["out"].strip().splitlines()[1].strip() if applied else "NOT APPLIED")

@@ -85,22 +85,35 @@ def format_location(location: Location) -> str:
     return out
 
 
-def _refuse_aliases(root: yaml.Node, source: str) -> None:
-    """Refuse anchors and aliases (&a, *a): no file here needs them, and they allow a few
-    hundred bytes to expand into billions of values, or to refer to themselves."""
-    seen: set[int] = set()
-    stack = [root]
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _check_aliases(root: yaml.Node, source: str) -> None:
+    """Refuse an alias that refers to itself, and aliases that would expand past a million
+    values (a few hundred bytes of `&a [*b, *b, ...]` can ask for billions). Plain anchors,
+    as PyYAML writes them for shared lists, are fine."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            raise ConfigError(f"{source}:{node.start_mark.line + 1}: invalid YAML: anchors and aliases (&, *) "
-                              "are not allowed")
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack += [key, value]
-        elif isinstance(node, yaml.SequenceNode):
-            stack += node.value
+        node, done = stack.pop()
+        key = id(node)
+        children = [] if isinstance(node, yaml.ScalarNode) else (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else list(node.value))
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            if size[key] > MAX_EXPANDED_NODES:
+                raise ConfigError(f"{source}:{node.start_mark.line + 1}: invalid YAML: its aliases expand to more "
+                                  f"than {MAX_EXPANDED_NODES:,} values")
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: invalid YAML: an alias refers to itself")
+        on_path.add(key)
+        stack.append((node, True))
+        stack += [(c, False) for c in children if id(c) not in size]
 
 
 def _record_lines(node: yaml.Node, path: Location, lines: dict[Location, int]) -> None:
@@ -123,7 +136,7 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
     try:
         node = loader.get_single_node()
         if node is not None:
-            _refuse_aliases(node, source)
+            _check_aliases(node, source)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
