@@ -76,8 +76,6 @@ class Executor:
     dry_run: bool = False
     run_id: str = ""
     archive_dir: Path | None = None
-    placeholder: str = ""
-    base_dn: str = ""
     watch: GroupWatch | None = None
     layout: Layout | None = None
     echo: Callable[[str], None] = print
@@ -152,12 +150,16 @@ class Executor:
 
     # -- group membership and the empty-group placeholder ---------------------------
 
+    @property
+    def placeholder(self) -> str:
+        return self.layout.placeholder if self.layout is not None else ""
+
     def _placeholder_holders(self) -> set[str]:
         """Normalized DNs of the groups holding the placeholder (one indexed search per run)."""
         if "found" not in self.holders:
             assert self.directory is not None
             found = self.directory.search(
-                self.base_dn, f"(&(objectClass=groupOfNames)(member={escape_filter_chars(self.placeholder)}))", ("1.1",))
+                self.layout.base_dn, f"(&(objectClass=groupOfNames)(member={escape_filter_chars(self.placeholder)}))", ("1.1",))
             self.holders["found"] = {normalize_dn(entry.dn) for entry in found}
         return self.holders["found"]
 

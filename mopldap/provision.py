@@ -29,14 +29,13 @@ from .passwords import generate
 from .groups import is_membership_change, merge_memberships
 from .changes import Change
 from .provisioning import DirectoryView, PartnerState, RequestPlan, failed_ops, plan_request
-from .requests import ParsedRequest, parse_request, redact, request_id_of
+from .requests import HQ_OPERATIONS, ParsedRequest, parse_request, redact, request_id_of
 from .runtime import Runtime
 from .inboxstep import InboxSummary
 from .yamlfile import dump, parse_yaml
 
 log = structlog.get_logger(__name__)
 FILTER_CHUNK = 200
-PARTNER_OPERATIONS = frozenset({"create_partner", "suspend_partner", "resume_partner"})
 BATCH_CHANGES = 1000  # writes per batch: the writer writes one while the next is planned
 
 
@@ -51,7 +50,7 @@ def read_min_password_length(directory: Directory, layout: Layout) -> int:
 def load_view(rt: Runtime, request: ParsedRequest, min_length: int) -> DirectoryView:
     """Read what `request` needs, in a few searches: its accounts (by uid, anywhere), its partner."""
     layout = rt.layout
-    accounts, entries = {}, {}
+    accounts = {}
     names = sorted(_usernames(request))
     for start in range(0, len(names), FILTER_CHUNK):
         terms = "".join(f"(uid={escape_filter_chars(n)})" for n in names[start:start + FILTER_CHUNK])
@@ -61,7 +60,6 @@ def load_view(rt: Runtime, request: ParsedRequest, min_length: int) -> Directory
                 log.warning("duplicate_username", username=state.username, dns=[accounts[state.username].dn, entry.dn])
                 continue
             accounts[state.username] = state
-            entries[state.username] = entry
     partners = {}
     partner_dn = layout.partner(request.partner)
     found = rt.directory.read(partner_dn, ("ou", "mopPartnerName", "mopPartnerStatus"))
@@ -73,12 +71,8 @@ def load_view(rt: Runtime, request: ParsedRequest, min_length: int) -> Directory
     is_hq = requester is not None and requester.where == "hq" and bool(requester.roles & rt.rolemap.hq_roles)
     if found is not None and is_hq and any(op.op in ("suspend_partner", "resume_partner") for op in request.operations):
         members = rt.directory.search(partner_dn, ACCOUNT_FILTER, ACCOUNT_ATTRS, scope=ONELEVEL)
-        partner_accounts[request.partner] = []
-        for entry in members:
-            state = account_from_entry(entry, layout)
-            partner_accounts[request.partner].append(state)
-            entries.setdefault(state.username, entry)
-    return DirectoryView(accounts, entries, partners, partner_accounts, min_length)
+        partner_accounts[request.partner] = [account_from_entry(entry, layout) for entry in members]
+    return DirectoryView(accounts, partners, partner_accounts, min_length)
 
 
 @dataclass
@@ -189,7 +183,7 @@ class RequestProcessor:
             self._finish(claimed, name, result, "duplicates", redacted, rid)
             return
         names = _usernames(request)
-        partner_op = any(op.op in PARTNER_OPERATIONS for op in request.operations)
+        partner_op = any(op.op in HQ_OPERATIONS for op in request.operations)  # the partner-level ones
         if (names & self._pending_names or rid in self._pending_ids or request.partner in self._pending_partner_ops
                 or (partner_op and request.partner in self._pending_partners)):
             self.flush(wait=True)  # it depends on writes still waiting: make them first

@@ -24,7 +24,7 @@ from .accountstate import (
     membership_delta,
 )
 from .changes import Change
-from .directory import Entry, Modification
+from .directory import Modification
 from .groups import membership_changes
 from .layout import Layout
 from .ldaptime import format_time
@@ -49,7 +49,6 @@ class DirectoryView:
     """What the directory holds of the accounts and partner a request names."""
 
     accounts: dict[str, AccountState]
-    entries: dict[str, Entry]
     partners: dict[str, PartnerState]
     partner_accounts: dict[str, list[AccountState]] = field(default_factory=dict)
     min_password_length: int = 8

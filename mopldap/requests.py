@@ -147,8 +147,6 @@ class ResumePartner(_Strict):
     op: Literal["resume_partner"]
 
 
-Operation = (CreateUser | UpdateUser | SetRoles | AddRoles | RemoveRoles | DisableUser | EnableUser
-             | ResetPassword | DeleteUser | CreatePartner | SuspendPartner | ResumePartner)
 OPERATIONS: dict[str, type[_Strict]] = {
     model.model_fields["op"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (CreateUser, UpdateUser, SetRoles, AddRoles, RemoveRoles, DisableUser, EnableUser,

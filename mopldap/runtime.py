@@ -64,8 +64,6 @@ class Runtime:
             dry_run=self.dry_run,
             run_id=self.run_id,
             archive_dir=self.config.paths.archive,
-            placeholder=self.layout.placeholder,
-            base_dn=self.layout.base_dn,
             watch=self.watch,
             layout=self.layout,
             archived=self.archived,

@@ -13,7 +13,7 @@ from ldap3.utils.conv import escape_filter_chars
 from .accounts import ACCOUNT_FILTER, LOCKED_FILTER
 from .accountstate import ACCOUNT_ATTRS, account_from_entry
 from .changes import Change
-from .directory import ONELEVEL, Directory, Entry, Modification
+from .directory import Directory, Entry, Modification
 from .errors import DirectoryError
 from .groups import is_membership_change
 from .inactivity import (
@@ -26,7 +26,6 @@ from .inactivity import (
     plan_inactivity,
 )
 from .layout import Layout, normalize_dn
-from .layout import rdn_value
 from .ldaptime import format_time
 from .reconcile import (
     Drift,
@@ -62,7 +61,6 @@ def iter_accounts(directory: Directory, layout: Layout, filter: str = ACCOUNT_FI
 @dataclass
 class ReconcileSummary:
     plan: ReconcilePlan
-    applied: int = 0
     failed: list[str] = field(default_factory=list)
 
 
@@ -112,8 +110,8 @@ def _stale_placeholders(rt: Runtime) -> list[Change]:
 
 def _full_drift(rt: Runtime) -> list[Drift]:
     layout, rolemap = rt.layout, rt.rolemap
-    role_groups = [rdn_value(e.dn).lower() for e in rt.directory.search(
-        layout.roles, "(objectClass=groupOfNames)", ("1.1",), scope=ONELEVEL)]
+    rt.watch.ensure(rt.directory)  # it has read every group's DN with its entryCSN: no second listing
+    role_groups = sorted(r for dn in rt.watch.current if (r := layout.group_id(dn, layout.roles)) is not None)
     found: dict[tuple[str, str], Drift] = {}
     for kind, base, query in drift_filters(rolemap, layout, role_groups):
         for entry in rt.directory.search(base, query, ACCOUNT_ATTRS):  # the filter found it; say why as always
@@ -174,7 +172,7 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
         log.warning("drift_truncated", more=len(plan.drift) - 50)
     summary = ReconcileSummary(plan)
     outcome = rt.executor().execute(plan.changes, keep_going=True)
-    summary.applied, summary.failed = len(outcome.applied), outcome.errors
+    summary.failed = outcome.errors
     if not summary.failed:
         rt.watch.handled(handled)
         rt.reconciled(started, full=bool(why_full))
@@ -189,7 +187,6 @@ class InactivitySummary:
     plan: InactivityPlan
     locked: int = 0
     failed: list[str] = field(default_factory=list)
-    ignored_attributes: list[str] = field(default_factory=list)
 
 
 def _connect_replicas(rt: Runtime, servers: list[tuple[str, Directory]]) -> None:
@@ -231,8 +228,8 @@ def lock_limit(rt: Runtime, wanted: int) -> int:
     return config.lock_limit(count_enabled(rt.directory, rt.layout, cap))
 
 
-def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None) -> tuple[list[IdleAccount], list[IdleAccount], list[str]]:
-    """Return (accounts to lock, accounts in the warning window, attributes no server defines).
+def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None) -> tuple[list[IdleAccount], list[IdleAccount]]:
+    """Return (accounts to lock, accounts in the warning window); log the attributes no server defines.
 
     Each server answers one filtered search per base; an account is idle only if
     every server reports it idle.
@@ -270,20 +267,20 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None) -> tuple[list[I
                    for a in to_lock if (key := normalize_dn(a.state.dn)) in full]
     to_lock.sort(key=lambda a: a.state.dn.lower())
     warnings.sort(key=lambda a: (a.last or rt.now, a.state.dn.lower()))
-    return to_lock, warnings, ignored
+    return to_lock, warnings
 
 
 def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
     """Disable enabled, non-exempt accounts idle longer than max_idle_days on every server."""
     config = rt.config.inactivity
-    to_lock, warnings, ignored = find_idle(rt)
+    to_lock, warnings = find_idle(rt)
     limit = lock_limit(rt, len(to_lock)) if to_lock else None
     plan = plan_inactivity(to_lock, warnings, limit, rt.now, rt.layout.system, force=force)
     for account in warnings:
         log.warning("inactivity_warning", dn=account.state.dn,
                     last_activity=account.last.isoformat() if account.last else None,
                     days_until_lock=config.max_idle_days - (account.idle_days(rt.now) or 0))
-    summary = InactivitySummary(plan, ignored_attributes=ignored)
+    summary = InactivitySummary(plan)
     if plan.braked:
         log.error("safety_brake", would_lock=len(to_lock), limit=limit, why=plan.braked,
                   first=[a.state.dn for a in to_lock[:20]])

@@ -38,7 +38,7 @@ def plan(operations, requester="zhangsan", accounts=(), partner="P001", min_leng
     request, problems = parse_request(parse_yaml(yaml.safe_dump(text, allow_unicode=True), "r.yaml"))
     assert not problems, problems
     states = {a.username: a for a in [ADMIN, *accounts]}
-    view = DirectoryView(states, {}, {"P001": PartnerState("P001", LAYOUT.partner("P001"), True, "P1", "active"),
+    view = DirectoryView(states, {"P001": PartnerState("P001", LAYOUT.partner("P001"), True, "P1", "active"),
                                       "P002": PartnerState("P002", LAYOUT.partner("P002"), True, "P2", "active")},
                          min_password_length=min_length)
     return plan_request(request, view, ROLEMAP, LAYOUT, NOW, "{SSHA512}", lambda: "Generated-Pass-1234")
@@ -110,7 +110,6 @@ def test_plan_checks_password_length_against_the_server_policy():
 
 
 def test_plan_delete_removes_memberships_before_the_delete():
-    from mopldap.directory import Entry
 
     lisi = account("lisi", roles={"service-specialist"}, systems={"mop-service"})
     text = {"request_id": "R1", "requested_by": "zhangsan", "partner": "P001",
@@ -118,7 +117,7 @@ def test_plan_delete_removes_memberships_before_the_delete():
     import yaml
 
     request, _ = parse_request(parse_yaml(yaml.safe_dump(text), "r.yaml"))
-    view = DirectoryView({"zhangsan": ADMIN, "lisi": lisi}, {"lisi": Entry(lisi.dn, {"uid": ["lisi"]})},
+    view = DirectoryView({"zhangsan": ADMIN, "lisi": lisi},
                          {"P001": PartnerState("P001", LAYOUT.partner("P001"))})
     result = plan_request(request, view, ROLEMAP, LAYOUT, NOW, "{SSHA512}", lambda: "x" * 20)
     assert [c.action for c in result.changes] == ["modify", "modify", "delete"]
