@@ -30,7 +30,7 @@ from .layout import Layout
 from .ldaptime import format_time
 from .passwords import policy_problem
 from .requests import HQ_OPERATIONS, ParsedRequest
-from .rolemap import RoleMap
+from .rolemap import RoleMap, grantable_role_problems, user_type_problem
 
 SUSPENDED = "suspended"
 
@@ -132,25 +132,16 @@ class _Planner:
         return state
 
     def check_roles(self, index: int, roles: list[str], field_name: str = "roles") -> bool:
-        ok = True
-        for i, role in enumerate(roles):
-            if role not in self.rolemap.roles:
-                self.problem(index, f"unknown role '{role}'", f"{field_name}[{i}]")
-                ok = False
-            elif role in self.rolemap.hq_roles:
-                self.problem(index, f"role '{role}' is an HQ role: it is never granted by a request", f"{field_name}[{i}]")
-                ok = False
-        if len(set(roles)) != len(roles):
-            self.problem(index, "a role is listed twice", field_name)
-            ok = False
-        return ok
+        problems = grantable_role_problems(roles, self.rolemap)
+        for where, message in problems:
+            self.problem(index, message, field_name + where.removeprefix("roles"))
+        return not problems
 
     def check_user_type(self, index: int, user_type: str, field_name: str = "user_type") -> bool:
-        if user_type not in self.rolemap.user_types:
-            known = ", ".join(self.rolemap.user_types)
-            self.problem(index, f"unknown user type '{user_type}' (one of: {known})", field_name)
-            return False
-        return True
+        why = user_type_problem(user_type, self.rolemap)
+        if why:
+            self.problem(index, why, field_name)
+        return why is None
 
     def check_password(self, index: int, password: str, field_name: str) -> bool:
         why = policy_problem(password, self.view.min_password_length)

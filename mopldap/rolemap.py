@@ -72,6 +72,27 @@ class RoleMap(_Strict):
         return frozenset(r for r, role in self.roles.items() if user_type in role.user_types)
 
 
+def grantable_role_problems(roles: list[str], rolemap: RoleMap) -> list[tuple[str, str]]:
+    """Return (location, message) for each role a request may not grant: unknown, HQ-only, twice.
+    Locations are like 'roles[1]' (or 'roles' for a repeat)."""
+    problems = []
+    for i, role in enumerate(roles):
+        if role not in rolemap.roles:
+            problems.append((f"roles[{i}]", f"unknown role '{role}'"))
+        elif role in rolemap.hq_roles:
+            problems.append((f"roles[{i}]", f"role '{role}' is an HQ role: it is never granted by a request"))
+    if len(set(roles)) != len(roles):
+        problems.append(("roles", "a role is listed twice"))
+    return problems
+
+
+def user_type_problem(user_type: str, rolemap: RoleMap) -> str | None:
+    """Return why `user_type` is not a user type of the role map, or None."""
+    if user_type in rolemap.user_types:
+        return None
+    return f"unknown user type '{user_type}' (one of: {', '.join(rolemap.user_types)})"
+
+
 def resolve_grants(rolemap: RoleMap) -> dict[str, frozenset[str]]:
     """Given a cycle-free role map, return each role's systems through `includes`."""
     resolved: dict[str, frozenset[str]] = {}

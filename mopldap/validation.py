@@ -8,7 +8,7 @@ from .config import load_settings
 from .errors import ConfigError
 from .inbox import Inbox
 from .requests import ParsedRequest, parse_request
-from .rolemap import RoleMap
+from .rolemap import RoleMap, grantable_role_problems, user_type_problem
 from .yamlfile import parse_yaml
 
 
@@ -20,16 +20,15 @@ def rolemap_problems(request: ParsedRequest, rolemap: RoleMap) -> list[str]:
         subject = op.admin if op.op == "create_partner" else op
         roles = list(getattr(op, "roles", []) or [])
         user_type = getattr(subject, "user_type", None)
-        if user_type is not None and user_type not in rolemap.user_types:
+        why = user_type_problem(user_type, rolemap) if user_type is not None else None
+        if why:
             prefix = "admin." if op.op == "create_partner" else ""
-            problems.append(f"{where}: {prefix}user_type: unknown user type '{user_type}'")
-        for i, role in enumerate(roles):
-            if role not in rolemap.roles:
-                problems.append(f"{where}: roles[{i}]: unknown role '{role}'")
-            elif role in rolemap.hq_roles:
-                problems.append(f"{where}: roles[{i}]: role '{role}' is an HQ role: it is never granted by a request")
-            elif op.op == "create_user" and user_type in rolemap.user_types and user_type not in rolemap.roles[role].user_types:
-                problems.append(f"{where}: roles[{i}]: role '{role}' is not allowed for user type '{user_type}'")
+            problems.append(f"{where}: {prefix}user_type: {why}")
+        problems += [f"{where}: {loc}: {message}" for loc, message in grantable_role_problems(roles, rolemap)]
+        if op.op == "create_user" and why is None:  # the online check does this once the request is done
+            problems += [f"{where}: roles[{i}]: role '{role}' is not allowed for user type '{user_type}'"
+                         for i, role in enumerate(roles)
+                         if role in rolemap.roles and user_type not in rolemap.roles[role].user_types]
     return problems
 
 
