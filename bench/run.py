@@ -44,8 +44,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mopldap.devserver import MopSlapd  # noqa: E402
-from mopldap.rolemap import load_rolemap  # noqa: E402
+from mopldap.ldap.slapd import MopSlapd  # noqa: E402
+from mopldap.model.rolemap import load_rolemap  # noqa: E402
 
 RSS_WRAPPER = """
 import atexit, sys

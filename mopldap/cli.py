@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 import structlog
 
 from . import __version__
-from .errors import ConfigError, MopldapError
+from .model.errors import ConfigError, MopldapError
 
 log = structlog.get_logger(__name__)
 
@@ -19,6 +21,30 @@ mopldap applies MOP partner user management to an OpenLDAP directory: partner
 administrators drop YAML requests into an inbox, scheduled runs apply them, keep
 the per-system groups derived from the roles, and disable accounts idle for a month.
 """
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def configure(format: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    """Configure structlog: console on a terminal (or format console), JSON lines otherwise."""
+    stream = stream or sys.stderr
+    use_console = format == "console" or (format == "auto" and stream.isatty())
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if use_console:
+        processors.append(structlog.dev.ConsoleRenderer(colors=stream.isatty()))
+    else:
+        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
 
 
 def _add_config_option(parser: argparse.ArgumentParser, default: object) -> None:
@@ -144,8 +170,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mopldap` command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .logging import configure
-
     configure()
     try:
         return _dispatch(args)
@@ -159,24 +183,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from .config import config_path, load_config, load_settings
-    from .logging import configure
+    from .model.config import config_path, load_config, load_settings
 
     path = config_path(args.config)
     if args.command == "validate":
-        from .validation import run_validate
+        from .runs.validate import run_validate
 
         return run_validate(path, [Path(p) for p in args.requests])
     if args.command == "dev-server":
         config = load_config(path)
         configure(config.logging.format, config.logging.level)
-        from .devserver import run_dev_server
+        from .runs.devserver import run_dev_server
 
         return run_dev_server(config, args.action, args.foreground)
     config, rolemap = load_settings(path)
     configure(config.logging.format, config.logging.level)
     if args.command == "init":
-        from .bootstrap import run_init
+        from .runs.init import run_init
 
         if args.hq_admin and not args.name:
             raise ConfigError("init: --hq-admin needs --name (the administrator's real name)")
@@ -184,20 +207,20 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ConfigError("init: --name and --email go with --hq-admin USERNAME")
         return run_init(config, rolemap, args.hq_admin, args.name, args.email, args.dry_run)
     if args.command == "daemon":
-        from .daemon import run_daemon
+        from .runs.daemon import run_daemon
 
         return run_daemon(config, rolemap)
-    from .ldaptime import parse_as_of
+    from .model.times import parse_as_of
 
     try:
         parse_as_of(args.as_of)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if args.command == "report":
-        from .reports import run_report
+        from .runs.reports import run_report
 
         return run_report(config, rolemap, args.kind, args.partner, args.format, args.as_of)
-    from .sync import run_apply, run_sync
+    from .runs.sync import run_apply, run_sync
 
     if args.command == "apply":
         return run_apply(config, rolemap, Path(args.request), args.dry_run, args.as_of)

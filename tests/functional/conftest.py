@@ -21,9 +21,10 @@ import pytest
 import yaml
 
 from mopldap.cli import main
-from mopldap.config import load_settings
-from mopldap.devserver import INSTALL_HINT, MopSlapd
-from mopldap.directory import Directory, Entry
+from mopldap.model.config import load_settings
+from mopldap.ldap.slapd import INSTALL_HINT, MopSlapd
+from mopldap.ldap.directory import Directory
+from mopldap.model.entry import Entry
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_DN = "dc=example,dc=com"

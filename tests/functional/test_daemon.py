@@ -15,9 +15,9 @@ import structlog.testing
 import yaml
 
 from conftest import ROOT, ROOT_PW
-from mopldap import daemon as daemon_module
-from mopldap.config import load_settings
-from mopldap.devserver import MopSlapd
+from mopldap.runs import daemon as daemon_module
+from mopldap.model.config import load_settings
+from mopldap.ldap.slapd import MopSlapd
 
 FAST = {"inbox": "* * * * * *", "reconcile": "*/2 * * * * *", "inactivity": "0 0 2 * * *"}  # seconds first
 

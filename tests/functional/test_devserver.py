@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from mopldap.devserver import INSTALL_HINT
+from mopldap.ldap.slapd import INSTALL_HINT
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from mopldap.devserver import schema_dir
+from mopldap.ldap.slapd import schema_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from mopldap.accountstate import AccountState
-from mopldap.layout import Layout
-from mopldap.provisioning import DirectoryView, PartnerState, plan_request
-from mopldap.requests import parse_request
-from mopldap.rolemap import load_rolemap
-from mopldap.yamlfile import parse_yaml
+from mopldap.plan.accounts import AccountState
+from mopldap.model.layout import Layout
+from mopldap.plan.requests import DirectoryView, PartnerState, plan_request
+from mopldap.model.requests import parse_request
+from mopldap.model.rolemap import load_rolemap
+from mopldap.model.yamlfile import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYOUT = Layout("dc=example,dc=com")

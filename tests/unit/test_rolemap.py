@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from mopldap.errors import ConfigError
-from mopldap.rolemap import load_rolemap, parse_rolemap
-from mopldap.yamlfile import parse_yaml
+from mopldap.model.errors import ConfigError
+from mopldap.model.rolemap import load_rolemap, parse_rolemap
+from mopldap.model.yamlfile import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 

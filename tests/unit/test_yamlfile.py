@@ -1,7 +1,7 @@
 import pytest
 
-from mopldap.errors import ConfigError
-from mopldap.yamlfile import parse_yaml
+from mopldap.model.errors import ConfigError
+from mopldap.model.yamlfile import parse_yaml
 
 
 def test_lines_of_keys_and_list_items_are_recorded():
@@ -24,8 +24,8 @@ def test_syntax_errors_name_the_line():
 def test_dump_quotes_what_yaml_would_misread():
     import yaml
 
-    from mopldap.passwords import generate
-    from mopldap.yamlfile import dump
+    from mopldap.model.passwords import generate
+    from mopldap.model.yamlfile import dump
 
     tricky = ["@start", "%x", "!tag", "#hash", "a: b", "-dash", "?q", "=eq", "+1", "yes", "0777", generate(20)]
     assert yaml.safe_load(dump({p: p for p in tricky})) == {p: p for p in tricky}
@@ -43,7 +43,7 @@ def test_aliases_may_share_but_not_explode_or_loop():
 
 
 def test_redaction_of_unparsable_files_covers_block_and_flow_values():
-    from mopldap.inbox import redact_file_text
+    from mopldap.model.redaction import redact_file_text
 
     text = """request_id: X
   - op: create_user

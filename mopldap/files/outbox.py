@@ -1,0 +1,49 @@
+"""The outbox: one result document per request, and the generated passwords of a request.
+
+- `<request_id>.result.yaml` (or `<name>.result.yaml` for a file without a usable id);
+- `<request_id>.secret` (0600): the passwords mopldap generated for the request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..model.yamlfile import dump
+from .atomic import write_atomic, write_secret
+
+
+class Outbox:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def result_path(self, request_id: str) -> Path:
+        return self.folder / f"{request_id}.result.yaml"
+
+    def write_result(self, name: str, result: dict[str, Any]) -> Path:
+        path = self.folder / f"{name}.result.yaml"
+        write_atomic(path, dump(result))
+        return path
+
+    def last_status(self, request_id: str) -> str | None:
+        """The status of the last result written for `request_id`, if any."""
+        path = self.result_path(request_id)
+        try:
+            return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("status")
+        except (OSError, yaml.YAMLError, AttributeError):
+            return None
+
+    def write_secrets(self, request_id: str, secrets: dict[str, str]) -> Path:
+        """Merge generated passwords into <request_id>.secret (0600)."""
+        path = self.folder / f"{request_id}.secret"
+        known: dict[str, str] = {}
+        if path.exists():
+            try:
+                known = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError:
+                known = {}
+        known.update(secrets)
+        write_secret(path, dump(dict(sorted(known.items()))))
+        return path

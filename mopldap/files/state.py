@@ -1,0 +1,67 @@
+"""What a run leaves for the next one: a watermark and the entryCSN of every group.
+
+This is a cache, not a database: without it (first run, file lost, role map or base
+DN changed) the next reconcile is a full one. It lets a routine run read only what
+changed since the previous one:
+
+- accounts whose modifyTimestamp or createTimestamp is at or after the watermark
+  (the previous run's start, less reconcile.clock_skew_seconds);
+- groups whose entryCSN is not the one recorded: someone else edited them. mopldap's
+  own group writes carry the pre-read and post-read controls (RFC 4527), so it knows
+  which CSN it produced and whether someone wrote in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from .atomic import write_atomic
+
+log = structlog.get_logger(__name__)
+VERSION = 1
+
+
+@dataclass
+class RunState:
+    base_dn: str = ""
+    rolemap: str = ""
+    watermark: str | None = None  # ISO time: accounts changed since then are re-read
+    last_full: str | None = None
+    groups: dict[str, str] = field(default_factory=dict)  # normalized group DN -> entryCSN
+
+    def watermark_time(self) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(self.watermark) if self.watermark else None
+
+    def last_full_time(self) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(self.last_full) if self.last_full else None
+
+
+def rolemap_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_state(path: Path) -> RunState | None:
+    """Return the saved state, or None if there is none or it cannot be trusted."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") != VERSION:
+            return None
+        return RunState(data["base_dn"], data["rolemap"], data.get("watermark"), data.get("last_full"),
+                        dict(data.get("groups", {})))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("state_unreadable", path=str(path), error=str(exc), consequence="a full reconcile")
+        return None
+
+
+def save_state(path: Path, state: RunState) -> None:
+    data = {"version": VERSION, "base_dn": state.base_dn, "rolemap": state.rolemap, "watermark": state.watermark,
+            "last_full": state.last_full, "groups": state.groups}
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))

@@ -1,0 +1,374 @@
+"""The only module that talks LDAP (through ldap3): connect, search, write.
+
+Every operation is counted in `Directory.stats` (tests and benchmarks assert on the
+number of LDAP operations) and logged at debug level as the ldap* command line that
+would repeat it.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import shlex
+import ssl
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import ldap3
+import structlog
+from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError, LDAPStartTLSError
+from ldap3.protocol.rfc4527 import post_read_control, pre_read_control
+
+from ..model.change import Modification
+from ..model.config import LdapConfig
+from ..model.entry import Entry
+from ..model.errors import DirectoryError
+
+log = structlog.get_logger(__name__)
+
+SUBTREE = ldap3.SUBTREE
+ONELEVEL = ldap3.LEVEL
+BASE = ldap3.BASE
+_SCOPE_NAMES = {ldap3.SUBTREE: "sub", ldap3.LEVEL: "one", ldap3.BASE: "base"}
+_NAMES = re.compile(r"NAME\s+(\([^)]*\)|'[^']*')")
+_MOD_CODES = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE}
+
+
+WORKERS = 4  # connections that write in parallel (see Pipeline)
+CSN_CONTROLS = [pre_read_control(["entryCSN"]), post_read_control(["entryCSN"])]
+NO_SUCH_ATTRIBUTE = 16
+VALUE_EXISTS = 20
+OBJECT_CLASS_VIOLATION = 65
+
+
+class WriteError(DirectoryError):
+    """The server refused one write (the run goes on; the request it belongs to fails)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _decode(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.hex()
+
+
+class Directory:
+    """A bound connection to one LDAP server."""
+
+    def __init__(self, config: LdapConfig, url: str | None = None) -> None:
+        self.config = config
+        self.url = url or config.url
+        self.stats: Counter[str] = Counter()
+        self._conn: ldap3.Connection | None = None
+        self._workers: ThreadPoolExecutor | None = None
+        self._idle: queue.SimpleQueue | None = None
+        self._opened: list[ldap3.Connection] = []
+        self._known: set[str] | None = None
+
+    # -- connection -----------------------------------------------------------
+
+    def connect(self) -> Directory:
+        """Open, secure and bind the connection. Raise DirectoryError (exit 2) if it fails."""
+        self._conn = self._open(ldap3.SYNC)
+        log.debug("ldap_bind", url=self.url, bind_dn=self.config.bind_dn)
+        return self
+
+    def _open(self, strategy: str) -> ldap3.Connection:
+        parsed = urlparse(self.url)
+        tls = None
+        if parsed.scheme == "ldaps" or self.config.start_tls:
+            tls = ldap3.Tls(
+                validate=ssl.CERT_REQUIRED,
+                ca_certs_file=str(self.config.ca_file) if self.config.ca_file else None,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        server = ldap3.Server(
+            parsed.hostname,
+            port=parsed.port,
+            use_ssl=parsed.scheme == "ldaps",
+            tls=tls,
+            get_info=ldap3.NONE,
+            connect_timeout=max(1, int(self.config.timeout)),
+        )
+        conn = ldap3.Connection(
+            server,
+            user=self.config.bind_dn,
+            password=self.config.bind_password(),
+            receive_timeout=max(1, int(self.config.timeout)),
+            raise_exceptions=False,
+            auto_referrals=False,
+            check_names=False,
+            client_strategy=strategy,
+        )
+        try:
+            conn.open()
+            if self.config.start_tls and parsed.scheme == "ldap":
+                if not conn.start_tls():
+                    raise DirectoryError(f"{self.url}: StartTLS refused: {conn.result.get('message') or conn.result.get('description')}")
+            self.stats["bind"] += 1
+            if not conn.bind():
+                result = conn.result or {}
+                raise DirectoryError(
+                    f"{self.url}: bind as {self.config.bind_dn} refused "
+                    f"({result.get('description')}{': ' + result['message'] if result.get('message') else ''}): "
+                    "check ldap.bind_dn and the bind password"
+                )
+        except LDAPStartTLSError as exc:
+            raise DirectoryError(f"{self.url}: TLS failed: {_tls_reason(exc)}; check ldap.ca_file") from None
+        except LDAPSocketOpenError as exc:
+            raise DirectoryError(f"cannot reach {self.url}: {_tls_reason(exc)}; is the server running?") from None
+        except LDAPException as exc:
+            raise DirectoryError(f"{self.url}: {exc}") from None
+        return conn
+
+    def pipeline(self) -> Pipeline:
+        """Return a Pipeline: writes on WORKERS extra connections (opened once, closed with this one)."""
+        return Pipeline(self)
+
+    def _submit(self, what: str, call) -> Future[WriteResult]:
+        if self._workers is None:
+            self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="ldap-write")
+            self._idle = queue.SimpleQueue()
+            for _ in range(WORKERS):
+                self._idle.put(None)  # a slot: the connection is opened on first use
+
+        def run() -> WriteResult:
+            conn = self._idle.get()
+            try:
+                if conn is None:
+                    conn = self._open(ldap3.SYNC)
+                    self._opened.append(conn)
+                try:
+                    ok = call(conn)
+                except LDAPException as exc:
+                    raise DirectoryError(f"{self.url}: {what} failed: {exc}") from None
+                result = conn.result or {}
+                message = "" if ok else f"{what}: {result.get('description')}" + (
+                    f": {result['message']}" if result.get("message") else "")
+                return WriteResult(bool(ok), message)
+            finally:
+                self._idle.put(conn)
+
+        return self._workers.submit(run)
+
+    def close(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown(wait=True)
+            self._workers = None
+        for conn in self._opened:
+            try:
+                conn.unbind()
+            except LDAPException:
+                pass
+        self._opened = []
+        if self._conn is not None:
+            try:
+                self._conn.unbind()
+            except LDAPException:
+                pass
+            self._conn = None
+
+    def __enter__(self) -> Directory:
+        return self.connect() if self._conn is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> ldap3.Connection:
+        if self._conn is None:
+            raise DirectoryError(f"{self.url}: not connected")
+        return self._conn
+
+    def _cli(self, command: str, *args: str) -> str:
+        return " ".join([command, "-H", self.url, "-x", "-D", shlex.quote(self.config.bind_dn), "-W", *args])
+
+    def _call(self, what: str, func, *args, **kwargs) -> bool:
+        """Run one ldap3 call; turn a lost connection into DirectoryError (exit 2)."""
+        try:
+            return func(*args, **kwargs)
+        except LDAPException as exc:
+            raise DirectoryError(f"{self.url}: {what} failed: {exc}") from None
+
+    # -- reading --------------------------------------------------------------
+
+    def search(
+        self,
+        base: str,
+        filter: str = "(objectClass=*)",
+        attrs: Sequence[str] = ("*",),
+        scope: int = SUBTREE,
+        page_size: int | None = None,
+    ) -> Iterator[Entry]:
+        """Yield the entries matching `filter`, page by page (RFC 2696); none if base is missing."""
+        log.debug(
+            "ldap_search",
+            cmd=self._cli("ldapsearch", "-E", f"pr={page_size or self.config.page_size}/noprompt", "-b",
+                          shlex.quote(base), "-s", _SCOPE_NAMES[scope], shlex.quote(filter), *attrs),
+        )
+        cookie = None
+        while True:
+            self.stats["search"] += 1
+            ok = self._call(
+                f"search under {base}",
+                self.conn.search,
+                base,
+                filter,
+                search_scope=scope,
+                attributes=list(attrs),
+                paged_size=page_size or self.config.page_size,
+                paged_cookie=cookie,
+            )
+            result = self.conn.result
+            if not ok and result["result"] == 32:  # noSuchObject: nothing under a missing base
+                return
+            if not ok and result["result"] != 0:
+                raise DirectoryError(f"{self.url}: search under {base} failed: {result['description']} {result.get('message', '')}".strip())
+            for item in self.conn.response or []:
+                if item.get("type") != "searchResEntry":
+                    continue
+                attrs_out = {
+                    name.lower(): [_decode(v) for v in values]
+                    for name, values in item["raw_attributes"].items()
+                }
+                self.stats["entries"] += 1
+                yield Entry(item["dn"], attrs_out)
+            controls = result.get("controls", {})
+            cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
+            if not cookie:
+                return
+
+    def known_attributes(self) -> set[str]:
+        """Return the lowercased names of every attribute type the server's schema defines."""
+        if self._known is None:
+            entry = self.read("cn=Subschema", ("attributeTypes",))
+            names: set[str] = set()
+            for definition in entry.get("attributeTypes") if entry else []:
+                match = _NAMES.search(definition)
+                if match:
+                    names |= {n.lower() for n in re.findall(r"'([^']+)'", match.group(1))}
+            self._known = names
+        return self._known
+
+    def read_raw(self, dn: str, attrs: Sequence[str] = ("*",)) -> dict[str, list[bytes]] | None:
+        """Return the attributes of `dn` as the server sent them (names as stored, values as bytes)."""
+        log.debug("ldap_search", cmd=self._cli("ldapsearch", "-b", shlex.quote(dn), "-s", "base", *attrs))
+        self.stats["search"] += 1
+        ok = self._call(f"read of {dn}", self.conn.search, dn, "(objectClass=*)", search_scope=BASE,
+                        attributes=list(attrs))
+        for item in self.conn.response or [] if ok else []:
+            if item.get("type") == "searchResEntry":
+                self.stats["entries"] += 1
+                return {name: list(values) for name, values in item["raw_attributes"].items()}
+        return None
+
+    def read(self, dn: str, attrs: Sequence[str] = ("*",)) -> Entry | None:
+        """Return the entry at `dn`, or None if there is none."""
+        for entry in self.search(dn, "(objectClass=*)", attrs, scope=BASE):
+            return entry
+        return None
+
+    # -- writing --------------------------------------------------------------
+
+    def _check(self, ok: bool, what: str, dn: str) -> None:
+        if not ok:
+            result = self.conn.result
+            message = f": {result['message']}" if result.get("message") else ""
+            raise WriteError(f"{what} {dn}: {result['description']}{message}", result.get("result"))
+
+    def add(self, dn: str, attrs: Mapping[str, Sequence[str | bytes]]) -> None:
+        log.debug("ldap_add", cmd=self._cli("ldapadd") + f"  # dn: {dn}")
+        self.stats["add"] += 1
+        object_classes = list(attrs.get("objectClass", []))
+        rest = {k: list(v) for k, v in attrs.items() if k != "objectClass"}
+        self._check(self._call(f"add {dn}", self.conn.add, dn, object_classes, rest), "add", dn)
+
+    def modify(self, dn: str, mods: Sequence[Modification], read_csn: bool = False) -> tuple[str | None, str | None]:
+        """Modify `dn`. With `read_csn`, return its entryCSN before and after (RFC 4527 pre/post-read)."""
+        flags = ["-e", "preread=entryCSN", "-e", "postread=entryCSN"] if read_csn else []
+        log.debug("ldap_modify", cmd=self._cli("ldapmodify", *flags) + f"  # dn: {dn}: " + ", ".join(
+            f"{m.action}: {m.attr} ({len(m.values)})" for m in mods))
+        self.stats["modify"] += 1
+        controls = CSN_CONTROLS if read_csn else None
+        self._check(self._call(f"modify {dn}", self.conn.modify, dn, _changes(mods), controls), "modify", dn)
+        return read_csns(self.conn.result) if read_csn else (None, None)
+
+    def delete(self, dn: str) -> None:
+        log.debug("ldap_delete", cmd=self._cli("ldapdelete", shlex.quote(dn)))
+        self.stats["delete"] += 1
+        self._check(self._call(f"delete {dn}", self.conn.delete, dn), "delete", dn)
+
+    def set_password(self, dn: str, password: str) -> None:
+        """Set a password with the Password Modify extended operation (RFC 3062); slapd hashes it."""
+        log.debug("ldap_passwd", cmd=self._cli("ldappasswd", "-S", shlex.quote(dn)))
+        self.stats["extended"] += 1
+        ok = self._call(f"password change of {dn}", self.conn.extend.standard.modify_password, dn, None, password)
+        self._check(bool(ok), "password change of", dn)
+
+
+def _changes(mods: Sequence[Modification]) -> dict[str, list]:
+    changes: dict[str, list] = {}
+    for mod in mods:
+        changes.setdefault(mod.attr, []).append((_MOD_CODES[mod.action], list(mod.values)))
+    return changes
+
+
+def read_csns(result: dict) -> tuple[str | None, str | None]:
+    """The entryCSN before and after a write, from its pre-read and post-read response controls."""
+    returned = result.get("controls") or {}
+
+    def csn(oid: str) -> str | None:
+        values = returned.get(oid, {}).get("value", {}).get("result", {}).get("entryCSN")
+        return str(values[0]) if values else None
+
+    return csn("1.3.6.1.1.13.1"), csn("1.3.6.1.1.13.2")
+
+
+@dataclass
+class WriteResult:
+    ok: bool
+    message: str = ""
+
+
+class Pipeline:
+    """Writes sent without waiting for each answer: a few connections work in parallel, so
+    slapd handles one write while this process encodes the next. `drain()` returns every
+    result in the order the writes were submitted. Only for writes independent of each other.
+    """
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self._futures: list[Future[WriteResult]] = []
+
+    def add(self, dn: str, attrs: Mapping[str, Sequence[str | bytes]]) -> None:
+        self.directory.stats["add"] += 1
+        object_classes = list(attrs.get("objectClass", []))
+        rest = {k: list(v) for k, v in attrs.items() if k != "objectClass"}
+        self._futures.append(self.directory._submit(f"add {dn}", lambda c: c.add(dn, object_classes, rest)))
+
+    def modify(self, dn: str, mods: Sequence[Modification]) -> None:
+        self.directory.stats["modify"] += 1
+        changes = _changes(mods)
+        self._futures.append(self.directory._submit(f"modify {dn}", lambda c: c.modify(dn, changes)))
+
+    def drain(self) -> list[WriteResult]:
+        futures, self._futures = self._futures, []
+        return [future.result() for future in futures]
+
+
+def _tls_reason(exc: Exception) -> str:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "the server's certificate could not be verified"
+    if "Connection refused" in text or "refused" in text:
+        return "connection refused"
+    if "timed out" in text:
+        return "connection timed out"
+    return text.split(" - ")[-1] if " - " in text else text

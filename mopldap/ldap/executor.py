@@ -1,0 +1,275 @@
+"""The one loop that writes: runs a plan of Changes through the Directory.
+
+Dry-run prints the same plan ("would modify ...") and writes nothing. Each write is
+one audit event. Consecutive adds and modifies of distinct entries (none the parent of
+another) form a wave, sent pipelined: slapd works on one while the next is encoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+from ldap3.utils.conv import escape_filter_chars
+
+from ..model.change import Change, Modification
+from ..model.layout import Layout, normalize_dn
+from .directory import NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION, VALUE_EXISTS, Directory, WriteError
+from .groupwatch import GroupWatch
+from .ldif import entry_ldif
+
+log = structlog.get_logger(__name__)
+WAVE = 512  # changes per wave: bounds what one failure leaves in flight
+
+
+class AuditSink(Protocol):
+    def write(self, event: str, **fields: Any) -> None: ...
+
+
+ArchiveWriter = Callable[[str, str], Path]
+"""Writes (file name, LDIF) to the archive of deleted entries; returns the path."""
+
+
+@dataclass
+class Outcome:
+    """What an execution did: the changes written, the first refused one, and those not written."""
+
+    applied: list[Change] = field(default_factory=list)
+    failed: Change | None = None
+    error: str | None = None
+    unapplied: list[Change] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def waves(plan: Sequence[Change]) -> list[list[Change]]:
+    """Split `plan` into runs of writes that may go out together, in order.
+
+    A wave holds adds and modifies of distinct entries, none an ancestor of another;
+    deletes, password changes and group membership changes go alone. (The memberof
+    overlay updates each member's memberOf in a separate internal write: two group
+    modifies sharing a member at the same time can lose one of the memberOf values.)
+    """
+    out: list[list[Change]] = []
+    current: list[Change] = []
+    seen: set[str] = set()
+    for change in plan:
+        norm = normalize_dn(change.dn)
+        parent = norm.split(",", 1)[1] if "," in norm else ""
+        related = norm in seen or parent in seen  # plans add parents before children
+        alone = change.action not in ("add", "modify") or change.is_membership
+        if alone or related or len(current) >= WAVE:
+            if current:
+                out.append(current)
+            current, seen = [], set()
+            if alone:
+                out.append([change])
+                continue
+        current.append(change)
+        seen.add(norm)
+    if current:
+        out.append(current)
+    return out
+
+
+@dataclass
+class Executor:
+    """Writes changes, or prints them when `dry_run`."""
+
+    directory: Directory | None
+    audit: AuditSink
+    dry_run: bool = False
+    run_id: str = ""
+    archive_to: ArchiveWriter | None = None
+    watch: GroupWatch | None = None
+    layout: Layout | None = None
+    echo: Callable[[str], None] = print
+    holders: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    """The groups holding the placeholder, under key "found" once searched (shared by a run's executors)."""
+    archived: set[int] = field(default_factory=set, repr=False)
+    """Deletes already archived (shared by the executors of a run: the archive is written once)."""
+
+    def execute(self, plan: Sequence[Change], requester: str | None = None, keep_going: bool = False) -> Outcome:
+        """Apply `plan` in order. Stop after the wave holding the first refused write, unless
+        `keep_going` (for changes independent of one another)."""
+        outcome = Outcome()
+        if self.dry_run:
+            for change in plan:
+                self.echo("would " + change.describe())
+            outcome.applied = list(plan)
+            return outcome
+        batches = waves(plan)
+        for index, wave in enumerate(batches):
+            for change, error in zip(wave, self._write_wave(wave)):
+                if error is None:
+                    self._audit(change, requester, "applied")
+                    log.debug("change_applied", change=change.describe(), request_id=change.request_id)
+                    outcome.applied.append(change)
+                    continue
+                if not change.parts:  # a merged write that fails is retried part by part: audited then
+                    self._audit(change, requester, "failed", error)
+                    log.error("change_failed", dn=change.dn, action=change.action, error=error,
+                              request_id=change.request_id)
+                outcome.unapplied.append(change)
+                outcome.errors.append(error)
+                if outcome.failed is None:
+                    outcome.failed, outcome.error = change, error
+            if outcome.failed is not None and not keep_going:
+                outcome.unapplied += [c for later in batches[index + 1:] for c in later]
+                break
+        return outcome
+
+    # -- writing -------------------------------------------------------------------
+
+    def _write_wave(self, wave: list[Change]) -> list[str | None]:
+        """Write a wave; return None (written) or the error, per change, in order."""
+        assert self.directory is not None
+        if len(wave) == 1 and (wave[0].action not in ("add", "modify") or wave[0].is_membership):
+            try:
+                self._write_alone(wave[0])
+            except WriteError as exc:
+                return [str(exc)]
+            return [None]
+        pipe = self.directory.pipeline()
+        for change in wave:
+            if change.action == "add":
+                pipe.add(change.dn, change.attributes())
+            else:
+                pipe.modify(change.dn, change.mods)
+        return [None if result.ok else result.message for result in pipe.drain()]
+
+    def _write_alone(self, change: Change) -> None:
+        assert self.directory is not None
+        if change.is_membership:
+            self._write_membership(change)
+        elif change.action == "delete":
+            if change.archive and id(change) not in self.archived:
+                self.archive(change)
+            self.directory.delete(change.dn)
+            self.holders.pop("found", None)  # refint may have put the placeholder back in groups it emptied
+        elif change.action == "password":
+            assert change.secret is not None
+            self.directory.set_password(change.dn, change.secret)
+        else:  # pragma: no cover - a planning bug
+            raise ValueError(f"unknown change action {change.action!r}")
+
+    # -- group membership and the empty-group placeholder ---------------------------
+
+    @property
+    def placeholder(self) -> str:
+        return self.layout.placeholder if self.layout is not None else ""
+
+    def _placeholder_holders(self) -> set[str]:
+        """Normalized DNs of the groups holding the placeholder (one indexed search per run)."""
+        if "found" not in self.holders:
+            assert self.directory is not None
+            found = self.directory.search(
+                self.layout.base_dn, f"(&(objectClass=groupOfNames)(member={escape_filter_chars(self.placeholder)}))", ("1.1",))
+            self.holders["found"] = {normalize_dn(entry.dn) for entry in found}
+        return self.holders["found"]
+
+    def _write_membership(self, change: Change) -> None:
+        """Add and remove members in one modify; keep the placeholder exactly in the empty groups.
+
+        If the directory changed under us (a value already there, or already gone),
+        fall back to one modify per value and accept those values as done.
+        """
+        group = normalize_dn(change.dn)
+        holders = self._placeholder_holders() if self.placeholder else set()
+        adds = any(m.action == "add" for m in change.mods)
+        mods = list(change.mods)
+        if adds and group in holders:
+            mods.append(Modification("member", "delete", (self.placeholder,)))
+        try:
+            self._modify_group(change.dn, mods)
+        except WriteError as exc:
+            if exc.code == OBJECT_CLASS_VIOLATION and self.placeholder:  # the last member left
+                self._modify_group(change.dn, mods + [Modification("member", "add", (self.placeholder,))])
+                holders.add(group)
+                return
+            if exc.code not in (VALUE_EXISTS, NO_SUCH_ATTRIBUTE):
+                raise
+            log.info("membership_drift", dn=change.dn, why="retrying value by value")
+            self._membership_value_by_value(change, holders)
+            return
+        if adds:
+            holders.discard(group)
+
+    def _modify_group(self, dn: str, mods: list[Modification]) -> None:
+        """Modify a group; tell the GroupWatch which entryCSN this write replaced and produced."""
+        assert self.directory is not None
+        if self.watch is None:
+            self.directory.modify(dn, mods)
+            return
+        self.watch.ensure(self.directory)
+        before, after = self.directory.modify(dn, mods, read_csn=True)
+        self.watch.wrote(dn, before, after)
+
+    def _membership_value_by_value(self, change: Change, holders: set[str]) -> None:
+        group = normalize_dn(change.dn)
+        for mod in change.mods:
+            for value in mod.values:
+                try:
+                    self._modify_group(change.dn, [Modification("member", mod.action, (value,))])
+                except WriteError as exc:
+                    if exc.code == OBJECT_CLASS_VIOLATION and self.placeholder:
+                        self._modify_group(change.dn, [Modification("member", "delete", (value,)),
+                                                       Modification("member", "add", (self.placeholder,))])
+                        holders.add(group)
+                    elif exc.code not in (VALUE_EXISTS, NO_SUCH_ATTRIBUTE):
+                        raise
+                    continue
+                if mod.action == "add" and group in holders:
+                    try:
+                        self._modify_group(change.dn, [Modification("member", "delete", (self.placeholder,))])
+                    except WriteError as exc:
+                        if exc.code != NO_SUCH_ATTRIBUTE:
+                            raise
+                    holders.discard(group)
+
+    # -- archive and audit -----------------------------------------------------------
+
+    def archive(self, change: Change) -> None:
+        """Write the entry `change` deletes to the archive as LDIF, read whole just now.
+        Raise WriteError if it cannot be read or written: then nothing is deleted."""
+        assert self.directory is not None and self.layout is not None
+        if self.dry_run:
+            return
+        if self.archive_to is None:
+            raise WriteError(f"delete {change.dn}: no archive folder configured; refusing to delete")
+        attrs = self.directory.read_raw(change.dn, ("*", "memberOf"))
+        if attrs is None:
+            raise WriteError(f"archive of {change.dn}: the entry is gone")
+        name = f"{change.request_id or 'run-' + self.run_id}-{_safe(change.dn)}.ldif"
+        try:
+            path = self.archive_to(name, entry_ldif(change.dn, attrs, self.layout, change.request_id or self.run_id))
+        except OSError as exc:
+            raise WriteError(f"archive of {change.dn}: {exc.strerror}: nothing was deleted") from None
+        self.archived.add(id(change))
+        log.info("entry_archived", dn=change.dn, path=str(path))
+
+    def _audit(self, change: Change, requester: str | None, result: str, error: str | None = None) -> None:
+        if change.parts:  # one write for several requests: one event per request
+            for part in change.parts:
+                self._audit(part, requester, result, error)
+            return
+        fields = dict(
+            run_id=self.run_id,
+            request_id=change.request_id,
+            requester=change.requester or requester,
+            operation=change.operation,
+            action=change.action,
+            dn=change.dn,
+            attributes=change.audit_attributes(),
+            reason=change.reason or None,
+            result=result,
+        )
+        if error:
+            fields["error"] = error
+        self.audit.write("ldap_change", **fields)
+
+
+def _safe(dn: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in dn)[:120]

@@ -1,0 +1,234 @@
+"""Pure reconciliation: the changes that bring account status and system groups in line, and
+the drift that mopldap reports but must not fix on its own.
+
+- An account without mopAccount or without a status gets them (from its lock).
+- A lock removed by hand (no pwdAccountLockedTime while mopAccountStatus is disabled)
+  means an administrator enabled the account: status active, mopEnabledAt now.
+- A lock added by hand means an administrator disabled it: status disabled, reason admin.
+- Each system group equals the enabled accounts whose roles (through includes) grant it.
+
+The directory answers the questions (which accounts are in a system group they should
+not be in, and the reverse) through filters built here, so that no step needs every
+account in memory: see `system_filters`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from ldap3.utils.conv import escape_filter_chars
+
+from ..model.change import Change
+from ..model.layout import Layout, normalize_dn
+from ..model.rolemap import RoleMap
+from ..model.schema import ACCOUNT_FILTER, ACTIVE, DISABLED, LOCKED_FILTER
+from ..model.times import format_time
+from .accounts import AccountState, account_modifications, entitled_systems
+from .membership import membership_changes
+
+ACCOUNT = ACCOUNT_FILTER
+LOCKED = LOCKED_FILTER
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Something wrong that only a person should fix."""
+
+    kind: str
+    dn: str
+    detail: str
+
+
+@dataclass
+class ReconcilePlan:
+    changes: list[Change] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    enabled_by_hand: list[str] = field(default_factory=list)
+    disabled_by_hand: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    accounts: int = 0
+    full: bool = False
+
+    @property
+    def group_changes(self) -> list[Change]:
+        return [c for c in self.changes if c.operation == "reconcile-groups"]
+
+
+@dataclass
+class SystemDiff:
+    """What the directory said about one system group: members to add, members to remove."""
+
+    add: set[str] = field(default_factory=set)
+    remove: set[str] = field(default_factory=set)
+
+
+# -- one account ---------------------------------------------------------------------------
+
+
+def reconciled_status(state: AccountState, now: dt.datetime) -> tuple[AccountState, str | None]:
+    """Return the account with a status consistent with its lock, and what happened (or None)."""
+    when = format_time(now)
+    if not state.has_mop_class or state.status not in (ACTIVE, DISABLED):
+        if state.enabled:
+            new = replace(state, has_mop_class=True, status=ACTIVE, reason=None, disabled_at=None)
+        else:
+            new = replace(state, has_mop_class=True, status=DISABLED, reason=state.reason or "admin",
+                          disabled_at=state.disabled_at or when)
+        return new, "adopted"
+    if state.enabled and state.status == DISABLED:
+        return state.enabled_now(now), "enabled-by-hand"
+    if not state.enabled and state.status == ACTIVE:
+        return replace(state, status=DISABLED, reason="admin", disabled_at=when), "disabled-by-hand"
+    return state, None
+
+
+def drift_of(state: AccountState, rolemap: RoleMap) -> list[Drift]:
+    """Return what is wrong with an account's roles that reconciliation does not fix."""
+    drift = []
+    if not state.roles:
+        drift.append(Drift("no-role", state.dn, "holds no role: it reaches no system (clean it up or give it a role)"))
+    unknown = sorted(r for r in state.roles if r not in rolemap.roles)
+    if unknown:
+        drift.append(Drift("unknown-role", state.dn, f"holds role group(s) not in the role map: {', '.join(unknown)}"))
+    if state.user_type is None:
+        drift.append(Drift("no-user-type", state.dn, "has no mopUserType"))
+    elif state.user_type not in rolemap.user_types:
+        drift.append(Drift("unknown-user-type", state.dn, f"mopUserType '{state.user_type}' is not in the role map"))
+    else:
+        bad = sorted(r for r in state.roles if r in rolemap.roles and state.user_type not in rolemap.roles[r].user_types)
+        if bad:
+            drift.append(Drift("role-not-allowed", state.dn,
+                               f"user type '{state.user_type}' does not allow role(s) {', '.join(bad)}"))
+    hq = sorted(state.roles & rolemap.hq_roles)
+    if hq and state.where != "hq":
+        drift.append(Drift("hq-role-outside-hq", state.dn, f"holds HQ role(s) {', '.join(hq)} outside ou=hq"))
+    return drift
+
+
+# -- filters the directory answers -------------------------------------------------------------
+
+
+def _any_member_of(dns: Iterable[str]) -> str:
+    terms = "".join(f"(memberOf={escape_filter_chars(dn)})" for dn in sorted(dns))
+    return f"(|{terms})" if terms else "(!(objectClass=*))"
+
+
+def system_filters(system: str, rolemap: RoleMap, layout: Layout) -> list[tuple[str, str, str]]:
+    """Return (base, filter of accounts to add, filter of members to remove) for one system group.
+
+    To add: enabled accounts holding a role that grants the system, not yet in the group.
+    To remove: members that are locked, or hold no role granting it. HQ roles count
+    only under ou=hq.
+    """
+    group = escape_filter_chars(layout.system(system))
+    granting = {r for r in rolemap.roles if system in rolemap.systems_of(r)}
+    out = []
+    for base, roles in ((layout.partners, granting - rolemap.hq_roles), (layout.hq, granting)):
+        holds = _any_member_of(layout.role(r) for r in roles)
+        add = f"(&{ACCOUNT}{holds}(!(memberOf={group}))(!{LOCKED}))"
+        remove = f"(&(memberOf={group})(|{LOCKED}(!{holds})))"
+        out.append((base, add, remove))
+    return out
+
+
+def status_filter() -> str:
+    """Accounts whose status disagrees with their lock, or that lack mopAccount or a status."""
+    return (f"(&{ACCOUNT}(|(!(objectClass=mopAccount))(!(mopAccountStatus=*))"
+            f"(&(mopAccountStatus=disabled)(!{LOCKED}))(&{LOCKED}(!(mopAccountStatus=disabled)))))")
+
+
+def drift_filters(rolemap: RoleMap, layout: Layout, role_groups: Iterable[str]) -> list[tuple[str, str, str]]:
+    """Return (kind, base, filter) of the drift searches of a full reconcile."""
+    known_types = "".join(f"(mopUserType={escape_filter_chars(t)})" for t in sorted(rolemap.user_types))
+    out = [("no-role", base, f"(&{ACCOUNT}(!{_any_member_of(layout.role(r) for r in role_groups)}))")
+           for base in (layout.partners, layout.hq)]
+    out += [("no-user-type", base, f"(&{ACCOUNT}(!(mopUserType=*)))") for base in (layout.partners, layout.hq)]
+    out += [("unknown-user-type", base, f"(&{ACCOUNT}(mopUserType=*)(!(|{known_types})))")
+            for base in (layout.partners, layout.hq)]
+    for role_id, role in sorted(rolemap.roles.items()):
+        allowed = "".join(f"(mopUserType={escape_filter_chars(t)})" for t in role.user_types)
+        for base in (layout.partners, layout.hq):
+            out.append(("role-not-allowed", base,
+                        f"(&(memberOf={escape_filter_chars(layout.role(role_id))})(mopUserType=*)(!(|{allowed})))"))
+    if rolemap.hq_roles:
+        out.append(("hq-role-outside-hq", layout.partners, _any_member_of(layout.role(r) for r in rolemap.hq_roles)))
+    return out
+
+
+def stray_members(members: Iterable[str], layout: Layout) -> list[str]:
+    """Member values of a system group that are not accounts under ou=partners or ou=hq."""
+    inside = ("," + normalize_dn(layout.partners), "," + normalize_dn(layout.hq))
+    placeholder = normalize_dn(layout.placeholder)
+    out = []
+    for member in members:
+        try:
+            norm = normalize_dn(member)
+        except ValueError:
+            out.append(member)
+            continue
+        if norm != placeholder and not norm.endswith(inside):
+            out.append(member)
+    return out
+
+
+def role_group_drift(role_id: str, members: Iterable[str], rolemap: RoleMap, layout: Layout) -> list[Drift]:
+    """Members of a role group outside ou=partners and ou=hq; a role group the role map does not know."""
+    dn = layout.role(role_id)
+    drift = [] if role_id in rolemap.roles else [Drift("unknown-role-group", dn, "not declared in the role map")]
+    drift += [Drift("member-outside", dn, f"member {m} is not an account under ou=partners or ou=hq")
+              for m in stray_members(members, layout)]
+    return drift
+
+
+# -- the plan --------------------------------------------------------------------------------
+
+
+def plan_reconcile(
+    accounts: Iterable[AccountState],
+    system_diffs: Mapping[str, SystemDiff],
+    rolemap: RoleMap,
+    layout: Layout,
+    now: dt.datetime,
+    drift: Iterable[Drift] = (),
+    account_drift: bool = True,
+) -> ReconcilePlan:
+    """Given the accounts to look at one by one and what the directory said about system groups,
+    return the status changes and one membership modify per system group."""
+    plan = ReconcilePlan(drift=list(drift))
+    additions: dict[str, dict[str, str]] = defaultdict(dict)  # group dn -> normalized member -> member
+    removals: dict[str, dict[str, str]] = defaultdict(dict)
+    for state in accounts:
+        plan.accounts += 1
+        new, what = reconciled_status(state, now)
+        if what is not None:
+            mods, old = account_modifications(state, new)
+            if mods:
+                plan.changes.append(Change("modify", state.dn, tuple(mods), old, reason=what, operation="reconcile"))
+            {"adopted": plan.adopted, "enabled-by-hand": plan.enabled_by_hand,
+             "disabled-by-hand": plan.disabled_by_hand}[what].append(state.dn)
+        want = entitled_systems(new, rolemap)
+        norm = normalize_dn(state.dn)
+        for system in want - state.systems:
+            if system in rolemap.systems:
+                additions[layout.system(system)][norm] = state.dn
+        for system in state.systems - want:
+            removals[layout.system(system)][norm] = state.dn
+        if account_drift:
+            plan.drift += drift_of(new, rolemap)
+    for system, diff in system_diffs.items():
+        group = layout.system(system)
+        for dn in diff.add:
+            norm = normalize_dn(dn)
+            if norm not in removals[group]:
+                additions[group][norm] = dn
+        for dn in diff.remove:
+            norm = normalize_dn(dn)
+            if norm not in additions[group]:
+                removals[group][norm] = dn
+    plan.changes += membership_changes({g: list(m.values()) for g, m in additions.items() if m},
+                                       {g: list(m.values()) for g, m in removals.items() if m},
+                                       reason="derived from roles", operation="reconcile-groups")
+    return plan

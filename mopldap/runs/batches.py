@@ -1,0 +1,95 @@
+"""Writing the changes of many requests in batches: entries in parallel, group changes merged
+into one modify per group, and a refusal failing only the request it belongs to."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..files.inbox import Claimed
+from ..ldap.directory import Directory, WriteError
+from ..ldap.executor import Executor
+from ..model.change import Change
+from ..plan.membership import merge_memberships
+from ..plan.requests import RequestPlan
+from .runtime import Runtime
+
+
+@dataclass
+class Queued:
+    """A valid, authorized request whose changes wait in the batch."""
+
+    claimed: Claimed | None
+    name: str
+    plan: RequestPlan
+    redacted: str
+
+
+class BatchWrite:
+    """The writes of one batch of planned requests, in two stages.
+
+    Entries first (in parallel); then, for the requests whose entries were all
+    written, the group changes merged into one modify per group, and the deletes.
+    A merged modify the server refuses is retried request by request, so that a
+    refusal fails only the request it belongs to.
+    """
+
+    def __init__(self, batch: list[Queued]) -> None:
+        self.batch = batch
+        self.owner = {id(c): q for q in batch for c in q.plan.changes}
+        self.failed: dict[int, str] = {}  # id(request) -> first error
+        self.written: set[int] = set()  # id(change)
+
+    def _run(self, executor: Executor, changes: list[Change]) -> None:
+        outcome = executor.execute(changes, keep_going=True)
+        for change in outcome.applied:
+            self.written.update([id(change), *(id(part) for part in change.parts)])
+        for change, error in zip(outcome.unapplied, outcome.errors):
+            if change.parts:  # a merged write: find out whose part the server refuses
+                self._run(executor, list(change.parts))
+            else:
+                self.failed.setdefault(id(self.owner[id(change)]), error)
+
+    def _phase(self, select) -> list[Change]:
+        return [c for q in self.batch if id(q) not in self.failed for c in q.plan.changes if select(c)]
+
+    def entries(self, executor: Executor) -> None:
+        for change in self._phase(lambda c: c.archive):  # before anything of the request is written
+            try:
+                executor.archive(change)
+            except WriteError as exc:
+                self.failed.setdefault(id(self.owner[id(change)]), str(exc))
+        self._run(executor, self._phase(lambda c: c.action != "delete" and not c.is_membership))
+
+    def groups(self, executor: Executor) -> tuple[dict[int, str], set[int]]:
+        self._run(executor, merge_memberships(self._phase(lambda c: c.is_membership)))
+        self._run(executor, self._phase(lambda c: c.action == "delete"))
+        return self.failed, self.written
+
+
+class BatchWriter:
+    """Writes batches on two threads with a connection each: the entries of one batch while
+    the group changes of the one before (they touch different entries: no memberOf race)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.directories = [Directory(rt.config.ldap).connect(), Directory(rt.config.ldap).connect()]
+        self.executors = [rt.executor(d) for d in self.directories]
+        self.stages = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{n}") for n in ("entries", "groups")]
+
+    def submit(self, batch: list[Queued]) -> Future:
+        write = BatchWrite(batch)
+        entries = self.stages[0].submit(write.entries, self.executors[0])
+
+        def groups() -> tuple[dict[int, str], set[int]]:
+            entries.result()
+            return write.groups(self.executors[1])
+
+        return self.stages[1].submit(groups)
+
+    def close(self) -> None:
+        for stage in self.stages:
+            stage.shutdown(wait=True)
+        for directory in self.directories:
+            self.rt.directory.stats.update(directory.stats)
+            directory.close()

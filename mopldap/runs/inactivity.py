@@ -1,0 +1,124 @@
+"""The inactivity step: ask every server for its idle accounts (a filter, not a download),
+plan the locks and the brake (plan/inactivity.py), write them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import structlog
+
+from ..ldap.accounts import count_enabled, iter_accounts
+from ..ldap.directory import Directory
+from ..model.entry import Entry
+from ..model.errors import DirectoryError
+from ..model.layout import Layout, normalize_dn
+from ..model.schema import ACCOUNT_ATTRS
+from ..plan.accounts import account_from_entry
+from ..plan.inactivity import (
+    IdleAccount,
+    activity_attributes,
+    idle_filter,
+    last_activity,
+    merge_idle,
+    plan_inactivity,
+)
+from .runtime import Runtime
+from .summary import InactivitySummary
+
+log = structlog.get_logger(__name__)
+
+
+def _connect_replicas(rt: Runtime, servers: list[tuple[str, Directory]]) -> None:
+    """Append a connection to every replica to `servers` (the caller closes them, even on failure)."""
+    for url in rt.config.ldap.replicas:
+        servers.append((url, Directory(rt.config.ldap, url=url).connect()))
+
+
+def _idle_on(directory: Directory, layout: Layout, attributes: list[str], since: dt.datetime,
+             exempt: list[str], bases: tuple[str, ...] | None, read: tuple[str, ...]) -> dict[str, Entry]:
+    """The accounts `directory` reports idle since `since`: a filtered search, not a download."""
+    known = directory.known_attributes()
+    usable = [a for a in attributes if a.lower() in known]
+    query = idle_filter(usable, since, exempt)
+    return {normalize_dn(e.dn): e for e in iter_accounts(directory, layout, query, (*read, *usable), bases)}
+
+
+def lock_limit(rt: Runtime, wanted: int) -> int:
+    """The most accounts this run may lock, reading no more enabled DNs than that answer needs."""
+    config = rt.config.inactivity
+    percent = config.lock_percent
+    if percent is None:
+        return config.lock_limit(0)
+    if percent <= 0:
+        return 0
+    # the limit reaches `wanted` once enabled >= wanted * 100 / percent: count no further
+    cap = math.ceil(wanted * 100 / percent) + 1
+    return config.lock_limit(count_enabled(rt.directory, rt.layout, cap))
+
+
+def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None) -> tuple[list[IdleAccount], list[IdleAccount]]:
+    """Return (accounts to lock, accounts in the warning window); log the attributes no server defines.
+
+    Each server answers one filtered search per base; an account is idle only if
+    every server reports it idle.
+    """
+    config = rt.config.inactivity
+    layout = rt.layout
+    attributes = activity_attributes(config.attributes)
+    exempt = [layout.role(r) for r in config.exempt_roles]
+    threshold = rt.now - dt.timedelta(days=config.max_idle_days)
+    warn_since = rt.now - dt.timedelta(days=config.max_idle_days - config.warn_days)
+    servers = [(rt.directory.url, rt.directory)]
+    try:
+        _connect_replicas(rt, servers)
+        ignored = sorted({a for _, d in servers for a in attributes if a.lower() not in d.known_attributes()})
+        if ignored:
+            log.info("activity_attributes_undefined", attributes=ignored,
+                     why="not in the schema of every server: those servers cannot hold them")
+        # warn_since is later than the threshold: its idle set holds the accounts to lock too.
+        # Read little for them: most are only warned; those to lock are read in full below.
+        idle_warn = merge_idle([_idle_on(d, layout, attributes, warn_since, exempt, bases, ("uid", "cn"))
+                                for _, d in servers])
+    except DirectoryError as exc:
+        raise DirectoryError(f"inactivity: {exc}; no account was locked") from None
+    finally:
+        for _, directory in servers[1:]:
+            directory.close()
+    to_lock, warnings = [], []
+    for copies in idle_warn.values():
+        last, source = last_activity(copies, attributes)
+        account = IdleAccount(account_from_entry(copies[0], layout), last, source)
+        (to_lock if last is None or last < threshold else warnings).append(account)
+    if to_lock:
+        full = _idle_on(rt.directory, layout, attributes, threshold, exempt, bases, ACCOUNT_ATTRS)
+        to_lock = [IdleAccount(account_from_entry(full[key], layout), a.last, a.source)
+                   for a in to_lock if (key := normalize_dn(a.state.dn)) in full]
+    to_lock.sort(key=lambda a: a.state.dn.lower())
+    warnings.sort(key=lambda a: (a.last or rt.now, a.state.dn.lower()))
+    return to_lock, warnings
+
+
+def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
+    """Disable enabled, non-exempt accounts idle longer than max_idle_days on every server."""
+    config = rt.config.inactivity
+    to_lock, warnings = find_idle(rt)
+    limit = lock_limit(rt, len(to_lock)) if to_lock else None
+    plan = plan_inactivity(to_lock, warnings, limit, rt.now, rt.layout.system, force=force)
+    for account in warnings:
+        log.warning("inactivity_warning", dn=account.state.dn,
+                    last_activity=account.last.isoformat() if account.last else None,
+                    days_until_lock=config.max_idle_days - (account.idle_days(rt.now) or 0))
+    summary = InactivitySummary(plan)
+    if plan.braked:
+        log.error("safety_brake", would_lock=len(to_lock), limit=limit, why=plan.braked,
+                  first=[a.state.dn for a in to_lock[:20]])
+        if rt.dry_run:  # still show who would be locked
+            for account in to_lock:
+                print(f"would lock {account.state.dn}: last activity "
+                      f"{account.last.isoformat() if account.last else 'never'} ({account.source or 'no record'})")
+        return summary
+    outcome = rt.executor().execute(plan.changes, keep_going=True)
+    summary.locked = sum(1 for c in outcome.applied if not c.is_membership)
+    summary.failed = outcome.errors
+    return summary

@@ -1,0 +1,68 @@
+"""The inbox step of a run, and `mopldap apply FILE`: claim each file, hand it to the
+request processor (runs/requests.py), which is loaded only when a file waits, so that a
+run with an empty inbox does not even load the request models.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import structlog
+
+from ..files.inbox import Inbox, InboxBusy
+from ..model.errors import ConfigError
+from .runtime import Runtime
+from .summary import InboxSummary
+
+log = structlog.get_logger(__name__)
+
+
+def run_inbox(rt: Runtime, echo=print) -> InboxSummary:
+    """Process every file waiting in the inbox (and any left by a run that died)."""
+    inbox = Inbox(rt.config.paths.inbox)
+    pending = inbox.pending()
+    if not pending:
+        return InboxSummary()
+    from .requests import RequestProcessor
+
+    processor = RequestProcessor(rt, echo)
+    if rt.dry_run:
+        for path, _ in pending:
+            processor.process(None, path)
+        processor.close()
+        return processor.summary
+    try:
+        with inbox.locked():
+            try:
+                for path, resumed in inbox.pending():  # again, under the lock
+                    claimed = inbox.claim(path, resumed)
+                    if claimed is not None:
+                        processor.process(claimed, claimed.path)
+            finally:
+                processor.close()
+    except InboxBusy as exc:
+        log.warning("inbox_busy", why=str(exc))
+        processor.summary.busy = True
+    return processor.summary
+
+
+def apply_file(rt: Runtime, path: Path, echo=print) -> str:
+    """`mopldap apply FILE`: process one file now, as the inbox would. Return its status."""
+    from .requests import RequestProcessor
+
+    inbox = Inbox(rt.config.paths.inbox)
+    processor = RequestProcessor(rt, echo)
+    if not os.path.lexists(path):
+        raise ConfigError(f"{path}: no such file")
+    if rt.dry_run:
+        processor.process(None, path)
+        processor.close()
+        return processor.statuses[path.name]
+    with inbox.locked():
+        claimed = inbox.claim_from(path)
+        try:
+            processor.process(claimed, claimed.path)
+        finally:
+            processor.close()
+        return processor.statuses[path.name]

@@ -1,0 +1,275 @@
+"""Processing request files: read, validate, authorize, plan, write in batches; results and archive.
+
+A rejected request is a result in the outbox, not an exception. A directory outage
+(DirectoryError) stops the run and leaves the claimed file in inbox/.processing/,
+where the next run finds and finishes it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import structlog
+from ldap3.utils.conv import escape_filter_chars
+
+from ..files.archive import Archive
+from ..files.inbox import Claimed, Inbox
+from ..files.outbox import Outbox
+from ..ldap.directory import ONELEVEL, Directory
+from ..model.errors import ConfigError
+from ..model.layout import Layout
+from ..model.passwords import generate
+from ..model.redaction import redact, redact_file_text
+from ..model.requests import HQ_OPERATIONS, ParsedRequest, parse_request, request_id_of
+from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER
+from ..model.times import stamp
+from ..model.yamlfile import dump, parse_yaml
+from ..plan.accounts import account_from_entry
+from ..plan.requests import DirectoryView, PartnerState, RequestPlan, failed_ops, plan_request
+from .batches import BatchWrite, BatchWriter, Queued
+from .runtime import Runtime
+from .summary import InboxSummary
+
+log = structlog.get_logger(__name__)
+FILTER_CHUNK = 200
+BATCH_CHANGES = 1000  # writes per batch: the writer writes one while the next is planned
+
+
+def read_min_password_length(directory: Directory, layout: Layout) -> int:
+    entry = directory.read(layout.default_policy, ("pwdMinLength",))
+    try:
+        return int(entry.first("pwdMinLength")) if entry and entry.first("pwdMinLength") else 0
+    except ValueError:
+        return 0
+
+
+def load_view(rt: Runtime, request: ParsedRequest, min_length: int) -> DirectoryView:
+    """Read what `request` needs, in a few searches: its accounts (by uid, anywhere), its partner."""
+    layout = rt.layout
+    accounts = {}
+    names = sorted(_usernames(request))
+    for start in range(0, len(names), FILTER_CHUNK):
+        terms = "".join(f"(uid={escape_filter_chars(n)})" for n in names[start:start + FILTER_CHUNK])
+        for entry in rt.directory.search(layout.base_dn, f"(|{terms})", ACCOUNT_ATTRS):
+            state = account_from_entry(entry, layout)
+            if state.username in accounts:
+                log.warning("duplicate_username", username=state.username, dns=[accounts[state.username].dn, entry.dn])
+                continue
+            accounts[state.username] = state
+    partners = {}
+    partner_dn = layout.partner(request.partner)
+    found = rt.directory.read(partner_dn, ("ou", "mopPartnerName", "mopPartnerStatus"))
+    if found is not None:
+        partners[request.partner] = PartnerState(request.partner, found.dn, True, found.first("mopPartnerName"),
+                                                 found.first("mopPartnerStatus") or "active")
+    partner_accounts = {}
+    requester = accounts.get(request.requested_by)
+    is_hq = requester is not None and requester.where == "hq" and bool(requester.roles & rt.rolemap.hq_roles)
+    if found is not None and is_hq and any(op.op in ("suspend_partner", "resume_partner") for op in request.operations):
+        members = rt.directory.search(partner_dn, ACCOUNT_FILTER, ACCOUNT_ATTRS, scope=ONELEVEL)
+        partner_accounts[request.partner] = [account_from_entry(entry, layout) for entry in members]
+    return DirectoryView(accounts, partners, partner_accounts, min_length)
+
+
+class RequestProcessor:
+    """Processes request files for one run (the inbox step, or `mopldap apply`).
+
+    Valid requests are planned one after the other and their writes batched: the
+    entries of a batch are added and modified in parallel, and its group changes are
+    merged into one modify per group. A request that names an account or a partner an
+    earlier request of the batch touches is planned only after that batch is written,
+    so that every plan sees the directory as it is.
+    """
+
+    def __init__(self, rt: Runtime, echo=print) -> None:
+        self.rt = rt
+        self.outbox = Outbox(rt.config.paths.outbox)
+        self.archive = Archive(rt.config.paths.archive)
+        self.echo = echo
+        self.summary = InboxSummary()
+        self.statuses: dict[str, str] = {}
+        self._min_length: int | None = None
+        self._batch: list[Queued] = []
+        # what the requests waiting in the batch or being written name: a request naming any of
+        # it is planned only once they are written
+        self._pending_names: set[str] = set()
+        self._pending_ids: set[str] = set()
+        self._pending_partners: set[str] = set()
+        self._pending_partner_ops: set[str] = set()
+        self._batch_changes = 0
+        self._writer: BatchWriter | None = None
+        self._inflight: deque[tuple[list[Queued], Future]] = deque()
+
+    @property
+    def min_length(self) -> int:
+        if self._min_length is None:
+            self._min_length = read_min_password_length(self.rt.directory, self.rt.layout)
+        return self._min_length
+
+    def _base_result(self, request_id: str | None, name: str, status: str) -> dict[str, Any]:
+        return {"request_id": request_id, "file": name, "status": status, "run_id": self.rt.run_id,
+                "processed_at": self.rt.now.isoformat()}
+
+    def _finish(self, claimed: Claimed | None, name: str, result: dict[str, Any], folder: str,
+                redacted: str | None, request_id: str | None) -> None:
+        """Count and log the result; unless dry-run, write it to the outbox and archive the request."""
+        status = result["status"]
+        self.summary.statuses[status] += 1
+        self.statuses[name] = status
+        (log.info if status == "applied" else log.warning)(
+            "request_" + status, request_id=request_id, file=name, problems=result.get("problems"))
+        if self.rt.dry_run:
+            lines = [f"{name}: would be {status}"] + [f"  {p}" for p in result.get("problems", [])]
+            lines += [f"  operations[{r['index']}] {r['op']} {r['target']}: {r['result']}: {r['message']}"
+                      for r in result.get("operations", []) if r["result"] != "rejected"]
+            self.echo("\n".join(lines))
+            return
+        assert claimed is not None
+        if status == "duplicate":
+            result_name = f"{request_id}.duplicate-{stamp(self.rt.now)}"
+        else:
+            result_name = request_id or name
+        # result first, then archive: a crash in between leaves the file to be re-run, harmlessly
+        self.summary.results.append(self.outbox.write_result(result_name, result))
+        self.archive.file_request(claimed, folder, redacted, self.rt.now, request_id)
+
+    def process(self, claimed: Claimed | None, path: Path) -> None:
+        """Process one claimed file (or, in dry-run, the file in place). Its writes may wait in the batch."""
+        name = claimed.name if claimed else path.name
+        text, why = Inbox.read(path)
+        if text is None:  # not read: archived without being parsed (redacted line by line if a file)
+            result = self._base_result(None, name, "rejected") | {"problems": [f"{name}: {why}"]}
+            self._finish(claimed, name, result, "rejected", None, None)
+            return
+        try:
+            doc = parse_yaml(text, name)
+        except ConfigError as exc:
+            result = self._base_result(None, name, "rejected") | {"problems": [str(exc)]}
+            self._finish(claimed, name, result, "rejected", redact_file_text(text), None)
+            return
+        redacted = dump(redact(doc.data))
+        request_id = request_id_of(doc.data)
+        request, problems = parse_request(doc)
+        if request is None:
+            if request_id and self.archive.seen(request_id):
+                request_id = None  # never overwrite the result of the request that took this id
+            result = self._base_result(request_id, name, "rejected") | {"problems": [f"{name}: {p}" for p in problems]}
+            self._finish(claimed, name, result, "rejected", redacted, request_id)
+            return
+        with structlog.contextvars.bound_contextvars(request_id=request.request_id):
+            self._plan_request(claimed, name, request, redacted)
+
+    def _plan_request(self, claimed: Claimed | None, name: str, request: ParsedRequest, redacted: str) -> None:
+        rid = request.request_id
+        resumed = bool(claimed and claimed.resumed)
+        if self.archive.seen(rid) and not resumed:
+            result = self._base_result(rid, name, "duplicate") | {
+                "problems": [f"request_id {rid} was applied before (see {self.outbox.result_path(rid).name}); "
+                             "not applied again: give a new request_id"]}
+            self._finish(claimed, name, result, "duplicates", redacted, rid)
+            return
+        names = _usernames(request)
+        partner_op = any(op.op in HQ_OPERATIONS for op in request.operations)  # the partner-level ones
+        if (names & self._pending_names or rid in self._pending_ids or request.partner in self._pending_partner_ops
+                or (partner_op and request.partner in self._pending_partners)):
+            self.flush(wait=True)  # it depends on writes still waiting: make them first
+        resume = resumed or self.outbox.last_status(rid) == "failed"
+        view = load_view(self.rt, request, self.min_length)
+        plan = plan_request(request, view, self.rt.rolemap, self.rt.layout, self.rt.now,
+                            self.rt.config.passwords.scheme,
+                            partial(generate, self.rt.config.passwords.generated_length), resume=resume)
+        if plan.rejected:
+            self._finish(claimed, name, self._result(plan, name, "rejected"), "rejected", redacted, rid)
+            return
+        if plan.secrets and not self.rt.dry_run:
+            self.outbox.write_secrets(rid, plan.secrets)  # before writing: a crash must not lose a password
+        self._batch.append(Queued(claimed, name, plan, redacted))
+        self._pending_names |= names
+        self._pending_ids.add(rid)
+        self._pending_partners.add(request.partner)
+        if partner_op:
+            self._pending_partner_ops.add(request.partner)
+        self._batch_changes += len(plan.changes)
+        if self._batch_changes >= BATCH_CHANGES:
+            self.flush(wait=False)
+
+    def flush(self, wait: bool = True) -> None:
+        """Send the batch to the writer; with `wait`, also wait until everything sent is written.
+
+        While the writer writes a batch, the next requests are read and planned (a
+        request depending on the batch waits for it: see _plan_request). Each batch's
+        requests get their results once it is written.
+        """
+        batch, self._batch = self._batch, []
+        self._batch_changes = 0
+        if batch and self.rt.dry_run:
+            write, executor = BatchWrite(batch), self.rt.executor()
+            write.entries(executor)
+            self._report(batch, *write.groups(executor))
+        elif batch:
+            while len(self._inflight) >= 2:  # one batch per stage
+                self._collect()
+            if self._writer is None:
+                self._writer = BatchWriter(self.rt)
+            self._inflight.append((batch, self._writer.submit(batch)))
+        if wait:
+            while self._inflight:
+                self._collect()
+            self._pending_names, self._pending_ids = set(), set()
+            self._pending_partners, self._pending_partner_ops = set(), set()
+
+    def _collect(self) -> None:
+        batch, future = self._inflight.popleft()
+        self._report(batch, *future.result())  # a lost connection raises here: files stay claimed
+
+    def close(self) -> None:
+        """Wait for the writer, stop it, and count its LDAP operations with the run's."""
+        try:
+            self.flush(wait=True)
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def _report(self, batch: list[Queued], failed: dict[int, str], written: set[int]) -> None:
+        for queued in batch:
+            plan, rid = queued.plan, queued.plan.request.request_id
+            error = failed.get(id(queued))
+            if error is None:
+                self._finish(queued.claimed, queued.name, self._result(plan, queued.name, "applied"), "requests",
+                             queued.redacted, rid)
+                continue
+            for index in failed_ops(plan, [c for c in plan.changes if id(c) not in written]):
+                plan.results[index].status = "failed"
+                plan.results[index].message = f"not (all) written: {error}"
+            result = self._result(plan, queued.name, "failed")
+            result["problems"] = [error]
+            self._finish(queued.claimed, queued.name, result, "failed", queued.redacted, rid)
+
+    def _result(self, plan: RequestPlan, name: str, status: str) -> dict[str, Any]:
+        request = plan.request
+        result = self._base_result(request.request_id, name, status)
+        result |= {"requested_by": request.requested_by, "partner": request.partner}
+        if plan.problems:
+            result["problems"] = plan.problems
+        result["operations"] = [
+            {"index": r.index, "op": r.op, "target": r.target, "result": r.status, "message": r.message}
+            for r in plan.results
+        ]
+        if plan.secrets and status != "rejected":
+            result["secrets"] = f"{request.request_id}.secret (generated passwords for: {', '.join(sorted(plan.secrets))})"
+        return result
+
+
+def _usernames(request: ParsedRequest) -> set[str]:
+    names = {request.requested_by}
+    for op in request.operations:
+        if hasattr(op, "username"):
+            names.add(op.username)
+        if op.op == "create_partner":
+            names.add(op.admin.username)
+    return names

@@ -1,0 +1,99 @@
+"""One run's context: config, role map, connection, audit sink, run id and clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import structlog
+
+from ..files.archive import Archive
+from ..files.audit import AuditLog
+from ..files.state import RunState, load_state, rolemap_digest, save_state
+from ..ldap.directory import Directory
+from ..ldap.executor import Executor
+from ..ldap.groupwatch import GroupWatch
+from ..model.config import Config
+from ..model.layout import Layout
+from ..model.rolemap import RoleMap
+
+
+@dataclass
+class Runtime:
+    config: Config
+    rolemap: RoleMap
+    directory: Directory
+    audit: AuditLog
+    run_id: str
+    now: dt.datetime
+    dry_run: bool = False
+    state: RunState | None = None
+    rolemap_digest: str = ""
+    watch: GroupWatch = field(default_factory=lambda: GroupWatch({}, ()))
+    archived: set[int] = field(default_factory=set)
+    holders: dict[str, set[str]] = field(default_factory=dict)
+    _reconciled: tuple[dt.datetime, bool] | None = None
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.config.ldap.base_dn)
+
+    def reconciled(self, started: dt.datetime, full: bool) -> None:
+        """Note that a reconcile finished: the next one need only read what changed after `started`."""
+        self._reconciled = (started, full)
+
+    def state_to_save(self) -> RunState:
+        old = self.state or RunState()
+        state = RunState(self.layout.base_dn, self.rolemap_digest, old.watermark, old.last_full, self.watch.to_record())
+        if self._reconciled is not None:
+            started, full = self._reconciled
+            if full or old.rolemap == self.rolemap_digest:
+                state.watermark = started.isoformat()
+                if full:
+                    state.last_full = started.isoformat()
+        elif old.rolemap != self.rolemap_digest:
+            state.rolemap = old.rolemap  # the role map changed: keep that visible until a full reconcile
+        return state
+
+    def executor(self, directory: Directory | None = None) -> Executor:
+        """The executor of this run, writing through `directory` (default: the run's connection)."""
+        return Executor(
+            directory=directory or self.directory,
+            audit=self.audit,
+            dry_run=self.dry_run,
+            run_id=self.run_id,
+            archive_to=Archive(self.config.paths.archive).write_deleted_entry,
+            watch=self.watch,
+            layout=self.layout,
+            archived=self.archived,
+            holders=self.holders,
+        )
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+@contextmanager
+def open_runtime(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool = False) -> Iterator[Runtime]:
+    """Connect and bind (DirectoryError, exit 2, if that fails); close everything on exit."""
+    run_id = new_run_id()
+    directory = Directory(config.ldap).connect()
+    audit = AuditLog(None if dry_run else config.logging.audit_file)
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    state = load_state(config.paths.state)
+    layout = Layout(config.ldap.base_dn)
+    watch = GroupWatch(state.groups if state else {}, (layout.roles, layout.systems))
+    rt = Runtime(config, rolemap, directory, audit, run_id, now, dry_run, state,
+                 rolemap_digest(config.paths.role_map), watch)
+    try:
+        yield rt
+        if not dry_run and watch.loaded:
+            save_state(config.paths.state, rt.state_to_save())
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id")
+        audit.close()
+        directory.close()

@@ -1,0 +1,65 @@
+"""What each step of a run did, and the line of the run's summary that says so."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..plan.inactivity import InactivityPlan
+from ..plan.reconcile import ReconcilePlan
+
+
+@dataclass
+class InboxSummary:
+    statuses: Counter = field(default_factory=Counter)
+    results: list[Path] = field(default_factory=list)
+    busy: bool = False
+
+    def line(self) -> str:
+        if self.busy:
+            return "requests: skipped (another mopldap run holds the inbox)"
+        parts = [f"{self.statuses[s]} {s}" for s in ("applied", "rejected", "failed", "duplicate") if self.statuses[s]]
+        return f"requests: {', '.join(parts) if parts else 'none'}"
+
+
+@dataclass
+class ReconcileSummary:
+    plan: ReconcilePlan
+    failed: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        plan = self.plan
+        groups = plan.group_changes
+        members = sum(len(m.values) for c in groups for m in c.mods)
+        if plan.full:
+            parts = ["every account checked by filters on the server"]
+        else:
+            parts = [f"{plan.accounts} changed account(s) read"]
+        parts.append(f"{members} group membership(s) changed in {len(groups)} group(s)")
+        if plan.enabled_by_hand:
+            parts.append(f"{len(plan.enabled_by_hand)} enabled by hand")
+        if plan.disabled_by_hand:
+            parts.append(f"{len(plan.disabled_by_hand)} disabled by hand")
+        if plan.adopted:
+            parts.append(f"{len(plan.adopted)} adopted")
+        parts.append(f"{len(plan.drift)} drift")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed writes")
+        return f"reconcile ({'full' if plan.full else 'changes only'}): " + ", ".join(parts)
+
+
+@dataclass
+class InactivitySummary:
+    plan: InactivityPlan
+    locked: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        plan = self.plan
+        if plan.braked:
+            return f"inactivity: BRAKE: {len(plan.to_lock)} would be locked, limit {plan.limit}; none locked"
+        text = f"inactivity: {self.locked} locked, {len(plan.warnings)} warned"
+        if self.failed:
+            text += f", {len(self.failed)} failed writes"
+        return text
