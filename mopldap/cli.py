@@ -56,8 +56,22 @@ def _add_config_option(parser: argparse.ArgumentParser, default: object) -> None
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments exit 1, like any invalid input (argparse's 2 means 'directory unreachable' here)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def _add_wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", metavar="SECONDS", type=float, default=600,
+                        help="if another mopldap run is writing, wait this long for it (default 600), "
+                             "then exit 5 having done nothing")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mopldap", description=DESCRIPTION,
+    parser = _Parser(prog="mopldap", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"mopldap {__version__}")
     _add_config_option(parser, None)
@@ -100,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true",
                        help="print every change that would be made; write nothing, move nothing")
     apply.add_argument("--as-of", metavar="TIME", help="act as if it were TIME (ISO 8601), for tests and previews")
+    _add_wait_option(apply)
 
     sync = command(
         "sync",
@@ -117,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="reconcile everything, not only what changed since the last run")
     sync.add_argument("--only", action="append", choices=("inbox", "reconcile", "inactivity"), metavar="STEP",
                       help="run only this step (inbox, reconcile or inactivity); repeat for several")
+    _add_wait_option(sync)
 
     lock = command(
         "lock-inactive",
@@ -129,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument("--dry-run", action="store_true", help="print who would be locked; write nothing")
     lock.add_argument("--as-of", metavar="TIME", help="as if it were TIME (ISO 8601): preview a future day's locks")
     lock.add_argument("--force", action="store_true", help="lock even beyond inactivity.max_locks_per_run")
+    _add_wait_option(lock)
 
     daemon = command(
         "daemon",
@@ -223,12 +240,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .runs.sync import run_apply, run_sync
 
     if args.command == "apply":
-        return run_apply(config, rolemap, Path(args.request), args.dry_run, args.as_of)
+        return run_apply(config, rolemap, Path(args.request), args.dry_run, args.as_of, wait=args.wait)
     if args.command == "lock-inactive":
         return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=(False, False, True),
-                        label="lock-inactive")
+                        label="lock-inactive", wait=args.wait)
     steps = tuple(not args.only or step in args.only for step in ("inbox", "reconcile", "inactivity"))
-    return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=steps, full=args.full)
+    return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=steps, full=args.full,
+                    wait=args.wait)
 
 
 if __name__ == "__main__":  # pragma: no cover

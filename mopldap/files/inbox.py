@@ -2,7 +2,7 @@
 
 - Writers drop `*.yaml` into the inbox (names starting with '.' or ending in
   .tmp/.part are ignored, so they can write then rename).
-- A run holds `inbox/.lock` (flock) and claims a file by renaming it into
+- A run holds the run lock (lock.py) and claims a file by renaming it into
   `inbox/.processing/`; a file found there when the lock is taken was left by a
   run that died, and is finished first.
 - Once handled, a request gets its result in the outbox (outbox.py) and moves to
@@ -13,24 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import fcntl
 import os
 import shutil
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model.errors import MopldapError
 from ..model.times import stamp
 
 MAX_REQUEST_BYTES = 1024 * 1024
 IGNORED_SUFFIXES = (".tmp", ".part")
-
-
-class InboxBusy(MopldapError):
-    """Another mopldap process holds the inbox lock."""
 
 
 @dataclass(frozen=True)
@@ -50,20 +42,6 @@ class Inbox:
         self.processing = self.inbox / ".processing"
 
     # -- claiming -----------------------------------------------------------------
-
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the inbox lock for one run. Raise InboxBusy if another process holds it."""
-        self.processing.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.inbox / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise InboxBusy(f"{self.inbox}: another mopldap run is processing the inbox") from None
-            yield
-        finally:
-            os.close(fd)
 
     def pending(self) -> list[tuple[Path, bool]]:
         """Return (path, resumed) for files to process: leftovers of a dead run first, then the inbox, oldest first."""
@@ -85,6 +63,7 @@ class Inbox:
         another process took it first. A leftover of a dead run is claimed where it is."""
         if resumed:
             return Claimed(path, _original_name(path.name), True)
+        self.processing.mkdir(parents=True, exist_ok=True)
         target = self.processing / f"{stamp(dt.datetime.now(dt.timezone.utc))}.{os.getpid()}{CLAIM_MARK}{path.name}"
         try:
             os.rename(path, target)
@@ -94,6 +73,7 @@ class Inbox:
 
     def claim_from(self, path: Path) -> Claimed:
         """Claim a file given on the command line (`mopldap apply`), from any folder."""
+        self.processing.mkdir(parents=True, exist_ok=True)
         target = self.processing / f"{stamp(dt.datetime.now(dt.timezone.utc))}.{os.getpid()}{CLAIM_MARK}{path.name}"
         try:
             os.rename(path, target)

@@ -1,7 +1,12 @@
 """`mopldap daemon`: the sync steps on cron schedules (APScheduler), until SIGTERM or SIGINT.
 
-- One worker thread: runs never overlap. A job whose next time comes while it is
-  still running is skipped, and the skip is logged.
+- One worker thread: runs never overlap. A job whose time comes while the worker is
+  busy waits for it and runs late (never dropped: no misfire grace); a job whose
+  previous run is still waiting or running is skipped, logged with its next time.
+- Every run takes the run lock, as `mopldap sync` does: if another process holds it,
+  the run waits for it.
+- A file renamed into the inbox starts an inbox run within a second (the inbox folder
+  is watched with a cheap stat twice a second), whatever `schedule.inbox` says.
 - Each run connects, runs its step with its own run id, and disconnects; a
   directory outage fails that run (logged) and the next one tries again.
 - SIGTERM/SIGINT: no new run starts; the run in progress finishes; exit 0.
@@ -9,11 +14,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import signal
 import threading
 
 import structlog
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -29,14 +43,16 @@ from .sync import run_steps
 
 log = structlog.get_logger(__name__)
 JOBS = {"inbox": (True, False, False), "reconcile": (False, True, False), "inactivity": (False, False, True)}
+WATCH_SECONDS = 0.5
 
 
-def run_job(config: Config, rolemap: RoleMap, name: str) -> None:
+def run_job(config: Config, rolemap: RoleMap, name: str, stop: threading.Event | None = None) -> None:
     """One scheduled run; never raises (the daemon must outlive a failing run)."""
     if name == "inbox" and not Inbox(config.paths.inbox).pending():
         return  # nothing waits: no need to connect
     try:
-        with open_runtime(config, rolemap, parse_as_of(None)) as rt:
+        with open_runtime(config, rolemap, parse_as_of(None), wait=float("inf"),
+                          stop=stop.is_set if stop is not None else lambda: False) as rt:
             lines, brake = run_steps(rt, *JOBS[name])
             log.info("run_done", job=name, summary=lines, ldap_operations=dict(rt.directory.stats))
             if brake:
@@ -47,9 +63,69 @@ def run_job(config: Config, rolemap: RoleMap, name: str) -> None:
         log.exception("run_crashed", job=name)
 
 
-def _on_skip(event: JobEvent) -> None:
-    log.warning("run_skipped", job=event.job_id,
-                why="the previous run of this job is still going (or the worker is busy)")
+class Daemon:
+    def __init__(self, config: Config, rolemap: RoleMap, stop: threading.Event) -> None:
+        self.config = config
+        self.rolemap = rolemap
+        self.stop = stop
+        # coalesce: missed times run once; misfire_grace_time None: a late job still runs
+        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=1)},
+                                             job_defaults={"max_instances": 1, "coalesce": True,
+                                                           "misfire_grace_time": None})
+        self.scheduler.add_listener(self._on_skip, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self.scheduler.add_listener(self._on_progress, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        self._busy: set[str] = set()  # jobs submitted to the worker and not finished
+        self._lock = threading.Lock()
+
+    def _job(self, name: str) -> None:
+        run_job(self.config, self.rolemap, name, self.stop)
+
+    def _on_progress(self, event: JobEvent) -> None:
+        with self._lock:
+            (self._busy.add if event.code == EVENT_JOB_SUBMITTED else self._busy.discard)(event.job_id)
+
+    def _on_skip(self, event: JobEvent) -> None:
+        job = self.scheduler.get_job(event.job_id)
+        upcoming = job.next_run_time.isoformat() if job is not None and job.next_run_time else None
+        log.warning("run_skipped", job=event.job_id, next_run=upcoming,
+                    why="its previous run is still waiting for the worker or running")
+
+    def watch_inbox(self) -> None:
+        """Start an inbox run as soon as a file arrives (the folder's mtime changes and a file waits)."""
+        inbox = Inbox(self.config.paths.inbox)
+        seen = None
+        while not self.stop.wait(WATCH_SECONDS):
+            try:
+                stamp = (os.stat(inbox.inbox).st_mtime_ns, os.stat(inbox.processing).st_mtime_ns
+                         if inbox.processing.exists() else 0)
+            except OSError:
+                continue
+            if stamp == seen:
+                continue
+            with self._lock:
+                busy = "inbox" in self._busy
+            if busy or not inbox.pending():
+                seen = stamp if not busy else seen
+                continue
+            seen = stamp
+            self.scheduler.modify_job("inbox", next_run_time=dt.datetime.now(dt.timezone.utc))
+
+    def run(self) -> int:
+        for name in JOBS:
+            trigger: CronTrigger = cron_trigger(getattr(self.config.schedule, name))
+            self.scheduler.add_job(self._job, trigger, args=(name,), id=name, name=name)
+        self.scheduler.start()
+        watcher = threading.Thread(target=self.watch_inbox, name="inbox-watch", daemon=True)
+        watcher.start()
+        log.info("daemon_started", schedule=self.config.schedule.model_dump())
+        print("daemon: running; SIGTERM or Ctrl-C stops it after the run in progress", flush=True)
+        while not self.stop.wait(1):
+            pass
+        self.scheduler.shutdown(wait=True)
+        watcher.join(5)
+        log.info("daemon_stopped")
+        print("daemon: stopped", flush=True)
+        return 0
 
 
 def run_daemon(config: Config, rolemap: RoleMap, stop: threading.Event | None = None) -> int:
@@ -63,18 +139,4 @@ def run_daemon(config: Config, rolemap: RoleMap, stop: threading.Event | None = 
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-    scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=1)},
-                                    job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30})
-    scheduler.add_listener(_on_skip, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
-    for name in JOBS:
-        trigger: CronTrigger = cron_trigger(getattr(config.schedule, name))
-        scheduler.add_job(run_job, trigger, args=(config, rolemap, name), id=name, name=name)
-    scheduler.start()
-    log.info("daemon_started", schedule=config.schedule.model_dump())
-    print("daemon: running; SIGTERM or Ctrl-C stops it after the run in progress", flush=True)
-    while not stop.wait(1):
-        pass
-    scheduler.shutdown(wait=True)
-    log.info("daemon_stopped")
-    print("daemon: stopped", flush=True)
-    return 0
+    return Daemon(config, rolemap, stop).run()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import structlog
 
-from ..files.inbox import Inbox, InboxBusy
+from ..files.inbox import Inbox
 from ..model.errors import ConfigError
 from .runtime import Runtime
 from .summary import InboxSummary
@@ -33,17 +33,12 @@ def run_inbox(rt: Runtime, echo=print) -> InboxSummary:
         processor.close()
         return processor.summary
     try:
-        with inbox.locked():
-            try:
-                for path, resumed in inbox.pending():  # again, under the lock
-                    claimed = inbox.claim(path, resumed)
-                    if claimed is not None:
-                        processor.process(claimed, claimed.path)
-            finally:
-                processor.close()
-    except InboxBusy as exc:
-        log.warning("inbox_busy", why=str(exc))
-        processor.summary.busy = True
+        for path, resumed in pending:  # the run holds the run lock: nobody else claims meanwhile
+            claimed = inbox.claim(path, resumed)
+            if claimed is not None:
+                processor.process(claimed, claimed.path)
+    finally:
+        processor.close()
     return processor.summary
 
 
@@ -59,10 +54,9 @@ def apply_file(rt: Runtime, path: Path, echo=print) -> str:
         processor.process(None, path)
         processor.close()
         return processor.statuses[path.name]
-    with inbox.locked():
-        claimed = inbox.claim_from(path)
-        try:
-            processor.process(claimed, claimed.path)
-        finally:
-            processor.close()
-        return processor.statuses[path.name]
+    claimed = inbox.claim_from(path)
+    try:
+        processor.process(claimed, claimed.path)
+    finally:
+        processor.close()
+    return processor.statuses[path.name]

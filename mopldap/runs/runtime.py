@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -12,6 +12,7 @@ import structlog
 
 from ..files.archive import Archive
 from ..files.audit import AuditLog
+from ..files.lock import RunLock
 from ..files.state import RunState, load_state, rolemap_digest, save_state
 from ..ldap.directory import Directory
 from ..ldap.executor import Executor
@@ -77,10 +78,33 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
 
 
+log = structlog.get_logger(__name__)
+WAIT = 600.0  # seconds a command waits for another run to finish (sync --wait)
+
+
+def run_lock(config: Config) -> RunLock:
+    return RunLock(config.paths.inbox / ".lock")
+
+
 @contextmanager
-def open_runtime(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool = False) -> Iterator[Runtime]:
-    """Connect and bind (DirectoryError, exit 2, if that fails); close everything on exit."""
+def open_runtime(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool = False, wait: float = WAIT,
+                 stop: Callable[[], bool] = lambda: False) -> Iterator[Runtime]:
+    """Take the run lock (unless dry-run: it writes nothing), connect and bind; release and
+    close everything on exit. Raise RunBusy (exit 5) if another run holds the lock past
+    `wait` seconds, DirectoryError (exit 2) if the directory cannot be reached."""
     run_id = new_run_id()
+    lock = run_lock(config)
+    if not dry_run:
+        lock.acquire(run_id, wait, lambda who: log.warning("run_waiting", holder=who, wait_seconds=wait), stop)
+    try:
+        with _connected(config, rolemap, now, dry_run, run_id) as rt:
+            yield rt
+    finally:
+        lock.release()
+
+
+@contextmanager
+def _connected(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool, run_id: str) -> Iterator[Runtime]:
     directory = Directory(config.ldap).connect()
     audit = AuditLog(None if dry_run else config.logging.audit_file)
     structlog.contextvars.bind_contextvars(run_id=run_id)

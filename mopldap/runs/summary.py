@@ -14,11 +14,8 @@ from ..plan.reconcile import ReconcilePlan
 class InboxSummary:
     statuses: Counter = field(default_factory=Counter)
     results: list[Path] = field(default_factory=list)
-    busy: bool = False
 
     def line(self) -> str:
-        if self.busy:
-            return "requests: skipped (another mopldap run holds the inbox)"
         parts = [f"{self.statuses[s]} {s}" for s in ("applied", "rejected", "failed", "duplicate") if self.statuses[s]]
         return f"requests: {', '.join(parts) if parts else 'none'}"
 

@@ -14,7 +14,7 @@ from ..model.times import parse_as_of
 from .inactivity import run_inactivity
 from .inbox import apply_file, run_inbox
 from .reconcile import run_reconcile
-from .runtime import Runtime, open_runtime
+from .runtime import WAIT, Runtime, open_runtime
 
 log = structlog.get_logger(__name__)
 
@@ -37,10 +37,10 @@ def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivit
 
 def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str | None = None,
              force: bool = False, steps: tuple[bool, bool, bool] = (True, True, True), label: str = "sync",
-             full: bool = False) -> int:
+             full: bool = False, wait: float = WAIT) -> int:
     """One run: inbox → reconcile → inactivity. Print a summary; exit 3 if the brake held the locks."""
     started = time.monotonic()
-    with open_runtime(config, rolemap, parse_as_of(as_of), dry_run) as rt:
+    with open_runtime(config, rolemap, parse_as_of(as_of), dry_run, wait) as rt:
         lines, brake = run_steps(rt, *steps, force=force, full=full)
         elapsed = time.monotonic() - started
         print(f"{label}{' (dry run)' if dry_run else ''} {rt.run_id}:")
@@ -54,9 +54,9 @@ def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str
 
 
 def run_apply(config: Config, rolemap: RoleMap, path: Path, dry_run: bool = False,
-              as_of: str | None = None) -> int:
+              as_of: str | None = None, wait: float = WAIT) -> int:
     """`mopldap apply FILE`: process one request file now; print where its result is."""
-    with open_runtime(config, rolemap, parse_as_of(as_of), dry_run) as rt:
+    with open_runtime(config, rolemap, parse_as_of(as_of), dry_run, wait) as rt:
         status = apply_file(rt, path)
         if not dry_run:
             print(f"{path.name}: {status}; result in {config.paths.outbox}")

@@ -99,7 +99,7 @@ def test_a_job_still_running_when_its_next_time_comes_is_skipped(tmp_path, own_s
     config, rolemap = load_settings(write_config(tmp_path, own_server))
     starts: list[float] = []
 
-    def slow_run(config, rolemap, name):  # stands in for a run that takes long
+    def slow_run(config, rolemap, name, stop=None):  # stands in for a run that takes long
         starts.append(time.monotonic())
         time.sleep(2.5)
 
@@ -115,3 +115,62 @@ def test_a_job_still_running_when_its_next_time_comes_is_skipped(tmp_path, own_s
     assert len(starts) >= 2
     assert all(later - earlier >= 2.4 for earlier, later in zip(starts, starts[1:])), "two runs overlapped"
     assert any(entry["event"] == "run_skipped" for entry in logs)
+
+
+def test_a_late_job_runs_when_the_worker_is_free_and_a_skip_says_when_it_runs_next(tmp_path, own_server, monkeypatch):
+    """The daily inactivity run is never dropped because a long inbox run was in progress."""
+    schedule = {"inbox": "* * * * * *", "reconcile": "0 0 3 * * *", "inactivity": "*/4 * * * * *"}
+    path = write_config(tmp_path, own_server)
+    data = yaml.safe_load(path.read_text())
+    data["schedule"] = schedule
+    path.write_text(yaml.safe_dump(data))
+    config, rolemap = load_settings(path)
+    runs: list[tuple[str, float, float]] = []
+
+    def slow_run(config, rolemap, name, stop=None):
+        started = time.monotonic()
+        time.sleep(3.5 if name == "inbox" else 0.1)
+        runs.append((name, started, time.monotonic()))
+
+    monkeypatch.setattr(daemon_module, "run_job", slow_run)
+    stop = threading.Event()
+    with structlog.testing.capture_logs() as logs:
+        thread = threading.Thread(target=daemon_module.run_daemon, args=(config, rolemap, stop))
+        thread.start()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and sum(1 for r in runs if r[0] == "inactivity") < 2:
+            time.sleep(0.1)
+        stop.set()
+        thread.join(30)
+    inactivity = [r for r in runs if r[0] == "inactivity"]
+    assert len(inactivity) >= 2, runs  # every 4 s, although the worker was busy with inbox runs of 3.5 s
+    assert all(i[1] >= any_run[2] or i[2] <= any_run[1] for i in inactivity for any_run in runs if any_run is not i), runs
+    skips = [e for e in logs if e["event"] == "run_skipped"]
+    assert skips and all(e["next_run"] for e in skips)
+    assert all(e["log_level"] == "warning" for e in skips)
+
+
+def test_a_file_renamed_into_the_inbox_is_picked_up_within_two_seconds(tmp_path, own_server):
+    """Pickup does not wait for schedule.inbox (daily here): the daemon watches the folder."""
+    path = write_config(tmp_path, own_server)
+    data = yaml.safe_load(path.read_text())
+    data["schedule"] = {"inbox": "0 0 3 * * *", "reconcile": "0 0 3 * * *", "inactivity": "0 0 3 * * *"}
+    path.write_text(yaml.safe_dump(data))
+    assert mopldap(path, "init", "--hq-admin", "hq1", "--name", "HQ").returncode == 0
+    log = open(tmp_path / "daemon.log", "w")
+    daemon = subprocess.Popen([sys.executable, "-m", "mopldap.cli", "daemon", "--config", str(path)],
+                              stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        assert daemon.stdout.readline().startswith("daemon: running")
+        delays = []
+        for n in range(3):
+            started = time.monotonic()
+            result = wait_for(drop(tmp_path, f"HQ-FAST-{n}", [{"op": "create_partner", "name": f"P{n}", "admin": {
+                "username": f"admin{n}", "name": "管理员", "user_type": "sales"}}]), seconds=10)
+            delays.append(time.monotonic() - started)
+            assert result["status"] in ("applied", "rejected")
+        assert max(delays) < 2.0, delays
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=30)
+        log.close()
