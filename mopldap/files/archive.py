@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..model.redaction import redact_lines
 from ..model.times import stamp
-from .atomic import write_atomic
+from .atomic import cannot_write, write_atomic
 from .inbox import Claimed
 
 
@@ -36,37 +36,42 @@ class Archive:
         folder) is moved there as it is, without being opened.
         """
         target_dir = self.folder / folder
-        target_dir.mkdir(parents=True, exist_ok=True)
         if folder == "requests" and request_id:
             target = target_dir / f"{request_id}.yaml"
         else:
             target = target_dir / f"{stamp(now)}-{request_id or claimed.name}"
             if request_id:
                 target = target.with_name(target.name + ".yaml")
-        if redacted_text is None and stat.S_ISREG(os.lstat(claimed.path).st_mode):
-            tmp = target.with_name(f".{target.name}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-            with open(claimed.path, encoding="utf-8", errors="replace") as src, os.fdopen(fd, "w") as dst:
-                dst.writelines(redact_lines(src))
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, target)
-            os.unlink(claimed.path)
-        elif redacted_text is None:
-            os.rename(claimed.path, target)
-        else:
-            write_atomic(target, redacted_text, 0o640)
-            os.unlink(claimed.path)
+        try:
+            target_dir.mkdir(parents=True, exist_ok=True)
+            if redacted_text is None and stat.S_ISREG(os.lstat(claimed.path).st_mode):
+                tmp = target.with_name(f".{target.name}.tmp")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+                with open(claimed.path, encoding="utf-8", errors="replace") as src, os.fdopen(fd, "w") as dst:
+                    dst.writelines(redact_lines(src))
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                os.replace(tmp, target)
+                os.unlink(claimed.path)
+            elif redacted_text is None:
+                os.rename(claimed.path, target)
+            else:
+                write_atomic(target, redacted_text, 0o640)
+                os.unlink(claimed.path)
+        except OSError as exc:
+            raise cannot_write(target, exc) from None
         return target
 
     def write_deleted_entry(self, name: str, text: str) -> Path:
         """Write the LDIF of an entry about to be deleted to deleted/<name> (0600, fsync'd)."""
-        target_dir = self.folder / "deleted"
-        target_dir.mkdir(parents=True, exist_ok=True)
-        path = target_dir / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        path = self.folder / "deleted" / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise cannot_write(path, exc) from None
         return path

@@ -1,4 +1,4 @@
-"""The audit file: one JSON line per directory write, flushed before the run goes on."""
+"""The audit file: one JSON line per directory write, written before the run reports it."""
 
 from __future__ import annotations
 
@@ -7,35 +7,45 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+from .atomic import cannot_write
 
 
 class AuditLog:
-    """Appends one JSON line per directory write to the audit file."""
+    """Appends one JSON line per directory write to the audit file, one write(2) per line (no
+    buffer to lose), fsync'd when the run closes it."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._file: TextIO | None = None
+        self._fd: int | None = None
         self._lock = threading.Lock()  # writers of several threads: one whole line each
 
     def write(self, event: str, **fields: Any) -> None:
+        """Append one event. Raise LocalFilesError (exit 4) if it cannot be written whole."""
         if self.path is None:
             return
         record = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "event": event, **fields}
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         with self._lock:
-            self._append(line)
-
-    def _append(self, line: str) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-            self._file = os.fdopen(fd, "a", encoding="utf-8")
-        self._file.write(line)
-        self._file.flush()
+            try:
+                if self._fd is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+                written = os.write(self._fd, line)
+                if written != len(line):
+                    raise OSError(28, "No space left on device (line written in part)")
+            except OSError as exc:
+                raise cannot_write(self.path, exc) from None
 
     def close(self) -> None:
-        if self._file is not None:
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            assert self.path is not None
+            raise cannot_write(self.path, exc) from None
+        finally:
+            os.close(fd)

@@ -35,15 +35,18 @@ class Outbox:
         except (OSError, yaml.YAMLError, AttributeError):
             return None
 
+    def read_secrets(self, request_id: str) -> dict[str, str]:
+        """The passwords generated for a request so far (username -> password), if any."""
+        try:
+            known = yaml.safe_load((self.folder / f"{request_id}.secret").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            return {}
+        return {str(k): str(v) for k, v in known.items()} if isinstance(known, dict) else {}
+
     def write_secrets(self, request_id: str, secrets: dict[str, str]) -> Path:
         """Merge generated passwords into <request_id>.secret (0600)."""
         path = self.folder / f"{request_id}.secret"
-        known: dict[str, str] = {}
-        if path.exists():
-            try:
-                known = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError:
-                known = {}
+        known = self.read_secrets(request_id)
         known.update(secrets)
         write_secret(path, dump(dict(sorted(known.items()))))
         return path

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ldap3.utils.conv import escape_filter_chars
+
 from ..model.entry import Entry
-from ..model.layout import Layout
+from ..model.layout import Layout, normalize_dn, rdn_value, split_dn
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER
 from .directory import Directory
 
@@ -26,3 +28,48 @@ def count_enabled(directory: Directory, layout: Layout, cap: int | None = None) 
         if cap is not None and count >= cap:
             break
     return count
+
+
+CHUNK = 200  # uid terms per (|(uid=...)...) filter
+
+
+def existing(directory: Directory, layout: Layout, dns: dict[str, str]) -> set[str]:
+    """Given normalized DN -> DN, return the normalized DNs of those that are entries: one
+    search per CHUNK uid= DNs (uid is indexed), a base read for any other."""
+    found: set[str] = set()
+    by_uid: dict[str, list[str]] = {}
+    for norm, dn in dns.items():
+        try:
+            attr, value = split_dn(dn)[0]
+        except ValueError:
+            continue
+        if attr.lower() == "uid":
+            by_uid.setdefault(rdn_value(dn).lower(), []).append(norm)
+        elif directory.read(dn, ("1.1",)) is not None:
+            found.add(norm)
+    uids = sorted(by_uid)
+    for start in range(0, len(uids), CHUNK):
+        terms = "".join(f"(uid={escape_filter_chars(u)})" for u in uids[start:start + CHUNK])
+        for entry in directory.search(layout.base_dn, f"(|{terms})", ("1.1",)):
+            norm = normalize_dn(entry.dn)
+            if norm in dns:
+                found.add(norm)
+    return found
+
+
+def memberships(directory: Directory, layout: Layout, dns: list[str]) -> dict[str, list[str]]:
+    """Given DNs, return the groups naming each (normalized DN -> group DNs), leaving out DNs no
+    group names. One search per CHUNK DNs (member is indexed); only when a chunk matches
+    something, one search per DN of that chunk, to tell which."""
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(dns), CHUNK):
+        chunk = dns[start:start + CHUNK]
+        terms = "".join(f"(member={escape_filter_chars(dn)})" for dn in chunk)
+        if not list(directory.search(layout.base_dn, f"(&(objectClass=groupOfNames)(|{terms}))", ("1.1",))):
+            continue
+        for dn in chunk:
+            query = f"(&(objectClass=groupOfNames)(member={escape_filter_chars(dn)}))"
+            groups = [entry.dn for entry in directory.search(layout.base_dn, query, ("1.1",))]
+            if groups:
+                found[normalize_dn(dn)] = groups
+    return found

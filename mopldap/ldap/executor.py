@@ -16,6 +16,7 @@ import structlog
 from ldap3.utils.conv import escape_filter_chars
 
 from ..model.change import Change, Modification
+from ..model.errors import LocalFilesError
 from ..model.layout import Layout, normalize_dn
 from .directory import NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION, VALUE_EXISTS, Directory, WriteError
 from .groupwatch import GroupWatch
@@ -102,14 +103,14 @@ class Executor:
             return outcome
         batches = waves(plan)
         for index, wave in enumerate(batches):
-            for change, error in zip(wave, self._write_wave(wave)):
+            results = list(zip(wave, self._write_wave(wave)))
+            self._audit_wave(results, requester)
+            for change, error in results:
                 if error is None:
-                    self._audit(change, requester, "applied")
                     log.debug("change_applied", change=change.describe(), request_id=change.request_id)
                     outcome.applied.append(change)
                     continue
-                if not change.parts:  # a merged write that fails is retried part by part: audited then
-                    self._audit(change, requester, "failed", error)
+                if not change.parts:
                     log.error("change_failed", dn=change.dn, action=change.action, error=error,
                               request_id=change.request_id)
                 outcome.unapplied.append(change)
@@ -233,7 +234,8 @@ class Executor:
 
     def archive(self, change: Change) -> None:
         """Write the entry `change` deletes to the archive as LDIF, read whole just now.
-        Raise WriteError if it cannot be read or written: then nothing is deleted."""
+        Raise WriteError if it cannot be read, LocalFilesError if it cannot be written: then nothing
+        is deleted."""
         assert self.directory is not None and self.layout is not None
         if self.dry_run:
             return
@@ -243,18 +245,28 @@ class Executor:
         if attrs is None:
             raise WriteError(f"archive of {change.dn}: the entry is gone")
         name = f"{change.request_id or 'run-' + self.run_id}-{_safe(change.dn)}.ldif"
-        try:
-            path = self.archive_to(name, entry_ldif(change.dn, attrs, self.layout, change.request_id or self.run_id))
-        except OSError as exc:
-            raise WriteError(f"archive of {change.dn}: {exc.strerror}: nothing was deleted") from None
+        # LocalFilesError (exit 4) if it cannot be written: the run stops, nothing was deleted
+        path = self.archive_to(name, entry_ldif(change.dn, attrs, self.layout, change.request_id or self.run_id))
         self.archived.add(id(change))
         log.info("entry_archived", dn=change.dn, path=str(path))
 
-    def _audit(self, change: Change, requester: str | None, result: str, error: str | None = None) -> None:
+    def _audit_wave(self, results: list[tuple[Change, str | None]], requester: str | None) -> None:
+        """Write one audit event per write of a wave (a merged write that failed is retried part by
+        part, and audited then). If the audit file cannot take them, log every event not written
+        (the log is the audit's last resort) and stop the run (LocalFilesError, exit 4)."""
+        events = [event for change, error in results if error is None or not change.parts
+                  for event in self._events(change, requester, "applied" if error is None else "failed", error)]
+        for index, event in enumerate(events):
+            try:
+                self.audit.write("ldap_change", **event)
+            except LocalFilesError:
+                for unwritten in events[index:]:
+                    log.error("audit_unwritten", why="the audit file cannot be written", **unwritten)
+                raise
+
+    def _events(self, change: Change, requester: str | None, result: str, error: str | None = None) -> list[dict]:
         if change.parts:  # one write for several requests: one event per request
-            for part in change.parts:
-                self._audit(part, requester, result, error)
-            return
+            return [event for part in change.parts for event in self._events(part, requester, result, error)]
         fields = dict(
             run_id=self.run_id,
             request_id=change.request_id,
@@ -268,7 +280,7 @@ class Executor:
         )
         if error:
             fields["error"] = error
-        self.audit.write("ldap_change", **fields)
+        return [fields]
 
 
 def _safe(dn: str) -> str:

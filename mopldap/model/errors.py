@@ -40,6 +40,14 @@ class SafetyBrakeError(MopldapError):
     exit_code = 3
 
 
+class LocalFilesError(MopldapError):
+    """mopldap's own files (outbox, archive, audit, journal, state) could not be written: disk
+    full, read-only (exit 4). Nothing is written to the directory that has no result recorded
+    or recordable; the next run, once there is room, finishes what this one left."""
+
+    exit_code = 4
+
+
 class ServerSetupError(MopldapError):
     """The embedded slapd could not be built, started or stopped (exit 1)."""
 

@@ -13,7 +13,7 @@ LOCKED_FILTER = f"(pwdAccountLockedTime={ADMIN_LOCK})"
 ACCOUNT_ATTRS = (
     "objectClass", "uid", "cn", "sn", "displayName", "title", "mail", "mobile", "mopUserType",
     "mopAccountStatus", "mopDisabledReason", "mopDisabledAt", "mopEnabledAt", "mopInactivityExempt",
-    "pwdAccountLockedTime", "memberOf", "createTimestamp", "hasSubordinates",
+    "pwdAccountLockedTime", "memberOf", "createTimestamp", "hasSubordinates", "pwdChangedTime",
 )
 """What mopldap reads of an account (one search gives its state, roles and systems)."""
 PROFILE_ATTRS = ("cn", "sn", "displayName", "title", "mail", "mobile")

@@ -34,6 +34,7 @@ class AccountState:
     roles: frozenset[str] = frozenset()
     systems: frozenset[str] = frozenset()
     has_children: bool = field(default=False, compare=False)
+    password_changed: str | None = field(default=None, compare=False)  # pwdChangedTime
 
     @property
     def profile_map(self) -> dict[str, tuple[str, ...]]:
@@ -86,6 +87,7 @@ def account_from_entry(entry: Entry, layout: Layout) -> AccountState:
         roles=frozenset(roles),
         systems=frozenset(systems),
         has_children=entry.first("hasSubordinates") == "TRUE",
+        password_changed=entry.first("pwdChangedTime"),
     )
 
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field, replace
 
 from ldap3.utils.conv import escape_filter_chars
 
-from ..model.change import Change
+from ..model.change import Change, Modification
 from ..model.layout import Layout, normalize_dn
 from ..model.rolemap import RoleMap
 from ..model.schema import ACCOUNT_FILTER, ACTIVE, DISABLED, LOCKED_FILTER
 from ..model.times import format_time
 from .accounts import AccountState, account_modifications, entitled_systems
-from .membership import membership_changes
+from .membership import MAX_VALUES, membership_changes
 
 ACCOUNT = ACCOUNT_FILTER
 LOCKED = LOCKED_FILTER
@@ -51,6 +51,12 @@ class ReconcilePlan:
     adopted: list[str] = field(default_factory=list)
     accounts: int = 0
     full: bool = False
+    memberships_read: int = 0
+    """Full runs: the member values of every role and system group, read."""
+    repaired: int = 0
+    """memberOf values rewritten because they disagreed with a group's members."""
+    ghosts: int = 0
+    """Member values naming no entry, removed."""
 
     @property
     def group_changes(self) -> list[Change]:
@@ -63,6 +69,46 @@ class SystemDiff:
 
     add: set[str] = field(default_factory=set)
     remove: set[str] = field(default_factory=set)
+
+
+@dataclass
+class GroupRead:
+    """One group as read: its member values, and the entries whose memberOf names it (what the
+    memberof overlay believes). The two disagree only after slapd stopped in mid-write."""
+
+    dn: str
+    members: dict[str, str]  # normalized member DN -> the value as stored
+    holders: dict[str, str]  # normalized DN -> DN of each entry with memberOf=<this group>
+
+
+@dataclass
+class GroupsView:
+    """Every role and system group, read for a full reconcile: the role groups' members are
+    the truth; memberOf is checked against them, not believed."""
+
+    roles: dict[str, GroupRead]  # role id -> group, every role group that exists
+    systems: dict[str, GroupRead]  # system id -> group, the role map's systems that exist
+    locked: set[str]  # normalized DNs of accounts under the administrative lock
+    found: set[str] = field(default_factory=set)  # suspects (see below) that exist
+
+    def groups(self) -> list[GroupRead]:
+        return [*self.roles.values(), *self.systems.values()]
+
+    def suspects(self, layout: Layout) -> dict[str, str]:
+        """Account DNs that are members of a group but did not show up holding it: an entry
+        whose memberOf was lost, or no entry at all. Only reading them tells which."""
+        return {norm: dn for group in self.groups() for norm, dn in group.members.items()
+                if norm not in group.holders and account_location(norm, layout) is not None}
+
+
+def account_location(dn: str, layout: Layout) -> str | None:
+    """'partner' or 'hq' for a DN where accounts live, else None."""
+    try:
+        if layout.partner_of(dn) is not None:
+            return "partner"
+        return "hq" if layout.is_hq_account(dn) else None
+    except ValueError:
+        return None
 
 
 # -- one account ---------------------------------------------------------------------------
@@ -174,6 +220,16 @@ def stray_members(members: Iterable[str], layout: Layout) -> list[str]:
     return out
 
 
+def unwanted_members(group: GroupRead, found: set[str], layout: Layout) -> tuple[list[str], list[Drift]]:
+    """Member values of a system group that name no account: outside ou=partners and ou=hq, or
+    an entry that does not exist (neither holding the group nor among `found`); and the
+    latter as drift."""
+    ghosts = [dn for norm, dn in group.members.items()
+              if norm not in group.holders and norm not in found and account_location(norm, layout) is not None]
+    drift = [Drift("ghost-member", group.dn, f"member {dn} names no entry: removed") for dn in ghosts]
+    return stray_members(group.members.values(), layout) + ghosts, drift
+
+
 def role_group_drift(role_id: str, members: Iterable[str], rolemap: RoleMap, layout: Layout) -> list[Drift]:
     """Members of a role group outside ou=partners and ou=hq; a role group the role map does not know."""
     dn = layout.role(role_id)
@@ -186,6 +242,79 @@ def role_group_drift(role_id: str, members: Iterable[str], rolemap: RoleMap, lay
 # -- the plan --------------------------------------------------------------------------------
 
 
+def _repairs(group: str, values: list[str], order: tuple[str, str], limit: int) -> list[Change]:
+    """Modifies that delete and re-add (or add and delete) member values in one operation: the
+    group ends as it was, and the memberof overlay rewrites each member's memberOf."""
+    step = max(1, limit // 2)
+    return [Change("modify", group, tuple(Modification("member", action, tuple(values[i:i + step])) for action in order),
+                   reason="memberOf disagreed with the group's members", operation="reconcile-memberof")
+            for i in range(0, len(values), step)]
+
+
+def plan_groups(view: GroupsView, rolemap: RoleMap, layout: Layout, limit: int = MAX_VALUES,
+                ) -> tuple[list[Change], list[Drift], int]:
+    """Given every group as read, return the changes that make each system group hold exactly the
+    enabled accounts its granting role groups hold, remove members that name no entry, and make
+    memberOf agree with every group; the ghosts found, as drift; how many memberOf values are
+    rewritten. HQ roles grant only under ou=hq; members outside the account bases grant nothing."""
+    placeholder = normalize_dn(layout.placeholder)
+    holding = set().union(*(g.holders for g in view.groups())) | view.found
+    where: dict[str, str | None] = {}
+
+    def located(norm: str) -> str | None:
+        if norm not in where:
+            where[norm] = account_location(norm, layout)
+        return where[norm]
+
+    desired: dict[str, dict[str, str]] = defaultdict(dict)
+    for role_id, group in view.roles.items():
+        if role_id not in rolemap.roles:
+            continue
+        hq_only = role_id in rolemap.hq_roles
+        systems = rolemap.systems_of(role_id)
+        for norm, dn in group.members.items():
+            place = located(norm)
+            if place is None or (hq_only and place != "hq") or norm not in holding or norm in view.locked:
+                continue
+            for system in systems:
+                desired[system][norm] = dn
+    additions: dict[str, list[str]] = {}
+    removals: dict[str, list[str]] = {}
+    ghost_removals: dict[str, list[str]] = {}
+    repairs: list[Change] = []
+    drift: list[Drift] = []
+    repaired = 0
+    for kind, groups in (("role", view.roles), ("system", view.systems)):
+        for gid, group in groups.items():
+            ghosts = [dn for norm, dn in group.members.items() if located(norm) is not None and norm not in holding]
+            drift += [Drift("ghost-member", group.dn, f"member {dn} names no entry: removed") for dn in ghosts]
+            if kind == "system":
+                want = desired.get(gid, {})
+                additions[group.dn] = [dn for norm, dn in want.items() if norm not in group.members]
+                removals[group.dn] = [dn for norm, dn in group.members.items() if norm not in want and norm != placeholder]
+                stay = [(norm, dn) for norm, dn in group.members.items() if norm in want]
+            else:
+                ghost_removals[group.dn] = ghosts
+                want = group.members
+                stay = [(norm, dn) for norm, dn in group.members.items() if norm in holding]
+            readd = sorted((dn for norm, dn in stay if norm not in group.holders), key=str.lower)
+            stale = sorted((dn for norm, dn in group.holders.items() if norm not in group.members and norm not in want),
+                           key=str.lower)
+            repairs += _repairs(group.dn, readd, ("delete", "add"), limit)
+            repairs += _repairs(group.dn, stale, ("add", "delete"), limit)
+            repaired += len(readd) + len(stale)
+            remaining = set(group.members) - {placeholder} - {normalize_dn(d) for d in removals.get(group.dn, ghosts)}
+            if placeholder in group.members and remaining and not additions.get(group.dn):
+                repairs.append(Change("modify", group.dn, (Modification("member", "delete", (layout.placeholder,)),),
+                                      reason="the group has members", operation="reconcile-groups"))
+    changes = membership_changes({g: v for g, v in additions.items() if v}, {g: v for g, v in removals.items() if v},
+                                 reason="derived from the role groups' members", operation="reconcile-groups",
+                                 limit=limit)
+    changes += membership_changes({}, {g: v for g, v in ghost_removals.items() if v},
+                                  reason="the member names no entry", operation="reconcile-ghosts", limit=limit)
+    return changes + repairs, drift, repaired
+
+
 def plan_reconcile(
     accounts: Iterable[AccountState],
     system_diffs: Mapping[str, SystemDiff],
@@ -194,9 +323,11 @@ def plan_reconcile(
     now: dt.datetime,
     drift: Iterable[Drift] = (),
     account_drift: bool = True,
+    memberships: bool = True,
 ) -> ReconcilePlan:
     """Given the accounts to look at one by one and what the directory said about system groups,
-    return the status changes and one membership modify per system group."""
+    return the status changes and one membership modify per system group. Without
+    `memberships`, the accounts' system groups are left to plan_groups (a full run)."""
     plan = ReconcilePlan(drift=list(drift))
     additions: dict[str, dict[str, str]] = defaultdict(dict)  # group dn -> normalized member -> member
     removals: dict[str, dict[str, str]] = defaultdict(dict)
@@ -209,6 +340,10 @@ def plan_reconcile(
                 plan.changes.append(Change("modify", state.dn, tuple(mods), old, reason=what, operation="reconcile"))
             {"adopted": plan.adopted, "enabled-by-hand": plan.enabled_by_hand,
              "disabled-by-hand": plan.disabled_by_hand}[what].append(state.dn)
+        if account_drift:
+            plan.drift += drift_of(new, rolemap)
+        if not memberships:
+            continue
         want = entitled_systems(new, rolemap)
         norm = normalize_dn(state.dn)
         for system in want - state.systems:
@@ -216,8 +351,6 @@ def plan_reconcile(
                 additions[layout.system(system)][norm] = state.dn
         for system in state.systems - want:
             removals[layout.system(system)][norm] = state.dn
-        if account_drift:
-            plan.drift += drift_of(new, rolemap)
     for system, diff in system_diffs.items():
         group = layout.system(system)
         for dn in diff.add:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ..model.change import Change, Modification
@@ -20,7 +20,7 @@ from ..model.requests import HQ_OPERATIONS, ParsedRequest
 from ..model.rolemap import RoleMap, grantable_role_problems, user_type_problem
 from ..model.schema import ACTIVE
 from ..model.schema import profile as account_profile
-from ..model.times import format_time
+from ..model.times import format_time, parse_time
 from .accounts import (
     AccountState,
     account_modifications,
@@ -51,6 +51,22 @@ class DirectoryView:
     partners: dict[str, PartnerState]
     partner_accounts: dict[str, list[AccountState]] = field(default_factory=dict)
     min_password_length: int = 8
+    leftovers: dict[str, list[str]] = field(default_factory=dict)
+    """Groups still naming the DN of a username that has no entry (normalized DN -> group DNs):
+    what a deleted account left behind. A new account of that name must not inherit it."""
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    """What an interrupted run had planned for a request (its journal), for the run resuming it."""
+
+    run_id: str
+    written_after: dt.datetime
+    """Its writes came after this moment (wall clock): a password changed since was set by it."""
+    statuses: dict[int, tuple[str, str]]  # operation index -> (status, message) as it planned them
+
+    def planned(self, index: int) -> bool:
+        return self.statuses.get(index, ("", ""))[0] == "applied"
 
 
 @dataclass
@@ -70,6 +86,7 @@ class RequestPlan:
     changes: list[Change] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
     touched: dict[int, set[str]] = field(default_factory=dict)
+    resumed_from: str | None = None  # the interrupted run whose plan this one finishes
 
     @property
     def rejected(self) -> bool:
@@ -84,7 +101,8 @@ class _Password:
 
 class _Planner:
     def __init__(self, request: ParsedRequest, view: DirectoryView, rolemap: RoleMap, layout: Layout,
-                 now: dt.datetime, scheme: str, resume: bool, generate: Callable[[], str]) -> None:
+                 now: dt.datetime, scheme: str, resume: bool, generate: Callable[[], str],
+                 first_run: FirstRun | None = None, reuse: Mapping[str, str] | None = None) -> None:
         self.request = request
         self.view = view
         self.rolemap = rolemap
@@ -93,7 +111,11 @@ class _Planner:
         self.scheme = scheme
         self.resume = resume
         self.generate = generate
-        self.plan = RequestPlan(request)
+        self.first_run = first_run
+        self.reuse = reuse or {}  # passwords generated for this request before (its .secret file)
+        self.first_deleted = {op.username for i, op in enumerate(request.operations)
+                              if op.op == "delete_user" and first_run is not None and first_run.planned(i)}
+        self.plan = RequestPlan(request, resumed_from=first_run.run_id if first_run else None)
         self.states: dict[str, AccountState] = {}
         self.original: dict[str, AccountState] = {}
         self.passwords: dict[str, _Password] = {}
@@ -115,12 +137,28 @@ class _Planner:
         where = f"operations[{index}] ({op})" + (f": {field_name}" if field_name else "")
         self.plan.problems.append(f"{where}: {message}")
 
+    def _password(self, username: str, given) -> _Password:
+        """The given password, or a generated one (the one generated before, when resuming)."""
+        if given is not None:
+            return _Password(given.get_secret_value(), generated=False)
+        return _Password(self.reuse.get(username) or self.generate(), generated=True)
+
+    def done_before(self, index: int, what: str | None = None) -> None:
+        """Operation `index` was carried out by the interrupted run: report it as applied by it."""
+        assert self.first_run is not None
+        message = what or self.first_run.statuses.get(index, ("", ""))[1]
+        self._result(index, self.plan.results[index].target, "applied",
+                     f"done by the interrupted run {self.first_run.run_id}: {message}")
+
     def account(self, index: int, username: str) -> AccountState | None:
         """Return the current state of an existing account of this request's partner, or report why not."""
         if username in self.deleted_by:
             self.problem(index, f"'{username}' is deleted by operations[{self.deleted_by[username]}]", "username")
             return None
         state = self.states.get(username) or self.view.accounts.get(username)
+        if (state is None or not state.exists) and username in self.first_deleted:
+            self.done_before(index)  # the interrupted run deleted it: this operation's effect went with it
+            return None
         if state is None or not state.exists:
             self.problem(index, f"no account '{username}' in partner {self.request.partner}", "username")
             return None
@@ -219,7 +257,19 @@ class _Planner:
         if self.plan.problems:
             return self._reject()
         self.build_changes()
+        if self.first_run is not None:
+            self._say_what_the_first_run_did()
         return self.plan
+
+    def _say_what_the_first_run_did(self) -> None:
+        assert self.first_run is not None
+        for result in self.plan.results:
+            if not self.first_run.planned(result.index) or result.message.startswith("done by the interrupted"):
+                continue
+            if result.status == "unchanged":
+                self.done_before(result.index)
+            elif result.status == "applied":
+                result.message += f" (finished after run {self.first_run.run_id} was interrupted)"
 
     def _reject(self) -> RequestPlan:
         for result in self.plan.results:
@@ -274,8 +324,7 @@ class _Planner:
         state = AccountState(dn, username, self.request.partner, "partner", profile=tuple(sorted(profile.items())),
                              user_type=user_type, status=ACTIVE, enabled_at=format_time(self.now),
                              roles=frozenset(roles))
-        value = password.get_secret_value() if password is not None else self.generate()
-        self.passwords[username] = _Password(value, generated=password is None)
+        self.passwords[username] = self._password(username, password)
         self.role_ops[username] = index
         systems = sorted(self.rolemap.granted_systems(roles))
         message = f"created {dn}; roles: {', '.join(sorted(roles))}; systems: {', '.join(systems) or '(none)'}"
@@ -372,8 +421,12 @@ class _Planner:
             return
         if state is None:
             return
-        value = op.new_password.get_secret_value() if op.new_password is not None else self.generate()
-        self.passwords[op.username] = _Password(value, generated=op.new_password is None)
+        if (self.first_run is not None and self.first_run.planned(index) and state.password_changed is not None
+                and (changed := parse_time(state.password_changed)) is not None
+                and changed >= self.first_run.written_after):
+            self.done_before(index)  # not reset again: its password is the one reported then
+            return
+        self.passwords[op.username] = self._password(op.username, op.new_password)
         message = "password reset; it must be changed at next login"
         if op.new_password is None:
             message += f"; generated password in {self.request.request_id}.secret"
@@ -509,6 +562,9 @@ class _Planner:
                 additions[self.layout.system(system)].append(after.dn)
             for system in del_sys:
                 removals[self.layout.system(system)].append(before.dn)
+        for dn, groups in self.view.leftovers.items():  # usernames without an entry: created, or deleted before
+            for group in groups:
+                removals[group].append(dn)  # delete, then add (if granted): memberOf is written afresh
         groups = membership_changes(additions, removals, request_id=rid, requester=self.request.requested_by,
                                     operation="memberships")
         self.plan.changes = partner_changes + adds + modifies + passwords + groups + deletes
@@ -523,14 +579,19 @@ def plan_request(
     scheme: str,
     generate: Callable[[], str],
     resume: bool = False,
+    first_run: FirstRun | None = None,
+    reuse: Mapping[str, str] | None = None,
 ) -> RequestPlan:
     """Given a valid-shaped request and the directory's view of it, return its plan.
 
     `resume`: the request was interrupted in an earlier run; a create_user whose
     account exists with the same values is finished (its roles set) instead of
-    being a duplicate.
+    being a duplicate. `first_run`: that run's journal: what it had planned counts as
+    done by it (a delete it made is not a rejection; a password it reset is not reset
+    again), and the results say so. `reuse`: passwords generated for the request before.
     """
-    return _Planner(request, view, rolemap, layout, now, scheme, resume, generate).run()
+    return _Planner(request, view, rolemap, layout, now, scheme, resume or first_run is not None, generate,
+                    first_run, reuse).run()
 
 
 def failed_ops(plan: RequestPlan, unapplied: list[Change]) -> set[int]:

@@ -1,5 +1,5 @@
-"""The reconcile step: read what changed (or, in a full run, ask the server with filters), plan
-(plan/reconcile.py), write status and system-group changes."""
+"""The reconcile step: read what changed (or, in a full run, every group), plan
+(plan/reconcile.py), write status and group changes."""
 
 from __future__ import annotations
 
@@ -8,23 +8,27 @@ import datetime as dt
 import structlog
 from ldap3.utils.conv import escape_filter_chars
 
-from ..ldap.accounts import iter_accounts
+from ..ldap.accounts import existing, iter_accounts
 from ..ldap.directory import Directory
-from ..model.change import Change, Modification
+from ..model.change import Change
 from ..model.layout import normalize_dn
-from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER
+from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER
 from ..model.times import format_time
 from ..plan.accounts import account_from_entry
 from ..plan.reconcile import (
     Drift,
+    GroupRead,
+    GroupsView,
     SystemDiff,
+    account_location,
     drift_filters,
     drift_of,
+    plan_groups,
     plan_reconcile,
     role_group_drift,
     status_filter,
-    stray_members,
     system_filters,
+    unwanted_members,
 )
 from .runtime import Runtime
 from .summary import ReconcileSummary
@@ -56,67 +60,118 @@ def full_reconcile_reason(rt: Runtime, force_full: bool) -> str | None:
     return None
 
 
-def _system_diff(rt: Runtime, system: str, strays: bool) -> SystemDiff:
+def _system_diff(rt: Runtime, system: str) -> SystemDiff:
     diff = SystemDiff()
     for base, add, remove in system_filters(system, rt.rolemap, rt.layout):
         diff.add |= _dns(rt.directory, base, add)
         diff.remove |= _dns(rt.directory, base, remove)
-    if strays:  # values that are not accounts of the tree: only reading the group shows them
-        group = rt.directory.read(rt.layout.system(system), ("member",))
-        diff.remove |= set(stray_members(group.get("member") if group else [], rt.layout))
     return diff
 
 
-def _stale_placeholders(rt: Runtime) -> list[Change]:
-    """Groups holding the empty-group placeholder next to real members: drop the placeholder."""
-    placeholder = rt.layout.placeholder
-    query = f"(&(objectClass=groupOfNames)(member={escape_filter_chars(placeholder)}))"
-    return [Change("modify", group.dn, (Modification("member", "delete", (placeholder,)),),
-                   reason="the group has members", operation="reconcile-groups")
-            for group in rt.directory.search(rt.layout.base_dn, query, ("member",)) if len(group.get("member")) > 1]
+def read_group(directory: Directory, dn: str, base_dn: str) -> GroupRead:
+    """A group's member values (one read) and the entries whose memberOf names it (one paged search)."""
+    entry = directory.read(dn, ("member",))
+    members = {}
+    for value in entry.get("member") if entry else []:
+        try:
+            members[normalize_dn(value)] = value
+        except ValueError:
+            members[value.lower()] = value
+    holders = {normalize_dn(e.dn): e.dn
+               for e in directory.search(base_dn, f"(memberOf={escape_filter_chars(dn)})", ("1.1",))}
+    return GroupRead(dn, members, holders)
 
 
-def _full_drift(rt: Runtime) -> list[Drift]:
+def read_groups(rt: Runtime) -> GroupsView:
+    """Every role and system group with its members and holders, the locked accounts, and which
+    of the members that hold nothing exist. Cost: the size of the groups, not of the directory."""
+    layout, directory = rt.layout, rt.directory
+    rt.watch.ensure(directory)  # it has listed every group: no second listing
+    roles, systems = {}, {}
+    for dn in sorted(rt.watch.current):
+        role, system = layout.group_id(dn, layout.roles), layout.group_id(dn, layout.systems)
+        if role is not None:
+            roles[role] = read_group(directory, layout.role(role), layout.base_dn)
+        elif system is not None and system in rt.rolemap.systems:
+            systems[system] = read_group(directory, layout.system(system), layout.base_dn)
+    locked = {normalize_dn(e.dn) for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{LOCKED_FILTER})",
+                                                        ("1.1",))}
+    view = GroupsView(roles, systems, locked)
+    suspects = view.suspects(layout)
+    view.found = existing(directory, layout, suspects)
+    if suspects:
+        log.info("members_without_memberof", count=len(suspects), existing=len(view.found))
+    return view
+
+
+def _full_drift(rt: Runtime, view: GroupsView) -> list[Drift]:
     layout, rolemap = rt.layout, rt.rolemap
-    rt.watch.ensure(rt.directory)  # it has read every group's DN with its entryCSN: no second listing
-    role_groups = sorted(r for dn in rt.watch.current if (r := layout.group_id(dn, layout.roles)) is not None)
     found: dict[tuple[str, str], Drift] = {}
-    for kind, base, query in drift_filters(rolemap, layout, role_groups):
+    for kind, base, query in drift_filters(rolemap, layout, sorted(view.roles)):
         for entry in rt.directory.search(base, query, ACCOUNT_ATTRS):  # the filter found it; say why as always
             for item in drift_of(account_from_entry(entry, layout), rolemap):
                 if item.kind == kind:
                     found.setdefault((kind, normalize_dn(item.dn)), item)
     drift = list(found.values())
-    for role_id in role_groups:  # one group at a time: a role may have 100,000 members
-        group = rt.directory.read(layout.role(role_id), ("member",))
-        drift += role_group_drift(role_id, group.get("member") if group else [], rolemap, layout)
+    for role_id, group in sorted(view.roles.items()):
+        drift += role_group_drift(role_id, group.members.values(), rolemap, layout)
     return drift
+
+
+def _disagreeing_role_group(rt: Runtime) -> str | None:
+    """A role group someone else edited whose members and memberOf disagree (slapd stopped during
+    the edit) makes this run a full one: only a full run rewrites memberOf. Cost: those groups."""
+    layout = rt.layout
+    for dn in sorted(rt.watch.changed):
+        role = layout.group_id(dn, layout.roles)
+        if role is None:
+            continue
+        group = read_group(rt.directory, layout.role(role), layout.base_dn)
+        def accounts(dns) -> set[str]:
+            return {n for n in dns if account_location(n, layout) is not None}
+
+        if accounts(group.members) != accounts(group.holders):
+            return f"the members of role group {role} and their memberOf disagree"
+    return None
+
+
+def _hygiene(rt: Runtime, system: str) -> tuple[set[str], list[Drift]]:
+    """Members of a system group someone else edited that name no account: to remove."""
+    group = read_group(rt.directory, rt.layout.system(system), rt.layout.base_dn)
+    suspects = {n: d for n, d in group.members.items()
+                if n not in group.holders and account_location(n, rt.layout) is not None}
+    unwanted, drift = unwanted_members(group, existing(rt.directory, rt.layout, suspects), rt.layout)
+    return set(unwanted), drift
 
 
 def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
     """Bring status and system groups in line with the directory and the role map.
 
-    Full (first run, role map changed, daily, --full): the directory is asked, with
-    filters, for the accounts whose status or system groups are wrong. Routine: only
-    the accounts changed since the last run, and the system groups whose roles or
-    members someone else edited, are looked at.
+    Full (first run, role map changed, daily, after a run stopped while writing groups,
+    --full): every role and system group is read; the system groups are derived from the
+    role groups' members, memberOf is checked against every group and rewritten where it
+    disagrees, members naming no entry are removed. Routine: only the accounts changed
+    since the last run, and the system groups whose roles or members someone else edited,
+    are looked at (through memberOf filters).
     """
     layout, rolemap, directory = rt.layout, rt.rolemap, rt.directory
     rt.watch.ensure(directory)
-    why_full = full_reconcile_reason(rt, force_full)
+    why_full = full_reconcile_reason(rt, force_full) or _disagreeing_role_group(rt)
     started = dt.datetime.now(dt.timezone.utc)
-    extra: list[Change] = []
+    group_changes: list[Change] = []
+    systems: dict[str, SystemDiff] = {}
+    drift: list[Drift] = []
     if why_full:
         log.info("reconcile_full", why=why_full)
+        view = read_groups(rt)
+        group_changes, drift, repaired = plan_groups(view, rolemap, layout)
+        drift += _full_drift(rt, view)
         accounts = iter_accounts(directory, layout, status_filter())
-        systems = {s: _system_diff(rt, s, strays=True) for s in rolemap.systems}
-        drift = _full_drift(rt)
-        extra = _stale_placeholders(rt)
     else:
         since = format_time(rt.state.watermark_time() - dt.timedelta(seconds=rt.config.reconcile.clock_skew_seconds))
         accounts = iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}(|(modifyTimestamp>={since})"
                                                     f"(createTimestamp>={since})))")
-        affected, edited = set(), set()
+        affected = set()
         for dn in rt.watch.changed:
             role = layout.group_id(dn, layout.roles)
             if role is not None:
@@ -124,16 +179,23 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
             system = layout.group_id(dn, layout.systems)
             if system is not None and system in rolemap.systems:
                 affected.add(system)
-                edited.add(system)
         if affected:
             log.info("reconcile_groups_edited", systems=sorted(affected))
-        systems = {s: _system_diff(rt, s, strays=s in edited) for s in sorted(affected)}
-        drift = []
+        for system in sorted(affected):  # a role edited by hand may also be a deleted account's last trace
+            systems[system] = _system_diff(rt, system)
+            unwanted, found = _hygiene(rt, system)
+            systems[system].remove |= unwanted
+            drift += found
     handled = set(rt.watch.changed)
     plan = plan_reconcile((account_from_entry(e, layout) for e in accounts), systems, rolemap, layout, rt.now, drift,
-                          account_drift=not why_full)  # a full run found the drift with its own searches
+                          account_drift=not why_full,  # a full run found the drift with its own searches
+                          memberships=not why_full)  # a full run derived the groups from the role groups
     plan.full = bool(why_full)
-    plan.changes += extra
+    plan.changes += group_changes
+    if why_full:
+        plan.memberships_read = sum(len(g.members) for g in view.groups())
+        plan.repaired = repaired
+    plan.ghosts = sum(1 for item in plan.drift if item.kind == "ghost-member")
     for item in plan.drift[:50]:
         log.warning("drift", kind=item.kind, dn=item.dn, detail=item.detail)
     if len(plan.drift) > 50:

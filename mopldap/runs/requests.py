@@ -7,6 +7,7 @@ where the next run finds and finishes it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 from concurrent.futures import Future
 from functools import partial
@@ -18,6 +19,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from ..files.archive import Archive
 from ..files.inbox import Claimed, Inbox
+from ..files.journal import read_journal, remove_journal, write_journal
 from ..files.outbox import Outbox
 from ..ldap.directory import ONELEVEL, Directory
 from ..model.errors import ConfigError
@@ -29,7 +31,8 @@ from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER
 from ..model.times import stamp
 from ..model.yamlfile import dump, parse_yaml
 from ..plan.accounts import account_from_entry
-from ..plan.requests import DirectoryView, PartnerState, RequestPlan, failed_ops, plan_request
+from ..ldap.accounts import memberships
+from ..plan.requests import DirectoryView, FirstRun, PartnerState, RequestPlan, failed_ops, plan_request
 from .batches import BatchWrite, BatchWriter, Queued
 from .runtime import Runtime
 from .summary import InboxSummary
@@ -72,7 +75,9 @@ def load_view(rt: Runtime, request: ParsedRequest, min_length: int) -> Directory
     if found is not None and is_hq and any(op.op in ("suspend_partner", "resume_partner") for op in request.operations):
         members = rt.directory.search(partner_dn, ACCOUNT_FILTER, ACCOUNT_ATTRS, scope=ONELEVEL)
         partner_accounts[request.partner] = [account_from_entry(entry, layout) for entry in members]
-    return DirectoryView(accounts, partners, partner_accounts, min_length)
+    missing = [layout.account(name, request.partner) for name in names if name not in accounts]
+    return DirectoryView(accounts, partners, partner_accounts, min_length,
+                         memberships(rt.directory, layout, missing))
 
 
 class RequestProcessor:
@@ -136,6 +141,7 @@ class RequestProcessor:
         # result first, then archive: a crash in between leaves the file to be re-run, harmlessly
         self.summary.results.append(self.outbox.write_result(result_name, result))
         self.archive.file_request(claimed, folder, redacted, self.rt.now, request_id)
+        remove_journal(claimed.path)
 
     def process(self, claimed: Claimed | None, path: Path) -> None:
         """Process one claimed file (or, in dry-run, the file in place). Its writes may wait in the batch."""
@@ -178,10 +184,14 @@ class RequestProcessor:
                 or (partner_op and request.partner in self._pending_partners)):
             self.flush(wait=True)  # it depends on writes still waiting: make them first
         resume = resumed or self.outbox.last_status(rid) == "failed"
+        first_run = _first_run(read_journal(claimed.path)) if claimed is not None and resumed else None
+        if first_run is not None:
+            log.info("request_resumed", first_run=first_run.run_id, why="a run stopped after planning it")
         view = load_view(self.rt, request, self.min_length)
         plan = plan_request(request, view, self.rt.rolemap, self.rt.layout, self.rt.now,
                             self.rt.config.passwords.scheme,
-                            partial(generate, self.rt.config.passwords.generated_length), resume=resume)
+                            partial(generate, self.rt.config.passwords.generated_length), resume=resume,
+                            first_run=first_run, reuse=self.outbox.read_secrets(rid) if resume else None)
         if plan.rejected:
             self._finish(claimed, name, self._result(plan, name, "rejected"), "rejected", redacted, rid)
             return
@@ -211,6 +221,9 @@ class RequestProcessor:
             write.entries(executor)
             self._report(batch, *write.groups(executor))
         elif batch:
+            for queued in batch:  # before any of it is written: what a resuming run needs to know
+                if queued.claimed is not None:
+                    write_journal(queued.claimed.path, self._journal(queued))
             while len(self._inflight) >= 2:  # one batch per stage
                 self._collect()
             if self._writer is None:
@@ -250,10 +263,18 @@ class RequestProcessor:
             result["problems"] = [error]
             self._finish(queued.claimed, queued.name, result, "failed", queued.redacted, rid)
 
+    def _journal(self, queued: Queued) -> dict[str, Any]:
+        return {"run_id": self.rt.run_id, "written_after": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "request_id": queued.plan.request.request_id,
+                "operations": [{"index": r.index, "op": r.op, "target": r.target, "status": r.status,
+                                "message": r.message} for r in queued.plan.results]}
+
     def _result(self, plan: RequestPlan, name: str, status: str) -> dict[str, Any]:
         request = plan.request
         result = self._base_result(request.request_id, name, status)
         result |= {"requested_by": request.requested_by, "partner": request.partner}
+        if plan.resumed_from:
+            result["resumed_from"] = plan.resumed_from  # the run that planned it and stopped before its result
         if plan.problems:
             result["problems"] = plan.problems
         result["operations"] = [
@@ -263,6 +284,17 @@ class RequestProcessor:
         if plan.secrets and status != "rejected":
             result["secrets"] = f"{request.request_id}.secret (generated passwords for: {', '.join(sorted(plan.secrets))})"
         return result
+
+
+def _first_run(journal: dict[str, Any] | None) -> FirstRun | None:
+    """The interrupted run's plan, from its journal (None if there is none or it makes no sense)."""
+    if journal is None:
+        return None
+    try:
+        statuses = {int(op["index"]): (str(op["status"]), str(op["message"])) for op in journal["operations"]}
+        return FirstRun(str(journal["run_id"]), dt.datetime.fromisoformat(journal["written_after"]), statuses)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _usernames(request: ParsedRequest) -> set[str]:

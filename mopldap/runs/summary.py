@@ -30,7 +30,7 @@ class ReconcileSummary:
         groups = plan.group_changes
         members = sum(len(m.values) for c in groups for m in c.mods)
         if plan.full:
-            parts = ["every account checked by filters on the server"]
+            parts = [f"every group read ({plan.memberships_read} memberships)"]
         else:
             parts = [f"{plan.accounts} changed account(s) read"]
         parts.append(f"{members} group membership(s) changed in {len(groups)} group(s)")
@@ -40,6 +40,10 @@ class ReconcileSummary:
             parts.append(f"{len(plan.disabled_by_hand)} disabled by hand")
         if plan.adopted:
             parts.append(f"{len(plan.adopted)} adopted")
+        if plan.repaired:
+            parts.append(f"{plan.repaired} memberOf value(s) rewritten")
+        if plan.ghosts:
+            parts.append(f"{plan.ghosts} member value(s) naming no entry removed")
         parts.append(f"{len(plan.drift)} drift")
         if self.failed:
             parts.append(f"{len(self.failed)} failed writes")

@@ -1,0 +1,41 @@
+"""The journal of a claimed request: what its plan was, written before any of it is written.
+
+A run that dies between writing a request's changes and recording its result leaves the
+claimed file and this journal; the next run resumes from them: it plans the request again
+against the directory as the first run left it, and reports what the first run had
+planned and done (a delete already made is "done by the interrupted run", not a
+rejection). `.processing/.<claimed name>.journal`, JSON, fsync'd; no password in it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_atomic
+
+SUFFIX = ".journal"
+
+
+def journal_path(claimed_path: Path) -> Path:
+    return claimed_path.with_name(f".{claimed_path.name}{SUFFIX}")
+
+
+def write_journal(claimed_path: Path, record: dict[str, Any]) -> None:
+    """Write the journal of a claimed request (LocalFilesError, exit 4, if it cannot be written)."""
+    write_atomic(journal_path(claimed_path), json.dumps(record, ensure_ascii=False, sort_keys=True), 0o600)
+
+
+def read_journal(claimed_path: Path) -> dict[str, Any] | None:
+    """The journal of a claimed request, or None if there is none (or it is unreadable: then the
+    request is planned afresh, as one that had written nothing)."""
+    try:
+        data = json.loads(journal_path(claimed_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("operations"), list) else None
+
+
+def remove_journal(claimed_path: Path) -> None:
+    journal_path(claimed_path).unlink(missing_ok=True)
