@@ -45,7 +45,8 @@ class Inbox:
 
     def pending(self) -> list[tuple[Path, bool]]:
         """Return (path, resumed) for files to process: leftovers of a dead run first, then the inbox, oldest first."""
-        leftovers = sorted(self.processing.iterdir()) if self.processing.is_dir() else []
+        leftovers = sorted(p for p in self.processing.iterdir() if not p.name.startswith(".")) \
+            if self.processing.is_dir() else []  # dotfiles there are mopldap's own (journals)
         waiting = []
         if self.inbox.is_dir():
             with os.scandir(self.inbox) as entries:

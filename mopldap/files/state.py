@@ -34,6 +34,7 @@ class RunState:
     watermark: str | None = None  # ISO time: accounts changed since then are re-read
     last_full: str | None = None
     groups: dict[str, str] = field(default_factory=dict)  # normalized group DN -> entryCSN
+    writing_groups: str | None = None  # the run that started writing groups and has not finished
 
     def watermark_time(self) -> dt.datetime | None:
         return dt.datetime.fromisoformat(self.watermark) if self.watermark else None
@@ -53,7 +54,7 @@ def load_state(path: Path) -> RunState | None:
         if data.get("version") != VERSION:
             return None
         return RunState(data["base_dn"], data["rolemap"], data.get("watermark"), data.get("last_full"),
-                        dict(data.get("groups", {})))
+                        dict(data.get("groups", {})), data.get("writing_groups"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -64,5 +65,5 @@ def load_state(path: Path) -> RunState | None:
 def save_state(path: Path, state: RunState) -> None:
     """Write the state (LocalFilesError, exit 4, if it cannot be written)."""
     data = {"version": VERSION, "base_dn": state.base_dn, "rolemap": state.rolemap, "watermark": state.watermark,
-            "last_full": state.last_full, "groups": state.groups}
+            "last_full": state.last_full, "groups": state.groups, "writing_groups": state.writing_groups}
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True))

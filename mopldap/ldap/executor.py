@@ -20,7 +20,7 @@ from ..model.errors import LocalFilesError
 from ..model.layout import Layout, normalize_dn
 from .directory import NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION, VALUE_EXISTS, Directory, WriteError
 from .groupwatch import GroupWatch
-from .ldif import entry_ldif
+from .ldif import READ, entry_ldif
 
 log = structlog.get_logger(__name__)
 WAVE = 512  # changes per wave: bounds what one failure leaves in flight
@@ -91,6 +91,8 @@ class Executor:
     """The groups holding the placeholder, under key "found" once searched (shared by a run's executors)."""
     archived: set[int] = field(default_factory=set, repr=False)
     """Deletes already archived (shared by the executors of a run: the archive is written once)."""
+    before_group_write: Callable[[], None] = lambda: None
+    """Called before each group write (the run notes, once, that it is writing groups)."""
 
     def execute(self, plan: Sequence[Change], requester: str | None = None, keep_going: bool = False) -> Outcome:
         """Apply `plan` in order. Stop after the wave holding the first refused write, unless
@@ -201,6 +203,7 @@ class Executor:
     def _modify_group(self, dn: str, mods: list[Modification]) -> None:
         """Modify a group; tell the GroupWatch which entryCSN this write replaced and produced."""
         assert self.directory is not None
+        self.before_group_write()
         if self.watch is None:
             self.directory.modify(dn, mods)
             return
@@ -241,7 +244,7 @@ class Executor:
             return
         if self.archive_to is None:
             raise WriteError(f"delete {change.dn}: no archive folder configured; refusing to delete")
-        attrs = self.directory.read_raw(change.dn, ("*", "memberOf"))
+        attrs = self.directory.read_raw(change.dn, READ)
         if attrs is None:
             raise WriteError(f"archive of {change.dn}: the entry is gone")
         name = f"{change.request_id or 'run-' + self.run_id}-{_safe(change.dn)}.ldif"

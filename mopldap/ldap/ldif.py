@@ -11,6 +11,14 @@ from base64 import b64encode
 from ..model.layout import Layout
 
 LEFT_OUT = {"userpassword", "memberof"}  # memberOf comes back as role group modifies
+RESTORED = ("pwdAccountLockedTime", "pwdReset", "pwdPolicySubentry")
+"""Operational attributes an administrator can write back: a disabled account comes back
+disabled (slapd refuses its binds), one whose password was never changed must still change it."""
+NOTED = ("pwdChangedTime", "pwdLastSuccess", "pwdFailureTime", "createTimestamp", "creatorsName",
+         "modifyTimestamp", "entryUUID")
+"""Kept as comments: the server sets them itself and refuses them in an add."""
+READ = ("*", "memberOf", *RESTORED, *NOTED)
+"""What to read of an entry before deleting it."""
 
 
 def _line(attr: str, value: bytes) -> str:
@@ -25,10 +33,14 @@ def _line(attr: str, value: bytes) -> str:
 
 
 def entry_ldif(dn: str, attrs: dict[str, list[bytes]], layout: Layout, note: str) -> str:
-    """Return LDIF that re-creates the entry and its role memberships (without its password)."""
-    out = [f"# archived by mopldap before delete_user ({note})", _line("dn", dn.encode()), "changetype: add"]
+    """Return LDIF that re-creates the entry (read with READ), its lock and its role memberships,
+    without its password; what the server sets itself is kept as comments."""
+    noted = {a.lower() for a in NOTED}
+    out = [f"# archived by mopldap before delete_user ({note})"]
+    out += [f"# {_line(attr, v)}" for attr, values in attrs.items() if attr.lower() in noted for v in values]
+    out += [_line("dn", dn.encode()), "changetype: add"]
     for attr, values in attrs.items():
-        if attr.lower() not in LEFT_OUT:
+        if attr.lower() not in LEFT_OUT and attr.lower() not in noted:
             out += [_line(attr, v) for v in values]
     out.append("")
     member_of = next((values for attr, values in attrs.items() if attr.lower() == "memberof"), [])

@@ -139,13 +139,20 @@ def new_account_attributes(state: AccountState) -> tuple[Modification, ...]:
 def password_changes(state: AccountState, password: str, scheme: str,
                      **context) -> tuple[tuple[Modification, ...], list[Change]]:
     """How to set `password` on the account: modifications for its add or modify (pre-hashed
-    schemes), or the changes that follow it (scheme 'server': Password Modify, then pwdReset).
-    Either way the person must change it at first login (pwdReset: TRUE)."""
+    schemes), and the changes that follow it (scheme 'server': Password Modify, then pwdReset).
+    Either way the person must change it at first login (pwdReset: TRUE).
+
+    slapd's ppolicy lifts pwdAccountLockedTime whenever a password is set (even when the same
+    modify asks for the lock): a disabled account gets its lock back in a modify of its own."""
     hashed = hash_password(password, scheme)
     reset = Modification("pwdReset", "replace", ("TRUE",))
+    relock = [] if state.enabled else [
+        Change("modify", state.dn, (Modification("pwdAccountLockedTime", "replace", (ADMIN_LOCK,)),),
+               reason="setting a password lifts slapd's lock: the account stays disabled", **context)]
     if hashed is not None:
-        return (Modification("userPassword", "replace", (hashed,)), reset), []
-    return (), [Change("password", state.dn, secret=password, **context), Change("modify", state.dn, (reset,), **context)]
+        return (Modification("userPassword", "replace", (hashed,)), reset), relock
+    return (), [Change("password", state.dn, secret=password, **context), Change("modify", state.dn, (reset,), **context),
+                *relock]
 
 
 def creation_changes(state: AccountState, password: str, scheme: str, **context) -> list[Change]:

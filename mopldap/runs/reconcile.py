@@ -51,6 +51,8 @@ def full_reconcile_reason(rt: Runtime, force_full: bool) -> str | None:
         return "the base DN changed"
     if state.rolemap != rt.rolemap_digest:
         return "the role map changed"
+    if state.writing_groups:
+        return f"run {state.writing_groups} stopped while writing groups (memberOf may disagree with them)"
     last = state.last_full_time()
     every = dt.timedelta(hours=rt.config.reconcile.full_every_hours)
     if last is None or dt.datetime.now(dt.timezone.utc) - last >= every:

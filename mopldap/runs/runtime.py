@@ -37,6 +37,7 @@ class Runtime:
     archived: set[int] = field(default_factory=set)
     holders: dict[str, set[str]] = field(default_factory=dict)
     _reconciled: tuple[dt.datetime, bool] | None = None
+    _marked: bool = False
 
     @property
     def layout(self) -> Layout:
@@ -57,7 +58,19 @@ class Runtime:
                     state.last_full = started.isoformat()
         elif old.rolemap != self.rolemap_digest:
             state.rolemap = old.rolemap  # the role map changed: keep that visible until a full reconcile
+        if self._reconciled is None or not self._reconciled[1]:
+            state.writing_groups = old.writing_groups  # a run that died writing groups: until a full run
         return state
+
+    def writing_groups(self) -> None:
+        """Before the run's first group write: note it in the state, so that if the run (or slapd)
+        dies while the memberof overlay is updating members, the next reconcile is a full one."""
+        if self.dry_run or self._marked or self.state is None:
+            return
+        self._marked = True
+        old = self.state
+        save_state(self.config.paths.state, RunState(old.base_dn, old.rolemap, old.watermark, old.last_full,
+                                                     old.groups, self.run_id))
 
     def executor(self, directory: Directory | None = None) -> Executor:
         """The executor of this run, writing through `directory` (default: the run's connection)."""
@@ -71,6 +84,7 @@ class Runtime:
             layout=self.layout,
             archived=self.archived,
             holders=self.holders,
+            before_group_write=self.writing_groups,
         )
 
 

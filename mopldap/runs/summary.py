@@ -33,7 +33,7 @@ class ReconcileSummary:
             parts = [f"every group read ({plan.memberships_read} memberships)"]
         else:
             parts = [f"{plan.accounts} changed account(s) read"]
-        parts.append(f"{members} group membership(s) changed in {len(groups)} group(s)")
+        parts.append(f"{members} group membership(s) changed in {len({c.dn.lower() for c in groups})} group(s)")
         if plan.enabled_by_hand:
             parts.append(f"{len(plan.enabled_by_hand)} enabled by hand")
         if plan.disabled_by_hand:

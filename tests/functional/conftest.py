@@ -194,17 +194,21 @@ def reset_tree(server: MopSlapd) -> None:
         raise RuntimeError(f"cannot reset the test tree: {proc.stderr}")
 
 
-@pytest.fixture
-def env(slapd_server: MopSlapd, tmp_path: Path) -> Env:
-    """An empty tree and a fresh config (not yet `init`-ed)."""
-    reset_tree(slapd_server)
+def make_env(server: MopSlapd, tmp_path: Path) -> Env:
     config_dir = tmp_path / "config"
     config_dir.mkdir()
     shutil.copy(ROOT / "config" / "roles.yaml", config_dir / "roles.yaml")
     (config_dir / "admin.password").write_text(ROOT_PW)
-    environment = Env(slapd_server, tmp_path, config_dir / "mopldap.yaml")
+    environment = Env(server, tmp_path, config_dir / "mopldap.yaml")
     environment.write_config()
     return environment
+
+
+@pytest.fixture
+def env(slapd_server: MopSlapd, tmp_path: Path) -> Env:
+    """An empty tree and a fresh config (not yet `init`-ed)."""
+    reset_tree(slapd_server)
+    return make_env(slapd_server, tmp_path)
 
 
 @pytest.fixture
@@ -221,7 +225,18 @@ def account_dn(username: str, partner: str = "P001") -> str:
 @pytest.fixture
 def partner(initialized: Env) -> Env:
     """An env with HQ administrator `hqadmin` and partner P001 whose administrator is `zhangsan`."""
-    env = initialized
+    return with_partner(initialized)
+
+
+@pytest.fixture
+def own_partner(own_server: MopSlapd, tmp_path: Path) -> Env:
+    """As `partner`, on a slapd of this test's own (it may be killed and restarted)."""
+    env = make_env(own_server, tmp_path)
+    env.cli("init")
+    return with_partner(env)
+
+
+def with_partner(env: Env) -> Env:
     env.cli("init", "--hq-admin", "hqadmin", "--name", "总部管理员")
     env.request([{"op": "create_partner", "name": "杭州某某科技有限公司",
                   "admin": {"username": "zhangsan", "name": "张三", "title": "总经理", "email": "zhangsan@p001.example.com",

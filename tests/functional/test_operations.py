@@ -227,3 +227,34 @@ def test_when_the_archive_cannot_be_written_nothing_is_deleted_and_the_next_run_
     env.cli("sync")
     assert env.result(rid)["status"] == "applied"
     assert env.entry(account_dn("lisi")) is None and list((env.archive / "deleted").glob(f"{rid}-*.ldif"))
+
+
+def test_a_deleted_disabled_account_restored_from_the_archive_comes_back_disabled(partner):
+    env = partner
+    env.request([SERVICE])
+    env.request([{"op": "disable_user", "username": "lisi", "reason": "offboarded"}])
+    env.request([{"op": "delete_user", "username": "lisi"}], request_id="P001-del3")
+    path = next((env.archive / "deleted").glob("P001-del3-*.ldif"))
+    ldif = path.read_text()
+    assert "pwdAccountLockedTime: 000001010000Z" in ldif and "\n# createTimestamp: " in ldif
+    env.ldap_tool("ldapmodify", "-a", "-f", str(path))
+    restored = env.entry(account_dn("lisi"), "pwdAccountLockedTime", "mopAccountStatus", "pwdReset")
+    assert restored.first("pwdAccountLockedTime") == "000001010000Z"
+    assert restored.first("mopAccountStatus") == "disabled" and restored.first("pwdReset") == "TRUE"
+    env.cli("sync")
+    assert env.entry(account_dn("lisi"), "mopAccountStatus").first("mopAccountStatus") == "disabled"
+    assert systems_of(env, "lisi") == set() and roles_of(env, "lisi") == {"service-specialist", "hotline-specialist"}
+
+
+def test_a_password_reset_leaves_a_disabled_account_disabled(partner):
+    """slapd's ppolicy lifts the lock whenever a password is set: mopldap puts it back."""
+    env = partner
+    env.request([SERVICE])
+    env.request([{"op": "disable_user", "username": "lisi", "reason": "offboarded"}])
+    env.request([{"op": "reset_password", "username": "lisi", "new_password": "After-reset-77"}])
+    entry = env.entry(account_dn("lisi"), "pwdAccountLockedTime", "mopAccountStatus")
+    assert entry.first("pwdAccountLockedTime") == "000001010000Z" and entry.first("mopAccountStatus") == "disabled"
+    assert not env.can_bind(account_dn("lisi"), "After-reset-77")
+    env.cli("sync", "--full")
+    assert env.entry(account_dn("lisi"), "mopAccountStatus").first("mopAccountStatus") == "disabled"
+    assert systems_of(env, "lisi") == set()
