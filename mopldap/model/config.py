@@ -20,7 +20,7 @@ from .yamlfile import YamlDocument, pydantic_problems, read_yaml
 DEFAULT_CONFIG = Path("config/mopldap.yaml")
 CONFIG_ENV = "MOPLDAP_CONFIG"
 PASSWORD_ENV = "MOPLDAP_BIND_PASSWORD"
-ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 PASSWORD_SCHEMES = ("{SSHA512}", "{SSHA256}", "{SSHA}", "{ARGON2}", "server")
 
 
@@ -147,7 +147,7 @@ class InactivityConfig(_Strict):
         if not value:
             raise ValueError("list at least one last-logon attribute")
         for name in value:
-            if not ATTRIBUTE_NAME.match(name):
+            if not ATTRIBUTE_NAME.fullmatch(name):
                 raise ValueError(f"'{name}' is not an LDAP attribute name")
         return value
 

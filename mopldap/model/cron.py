@@ -15,7 +15,7 @@ _NAMES = {
 }
 _RANGES = {"second": (0, 59), "minute": (0, 59), "hour": (0, 23), "day": (1, 31), "month": (1, 12),
            "day_of_week": (0, 7)}
-_PART = re.compile(r"^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?$")
+_PART = re.compile(r"(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?")
 
 
 def _value(token: str, field: str) -> int | None:
@@ -29,7 +29,7 @@ def _simple_field(text: str, field: str) -> bool | None:
     """True/False if `text` is (not) a valid simple field; None if it is not a simple form."""
     low, high = _RANGES[field]
     for part in text.lower().split(","):
-        match = _PART.match(part)
+        match = _PART.fullmatch(part)
         if not match:
             return None
         body, step = match.groups()
@@ -67,7 +67,7 @@ def crontab_weekdays(field: str) -> str:
         return field  # '*', names: the same in both
     days: set[int] = set()
     for part in field.lower().split(","):
-        match = _PART.match(part)
+        match = _PART.fullmatch(part)
         if not match:
             raise ValueError(f"weekday field '{field}' is not understood")
         body, step = match.groups()

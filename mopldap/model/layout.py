@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import escape_rdn, parse_dn
 
-USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
-PARTNER_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
-EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+USERNAME_PATTERN = re.compile(r"[a-z][a-z0-9._-]{1,31}")
+PARTNER_CODE_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,31}")
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 PLACEHOLDER_RDN = "cn=nobody"
 
 
-_SIMPLE_DN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#]+(?:\s*,\s*[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#]+)*$")
+_SIMPLE_DN = re.compile(r"[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#]+(?:\s*,\s*[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#]+)*")
 
 
 def split_dn(dn: str) -> list[tuple[str, str]]:
@@ -29,7 +29,7 @@ def split_dn(dn: str) -> list[tuple[str, str]]:
     DNs without escapes, quotes or multi-valued RDNs (all of mopldap's own) are split
     directly; others go through ldap3's full parser. Raise ValueError if `dn` is not a DN.
     """
-    if _SIMPLE_DN.match(dn):
+    if _SIMPLE_DN.fullmatch(dn):
         return [(attr.strip(), value.strip()) for attr, value in (part.split("=", 1) for part in dn.split(","))]
     try:
         return [(attr, value) for attr, value, _ in parse_dn(dn, escape=False, strip=True)]

@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
 from .layout import EMAIL_PATTERN, PARTNER_CODE_PATTERN, USERNAME_PATTERN
+from .redaction import REDACTED
 from .yamlfile import YamlDocument, format_location, pydantic_errors
 
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-MOBILE_PATTERN = re.compile(r"^\+?[0-9][0-9 -]{4,22}[0-9]$")
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MOBILE_PATTERN = re.compile(r"\+?[0-9][0-9 -]{4,22}[0-9]")
 MAX_OPERATIONS = 20000
 
 
@@ -29,7 +30,7 @@ def _text(max_length: int, what: str):
 
 def _matches(pattern: re.Pattern, what: str, hint: str):
     def check(value: Any) -> Any:
-        if isinstance(value, str) and not pattern.match(value):
+        if isinstance(value, str) and not pattern.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid {what}: {hint}")
         return value
 
@@ -51,7 +52,14 @@ Mobile = Annotated[str, _matches(MOBILE_PATTERN, "mobile number", "digits, optio
                    BeforeValidator(_quoted_number)]
 Name = _text(64, "name")
 Title = _text(64, "title")
-Password = Annotated[SecretStr, Field(min_length=1, max_length=128)]
+def _not_the_marker(value: Any) -> Any:
+    if isinstance(value, str) and value.strip() == REDACTED:
+        raise ValueError(f"{REDACTED} is what archived copies show in place of a password: give the password "
+                         "itself, or leave the key out to have one generated")
+    return value
+
+
+Password = Annotated[SecretStr, BeforeValidator(_not_the_marker), Field(min_length=1, max_length=128)]
 RoleId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -222,6 +230,6 @@ def request_id_of(data: Any) -> str | None:
     """Return a usable request_id from possibly invalid request data, for naming its result."""
     if isinstance(data, dict):
         value = data.get("request_id")
-        if isinstance(value, str) and REQUEST_ID_PATTERN.match(value):
+        if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
             return value
     return None

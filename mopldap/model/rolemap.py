@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import ConfigError
 from .yamlfile import YamlDocument, pydantic_problems, read_yaml
 
-ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+ID_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,63}")
 
 
 class _Strict(BaseModel):
@@ -116,7 +116,7 @@ def check_references(rolemap: RoleMap) -> list[tuple[tuple, str]]:
     problems: list[tuple[tuple, str]] = []
     for section in ("systems", "user_types", "roles"):
         for key in getattr(rolemap, section):
-            if not ID_PATTERN.match(key):
+            if not ID_PATTERN.fullmatch(key):
                 problems.append(
                     ((section, key), f"id '{key}' must match {ID_PATTERN.pattern} (it becomes an LDAP cn)")
                 )

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 UTC = dt.timezone.utc
-_GENERALIZED = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,](\d+))?(Z|[+-]\d{2,4})?$")
+_GENERALIZED = re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,](\d+))?(Z|[+-]\d{2,4})?")
 
 
 def format_time(moment: dt.datetime) -> str:
@@ -21,7 +21,7 @@ def stamp(moment: dt.datetime) -> str:
 
 def parse_time(value: str) -> dt.datetime | None:
     """Return the datetime of a generalizedTime value, or None if it is not one."""
-    match = _GENERALIZED.match(value.strip())
+    match = _GENERALIZED.fullmatch(value.strip())
     if not match:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()

@@ -78,27 +78,31 @@ class GroupRead:
 
     dn: str
     members: dict[str, str]  # normalized member DN -> the value as stored
-    holders: dict[str, str]  # normalized DN -> DN of each entry with memberOf=<this group>
+    holders: set[str]  # normalized DNs of the entries with memberOf=<this group>
+    found: set[str] = field(default_factory=set)  # suspects (below) that are entries
+
+    def suspects(self, layout: Layout) -> dict[str, str]:
+        """Account DNs that are members but did not show up holding the group: an entry whose
+        memberOf was lost, or no entry at all. Only reading them tells which (then `found`)."""
+        return {norm: dn for norm, dn in self.members.items()
+                if norm not in self.holders and account_location(norm, layout) is not None}
+
+    def exists(self, norm: str) -> bool:
+        return norm in self.holders or norm in self.found
+
+    def ghosts(self, layout: Layout) -> list[str]:
+        """Member values under the account bases that name no entry."""
+        return [dn for norm, dn in self.members.items()
+                if not self.exists(norm) and account_location(norm, layout) is not None]
 
 
 @dataclass
-class GroupsView:
-    """Every role and system group, read for a full reconcile: the role groups' members are
-    the truth; memberOf is checked against them, not believed."""
+class GroupPlan:
+    """What a full reconcile does to one group."""
 
-    roles: dict[str, GroupRead]  # role id -> group, every role group that exists
-    systems: dict[str, GroupRead]  # system id -> group, the role map's systems that exist
-    locked: set[str]  # normalized DNs of accounts under the administrative lock
-    found: set[str] = field(default_factory=set)  # suspects (see below) that exist
-
-    def groups(self) -> list[GroupRead]:
-        return [*self.roles.values(), *self.systems.values()]
-
-    def suspects(self, layout: Layout) -> dict[str, str]:
-        """Account DNs that are members of a group but did not show up holding it: an entry
-        whose memberOf was lost, or no entry at all. Only reading them tells which."""
-        return {norm: dn for group in self.groups() for norm, dn in group.members.items()
-                if norm not in group.holders and account_location(norm, layout) is not None}
+    changes: list[Change] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    repaired: int = 0  # memberOf values rewritten
 
 
 def account_location(dn: str, layout: Layout) -> str | None:
@@ -220,14 +224,15 @@ def stray_members(members: Iterable[str], layout: Layout) -> list[str]:
     return out
 
 
-def unwanted_members(group: GroupRead, found: set[str], layout: Layout) -> tuple[list[str], list[Drift]]:
+def unwanted_members(group: GroupRead, layout: Layout) -> tuple[list[str], list[Drift]]:
     """Member values of a system group that name no account: outside ou=partners and ou=hq, or
-    an entry that does not exist (neither holding the group nor among `found`); and the
-    latter as drift."""
-    ghosts = [dn for norm, dn in group.members.items()
-              if norm not in group.holders and norm not in found and account_location(norm, layout) is not None]
-    drift = [Drift("ghost-member", group.dn, f"member {dn} names no entry: removed") for dn in ghosts]
-    return stray_members(group.members.values(), layout) + ghosts, drift
+    no entry at all; and the latter as drift."""
+    ghosts = group.ghosts(layout)
+    return stray_members(group.members.values(), layout) + ghosts, _ghost_drift(group.dn, ghosts)
+
+
+def _ghost_drift(group: str, ghosts: list[str]) -> list[Drift]:
+    return [Drift("ghost-member", group, f"member {dn} names no entry: removed") for dn in ghosts]
 
 
 def role_group_drift(role_id: str, members: Iterable[str], rolemap: RoleMap, layout: Layout) -> list[Drift]:
@@ -251,68 +256,71 @@ def _repairs(group: str, values: list[str], order: tuple[str, str], limit: int) 
             for i in range(0, len(values), step)]
 
 
-def plan_groups(view: GroupsView, rolemap: RoleMap, layout: Layout, limit: int = MAX_VALUES,
-                ) -> tuple[list[Change], list[Drift], int]:
-    """Given every group as read, return the changes that make each system group hold exactly the
-    enabled accounts its granting role groups hold, remove members that name no entry, and make
-    memberOf agree with every group; the ghosts found, as drift; how many memberOf values are
-    rewritten. HQ roles grant only under ou=hq; members outside the account bases grant nothing."""
+def _memberof_repairs(group: GroupRead, keep: list[tuple[str, str]], wanted: set[str], limit: int,
+                     ) -> tuple[list[Change], int]:
+    """Rewrite memberOf where it disagrees with `group`: members in `keep` that lack it are
+    re-added; entries holding it that are not members (nor `wanted`) are added and removed."""
+    readd = sorted((dn for norm, dn in keep if norm not in group.holders), key=str.lower)
+    stale = sorted((norm for norm in group.holders if norm not in group.members and norm not in wanted))
+    changes = _repairs(group.dn, readd, ("delete", "add"), limit) + _repairs(group.dn, stale, ("add", "delete"), limit)
+    return changes, len(readd) + len(stale)
+
+
+def _drop_placeholder(group: GroupRead, gone: set[str], adding: bool, layout: Layout) -> list[Change]:
+    """The empty-group placeholder next to members that stay: drop it (unless members are being
+    added: the executor drops it then)."""
     placeholder = normalize_dn(layout.placeholder)
-    holding = set().union(*(g.holders for g in view.groups())) | view.found
-    where: dict[str, str | None] = {}
+    if placeholder not in group.members or adding or not set(group.members) - {placeholder} - gone:
+        return []
+    return [Change("modify", group.dn, (Modification("member", "delete", (layout.placeholder,)),),
+                   reason="the group has members", operation="reconcile-groups")]
 
-    def located(norm: str) -> str | None:
-        if norm not in where:
-            where[norm] = account_location(norm, layout)
-        return where[norm]
 
-    desired: dict[str, dict[str, str]] = defaultdict(dict)
-    for role_id, group in view.roles.items():
-        if role_id not in rolemap.roles:
-            continue
-        hq_only = role_id in rolemap.hq_roles
-        systems = rolemap.systems_of(role_id)
-        for norm, dn in group.members.items():
-            place = located(norm)
-            if place is None or (hq_only and place != "hq") or norm not in holding or norm in view.locked:
-                continue
-            for system in systems:
-                desired[system][norm] = dn
-    additions: dict[str, list[str]] = {}
-    removals: dict[str, list[str]] = {}
-    ghost_removals: dict[str, list[str]] = {}
-    repairs: list[Change] = []
-    drift: list[Drift] = []
-    repaired = 0
-    for kind, groups in (("role", view.roles), ("system", view.systems)):
-        for gid, group in groups.items():
-            ghosts = [dn for norm, dn in group.members.items() if located(norm) is not None and norm not in holding]
-            drift += [Drift("ghost-member", group.dn, f"member {dn} names no entry: removed") for dn in ghosts]
-            if kind == "system":
-                want = desired.get(gid, {})
-                additions[group.dn] = [dn for norm, dn in want.items() if norm not in group.members]
-                removals[group.dn] = [dn for norm, dn in group.members.items() if norm not in want and norm != placeholder]
-                stay = [(norm, dn) for norm, dn in group.members.items() if norm in want]
-            else:
-                ghost_removals[group.dn] = ghosts
-                want = group.members
-                stay = [(norm, dn) for norm, dn in group.members.items() if norm in holding]
-            readd = sorted((dn for norm, dn in stay if norm not in group.holders), key=str.lower)
-            stale = sorted((dn for norm, dn in group.holders.items() if norm not in group.members and norm not in want),
-                           key=str.lower)
-            repairs += _repairs(group.dn, readd, ("delete", "add"), limit)
-            repairs += _repairs(group.dn, stale, ("add", "delete"), limit)
-            repaired += len(readd) + len(stale)
-            remaining = set(group.members) - {placeholder} - {normalize_dn(d) for d in removals.get(group.dn, ghosts)}
-            if placeholder in group.members and remaining and not additions.get(group.dn):
-                repairs.append(Change("modify", group.dn, (Modification("member", "delete", (layout.placeholder,)),),
-                                      reason="the group has members", operation="reconcile-groups"))
-    changes = membership_changes({g: v for g, v in additions.items() if v}, {g: v for g, v in removals.items() if v},
-                                 reason="derived from the role groups' members", operation="reconcile-groups",
-                                 limit=limit)
-    changes += membership_changes({}, {g: v for g, v in ghost_removals.items() if v},
-                                  reason="the member names no entry", operation="reconcile-ghosts", limit=limit)
-    return changes + repairs, drift, repaired
+def granting_members(role_id: str, group: GroupRead, locked: set[str], rolemap: RoleMap,
+                     layout: Layout) -> dict[str, str]:
+    """The members a role group grants its systems to: entries under the account bases (HQ roles:
+    under ou=hq only) that exist and are not locked. Empty for a role the role map lacks."""
+    if role_id not in rolemap.roles:
+        return {}
+    hq_only = role_id in rolemap.hq_roles
+    out = {}
+    for norm, dn in group.members.items():
+        place = account_location(norm, layout)
+        if place is not None and (place == "hq" or not hq_only) and group.exists(norm) and norm not in locked:
+            out[norm] = dn
+    return out
+
+
+def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: Layout,
+                    limit: int = MAX_VALUES) -> GroupPlan:
+    """A role group in a full reconcile: remove members naming no entry (audited, reported), make
+    memberOf agree with the members, report members outside the account bases."""
+    plan = GroupPlan()
+    ghosts = group.ghosts(layout)
+    plan.changes += membership_changes({}, {group.dn: ghosts} if ghosts else {}, reason="the member names no entry",
+                                       operation="reconcile-ghosts", limit=limit)
+    plan.drift += _ghost_drift(group.dn, ghosts) + role_group_drift(role_id, group.members.values(), rolemap, layout)
+    keep = [(norm, dn) for norm, dn in group.members.items() if group.exists(norm)]
+    repairs, plan.repaired = _memberof_repairs(group, keep, set(), limit)
+    plan.changes += repairs + _drop_placeholder(group, {normalize_dn(d) for d in ghosts}, False, layout)
+    return plan
+
+
+def plan_system_group(group: GroupRead, desired: Mapping[str, str], layout: Layout,
+                      limit: int = MAX_VALUES) -> GroupPlan:
+    """A system group in a full reconcile: make it hold exactly `desired` (what its granting role
+    groups grant), and make memberOf agree with it."""
+    placeholder = normalize_dn(layout.placeholder)
+    add = [dn for norm, dn in desired.items() if norm not in group.members]
+    remove = [dn for norm, dn in group.members.items() if norm not in desired and norm != placeholder]
+    plan = GroupPlan(drift=_ghost_drift(group.dn, group.ghosts(layout)))
+    plan.changes = membership_changes({group.dn: add} if add else {}, {group.dn: remove} if remove else {},
+                                      reason="derived from the role groups' members", operation="reconcile-groups",
+                                      limit=limit)
+    keep = [(norm, dn) for norm, dn in group.members.items() if norm in desired]
+    repairs, plan.repaired = _memberof_repairs(group, keep, set(desired), limit)
+    plan.changes += repairs + _drop_placeholder(group, {normalize_dn(d) for d in remove}, bool(add), layout)
+    return plan
 
 
 def plan_reconcile(

@@ -85,13 +85,13 @@ def run_init(
 
 
 def _check_hq_admin(admin: HqAdmin, rolemap: RoleMap) -> None:
-    if not USERNAME_PATTERN.match(admin.username):
+    if not USERNAME_PATTERN.fullmatch(admin.username):
         raise ConfigError(f"init: --hq-admin '{admin.username}': a username matches {USERNAME_PATTERN.pattern}")
     if not rolemap.hq_roles:
         raise ConfigError("init: --hq-admin: the role map has no role with `hq: true` to give it")
     if not admin.name.strip() or len(admin.name) > 64 or any(ord(c) < 32 for c in admin.name):
         raise ConfigError(f"init: --name '{admin.name}': give the administrator's real name, 1 to 64 characters")
-    if admin.email is not None and not EMAIL_PATTERN.match(admin.email):
+    if admin.email is not None and not EMAIL_PATTERN.fullmatch(admin.email):
         raise ConfigError(f"init: --email '{admin.email}' is not an email address like name@example.com")
 
 

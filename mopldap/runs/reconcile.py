@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import structlog
 from ldap3.utils.conv import escape_filter_chars
@@ -11,21 +12,20 @@ from ldap3.utils.conv import escape_filter_chars
 from ..ldap.accounts import existing, iter_accounts
 from ..ldap.directory import Directory
 from ..model.change import Change
-from ..model.layout import normalize_dn
+from ..model.layout import Layout, normalize_dn
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER
 from ..model.times import format_time
 from ..plan.accounts import account_from_entry
 from ..plan.reconcile import (
     Drift,
     GroupRead,
-    GroupsView,
     SystemDiff,
-    account_location,
     drift_filters,
     drift_of,
-    plan_groups,
+    granting_members,
     plan_reconcile,
-    role_group_drift,
+    plan_role_group,
+    plan_system_group,
     status_filter,
     system_filters,
     unwanted_members,
@@ -70,54 +70,73 @@ def _system_diff(rt: Runtime, system: str) -> SystemDiff:
     return diff
 
 
-def read_group(directory: Directory, dn: str, base_dn: str) -> GroupRead:
-    """A group's member values (one read) and the entries whose memberOf names it (one paged search)."""
+def read_group(directory: Directory, dn: str, layout: Layout) -> GroupRead:
+    """A group's member values (one read), the entries whose memberOf names it (one paged search),
+    and which of its members that do not hold it are entries (one search per 200)."""
     entry = directory.read(dn, ("member",))
     members = {}
     for value in entry.get("member") if entry else []:
         try:
-            members[normalize_dn(value)] = value
+            members[sys.intern(normalize_dn(value))] = sys.intern(value)
         except ValueError:
             members[value.lower()] = value
-    holders = {normalize_dn(e.dn): e.dn
-               for e in directory.search(base_dn, f"(memberOf={escape_filter_chars(dn)})", ("1.1",))}
-    return GroupRead(dn, members, holders)
-
-
-def read_groups(rt: Runtime) -> GroupsView:
-    """Every role and system group with its members and holders, the locked accounts, and which
-    of the members that hold nothing exist. Cost: the size of the groups, not of the directory."""
-    layout, directory = rt.layout, rt.directory
-    rt.watch.ensure(directory)  # it has listed every group: no second listing
-    roles, systems = {}, {}
-    for dn in sorted(rt.watch.current):
-        role, system = layout.group_id(dn, layout.roles), layout.group_id(dn, layout.systems)
-        if role is not None:
-            roles[role] = read_group(directory, layout.role(role), layout.base_dn)
-        elif system is not None and system in rt.rolemap.systems:
-            systems[system] = read_group(directory, layout.system(system), layout.base_dn)
-    locked = {normalize_dn(e.dn) for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{LOCKED_FILTER})",
-                                                        ("1.1",))}
-    view = GroupsView(roles, systems, locked)
-    suspects = view.suspects(layout)
-    view.found = existing(directory, layout, suspects)
+    holders = {sys.intern(normalize_dn(e.dn))
+               for e in directory.search(layout.base_dn, f"(memberOf={escape_filter_chars(dn)})", ("1.1",))}
+    group = GroupRead(dn, members, holders)
+    suspects = group.suspects(layout)
     if suspects:
-        log.info("members_without_memberof", count=len(suspects), existing=len(view.found))
-    return view
+        group.found = existing(directory, layout, suspects)
+        log.info("members_without_memberof", group=dn, count=len(suspects), entries=len(group.found))
+    return group
 
 
-def _full_drift(rt: Runtime, view: GroupsView) -> list[Drift]:
+def plan_full(rt: Runtime) -> tuple[list[Change], list[Drift], int, int]:
+    """Every group, one at a time (memory: the granting members of the roles, and one system
+    group): the changes, the drift, memberOf values rewritten, member values read."""
+    layout, rolemap, directory = rt.layout, rt.rolemap, rt.directory
+    rt.watch.ensure(directory)  # it has listed every group: no second listing
+    locked = {sys.intern(normalize_dn(e.dn))
+              for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{LOCKED_FILTER})", ("1.1",))}
+    changes: list[Change] = []
+    drift: list[Drift] = []
+    repaired = read = 0
+    granting: dict[str, dict[str, str]] = {}
+    roles = sorted(r for dn in rt.watch.current if (r := layout.group_id(dn, layout.roles)) is not None)
+    systems = sorted(s for dn in rt.watch.current
+                     if (s := layout.group_id(dn, layout.systems)) is not None and s in rolemap.systems)
+    for role in roles:
+        group = read_group(directory, layout.role(role), layout)
+        granting[role] = granting_members(role, group, locked, rolemap, layout)
+        plan = plan_role_group(role, group, rolemap, layout)
+        changes += plan.changes
+        drift += plan.drift
+        repaired += plan.repaired
+        read += len(group.members)
+    for system in systems:
+        desired: dict[str, str] = {}
+        for role, members in granting.items():
+            if system in rolemap.systems_of(role):
+                desired.update(members)
+        group = read_group(directory, layout.system(system), layout)
+        plan = plan_system_group(group, desired, layout)
+        changes += plan.changes
+        drift += plan.drift
+        repaired += plan.repaired
+        read += len(group.members)
+    drift += _full_drift(rt, roles)
+    return changes, drift, repaired, read
+
+
+def _full_drift(rt: Runtime, role_groups: list[str]) -> list[Drift]:
+    """The accounts' drift, found by filters: the directory returns only the accounts in question."""
     layout, rolemap = rt.layout, rt.rolemap
     found: dict[tuple[str, str], Drift] = {}
-    for kind, base, query in drift_filters(rolemap, layout, sorted(view.roles)):
+    for kind, base, query in drift_filters(rolemap, layout, role_groups):
         for entry in rt.directory.search(base, query, ACCOUNT_ATTRS):  # the filter found it; say why as always
             for item in drift_of(account_from_entry(entry, layout), rolemap):
                 if item.kind == kind:
                     found.setdefault((kind, normalize_dn(item.dn)), item)
-    drift = list(found.values())
-    for role_id, group in sorted(view.roles.items()):
-        drift += role_group_drift(role_id, group.members.values(), rolemap, layout)
-    return drift
+    return list(found.values())
 
 
 def _disagreeing_role_group(rt: Runtime) -> str | None:
@@ -128,21 +147,16 @@ def _disagreeing_role_group(rt: Runtime) -> str | None:
         role = layout.group_id(dn, layout.roles)
         if role is None:
             continue
-        group = read_group(rt.directory, layout.role(role), layout.base_dn)
-        def accounts(dns) -> set[str]:
-            return {n for n in dns if account_location(n, layout) is not None}
-
-        if accounts(group.members) != accounts(group.holders):
+        group = read_group(rt.directory, layout.role(role), layout)
+        plan = plan_role_group(role, group, rt.rolemap, layout)
+        if plan.repaired or any(item.kind == "ghost-member" for item in plan.drift):
             return f"the members of role group {role} and their memberOf disagree"
     return None
 
 
 def _hygiene(rt: Runtime, system: str) -> tuple[set[str], list[Drift]]:
     """Members of a system group someone else edited that name no account: to remove."""
-    group = read_group(rt.directory, rt.layout.system(system), rt.layout.base_dn)
-    suspects = {n: d for n, d in group.members.items()
-                if n not in group.holders and account_location(n, rt.layout) is not None}
-    unwanted, drift = unwanted_members(group, existing(rt.directory, rt.layout, suspects), rt.layout)
+    unwanted, drift = unwanted_members(read_group(rt.directory, rt.layout.system(system), rt.layout), rt.layout)
     return set(unwanted), drift
 
 
@@ -165,9 +179,7 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
     drift: list[Drift] = []
     if why_full:
         log.info("reconcile_full", why=why_full)
-        view = read_groups(rt)
-        group_changes, drift, repaired = plan_groups(view, rolemap, layout)
-        drift += _full_drift(rt, view)
+        group_changes, drift, repaired, memberships_read = plan_full(rt)
         accounts = iter_accounts(directory, layout, status_filter())
     else:
         since = format_time(rt.state.watermark_time() - dt.timedelta(seconds=rt.config.reconcile.clock_skew_seconds))
@@ -195,7 +207,7 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
     plan.full = bool(why_full)
     plan.changes += group_changes
     if why_full:
-        plan.memberships_read = sum(len(g.members) for g in view.groups())
+        plan.memberships_read = memberships_read
         plan.repaired = repaired
     plan.ghosts = sum(1 for item in plan.drift if item.kind == "ghost-member")
     for item in plan.drift[:50]:

@@ -17,7 +17,7 @@ from .runtime import open_runtime
 
 def run_report(config: Config, rolemap: RoleMap, kind: str, partner: str | None, fmt: str, as_of: str | None) -> int:
     """`mopldap report KIND`: read what the report needs (filters pushed to the server) and print it."""
-    if partner is not None and not PARTNER_CODE_PATTERN.match(partner):
+    if partner is not None and not PARTNER_CODE_PATTERN.fullmatch(partner):
         raise ConfigError(f"--partner: '{partner}' is not a partner code (e.g. P001)")
     now = parse_as_of(as_of)
     with open_runtime(config, rolemap, now, dry_run=True) as rt:
