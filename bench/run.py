@@ -50,8 +50,16 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mopldap.files.folders import create_folders  # noqa: E402
 from mopldap.ldap.slapd import MopSlapd  # noqa: E402
+from mopldap.model.config import load_config  # noqa: E402
 from mopldap.model.rolemap import load_rolemap  # noqa: E402
+from mopldap.runs.runtime import trusted_folders  # noqa: E402
+
+
+def make_folders(config: Path) -> None:
+    """What `mopldap init` would create (the bench's trees are loaded with slapadd, not by init)."""
+    create_folders(trusted_folders(load_config(config)))
 
 RSS_WRAPPER = """
 import atexit, sys
@@ -239,6 +247,7 @@ class Bench:
             "logging": {"format": "json", "level": "info"},
             "reconcile": {"clock_skew_seconds": 0},
         }))
+        make_folders(self.config)
         print(f"setup: {len(made.accounts)} accounts in {len(made.partners)} partners, "
               f"{time.monotonic() - t0:.1f}s", file=sys.stderr)
         return made
@@ -441,9 +450,11 @@ class Bench:
             config = yaml.safe_load(self.config.read_text())
             config["ldap"]["url"] = uri
             config["paths"] = {"state": "../adopt-var/state.json", "inbox": "../adopt-var/inbox",
-                               "outbox": "../adopt-var/outbox", "archive": "../adopt-var/archive"}
+                               "outbox": "../adopt-var/outbox", "archive": "../adopt-var/archive",
+                               "work": "../adopt-var/work"}
             config["logging"]["audit_file"] = "../adopt-var/audit.jsonl"
             self.config.with_name("adopt.yaml").write_text(yaml.safe_dump(config))
+            make_folders(self.config.with_name("adopt.yaml"))
             saved, self.config = self.config, self.config.with_name("adopt.yaml")
             try:
                 adopt = self.mopldap("sync", "--only", "reconcile")

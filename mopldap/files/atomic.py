@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from ..model.errors import LocalFilesError
@@ -14,18 +15,25 @@ def cannot_write(path: Path, exc: OSError) -> LocalFilesError:
                            f"{path.parent} or make it writable, then run again (the next run finishes this one)")
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write `text` to `path` with `mode` (a temporary file, fsync, rename): a reader sees the
+def create_new(path: Path, mode: int) -> int:
+    """Open a file that did not exist (O_EXCL: never an existing file, a symbolic link or a hard
+    link someone placed), with exactly `mode`; return its descriptor."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    os.fchmod(fd, mode)  # whatever the umask
+    return fd
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o640) -> None:
+    """Write `text` to `path` with `mode`: a new temporary file of a name chosen here, fsync,
+    rename over `path` (which replaces a link, never writes through it). A reader sees the
     old file or the new one, never half of it. Raise LocalFilesError if it cannot."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with os.fdopen(create_new(tmp, mode), "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)  # an old temporary file keeps its mode through O_CREAT
         os.replace(tmp, path)
     except OSError as exc:
         try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import errno
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,13 +32,24 @@ class AuditLog:
         with self._lock:
             try:
                 if self._fd is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+                    self._fd = self._open()
                 written = os.write(self._fd, line)
                 if written != len(line):
                     raise OSError(28, "No space left on device (line written in part)")
             except OSError as exc:
                 raise cannot_write(self.path, exc) from None
+
+    def _open(self) -> int:
+        """Open the audit file for appending: never through a symbolic link, never a file that is
+        also linked elsewhere or that belongs to another user."""
+        assert self.path is not None
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_uid != os.geteuid():
+            os.close(fd)
+            raise OSError(errno.EPERM, "not a regular file of mopldap's own (a hard link, or another user's)")
+        return fd
 
     def close(self) -> None:
         if self._fd is None:

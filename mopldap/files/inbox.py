@@ -3,8 +3,8 @@
 - Writers drop `*.yaml` into the inbox (names starting with '.' or ending in
   .tmp/.part are ignored, so they can write then rename).
 - A run holds the run lock (lock.py) and claims a file by renaming it into
-  `inbox/.processing/`; a file found there when the lock is taken was left by a
-  run that died, and is finished first.
+  `<paths.work>/processing/`; a file found there when the lock is taken was left
+  by a run that died, and is finished first.
 - Once handled, a request gets its result in the outbox (outbox.py) and moves to
   the archive (archive.py).
 """
@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import hashlib
 import os
-import shutil
+import re
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..model.errors import ConfigError
+
 from ..model.times import stamp
+from .atomic import cannot_write
 
 MAX_REQUEST_BYTES = 1024 * 1024
 IGNORED_SUFFIXES = (".tmp", ".part")
@@ -27,7 +32,7 @@ IGNORED_SUFFIXES = (".tmp", ".part")
 
 @dataclass(frozen=True)
 class Claimed:
-    path: Path  # in inbox/.processing/
+    path: Path  # in <paths.work>/processing/
     name: str  # the name it had in the inbox
     resumed: bool  # left there by a run that died
 
@@ -36,10 +41,32 @@ def is_ignored(name: str) -> bool:
     return name.startswith(".") or name.endswith(IGNORED_SUFFIXES)
 
 
+def shown_name(name: str) -> str:
+    """A file name as it may appear in a result or a log: undecodable bytes and control
+    characters replaced, at most 200 characters."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() else "\ufffd" for c in text)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def safe_name(name: str) -> str:
+    """`name` if it is a plain short file name, else a stable stand-in (`file-<hash>`): what result
+    and archive files of a file are named after."""
+    if _SAFE_NAME.fullmatch(name):
+        return name
+    return "file-" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
 class Inbox:
-    def __init__(self, folder: Path) -> None:
+    """The inbox folder, and the folder where a run keeps the files it claimed (in paths.work:
+    only mopldap writes there)."""
+
+    def __init__(self, folder: Path, work: Path) -> None:
         self.inbox = folder
-        self.processing = self.inbox / ".processing"
+        self.processing = work / "processing"
 
     # -- claiming -----------------------------------------------------------------
 
@@ -59,53 +86,62 @@ class Inbox:
                         continue
         return [(p, True) for p in leftovers] + [(self.inbox / name, False) for _, name in sorted(waiting)]
 
+    def _target(self, name: str) -> Path:
+        self.processing.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.processing / f"{stamp(dt.datetime.now(dt.timezone.utc))}.{os.getpid()}.{secrets.token_hex(3)}" \
+                                 f"{CLAIM_MARK}{safe_name(name)}"
+
     def claim(self, path: Path, resumed: bool) -> Claimed | None:
-        """Move `path` into .processing under a name of its own (atomic rename). Return None if
-        another process took it first. A leftover of a dead run is claimed where it is."""
+        """Move `path` into the processing folder under a name of its own (an atomic rename, which
+        moves a symbolic link itself, never what it points to). Return None if another process
+        took it first. A leftover of a dead run is claimed where it is."""
         if resumed:
             return Claimed(path, _original_name(path.name), True)
-        self.processing.mkdir(parents=True, exist_ok=True)
-        target = self.processing / f"{stamp(dt.datetime.now(dt.timezone.utc))}.{os.getpid()}{CLAIM_MARK}{path.name}"
+        target = self._target(path.name)
         try:
             os.rename(path, target)
         except FileNotFoundError:
             return None
-        return Claimed(target, path.name, False)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise cannot_write(target, exc) from None
+            _copy_regular(path, target)
+        return Claimed(target, shown_name(path.name), False)
 
     def claim_from(self, path: Path) -> Claimed:
         """Claim a file given on the command line (`mopldap apply`), from any folder."""
-        self.processing.mkdir(parents=True, exist_ok=True)
-        target = self.processing / f"{stamp(dt.datetime.now(dt.timezone.utc))}.{os.getpid()}{CLAIM_MARK}{path.name}"
-        try:
-            os.rename(path, target)
-        except OSError:  # another filesystem: copy, then remove the original
-            shutil.copyfile(path, target, follow_symlinks=False)
-            path.unlink()
-        return Claimed(target, path.name, False)
+        claimed = self.claim(path, False)
+        if claimed is None:
+            raise ConfigError(f"{path}: no such file")
+        return claimed
 
     # -- reading --------------------------------------------------------------------
 
     @staticmethod
     def read(path: Path) -> tuple[str | None, str | None]:
-        """Return (text, None), or (None, why the file cannot be a request)."""
+        """Return (text, None), or (None, why the file cannot be a request). Anything but a
+        regular file is never opened (a FIFO could block, a device could act)."""
         try:
             info = os.lstat(path)
         except FileNotFoundError:
             return None, "no such file"
-        if stat.S_ISLNK(info.st_mode):
-            return None, "is a symbolic link; requests must be regular files"
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            return None, f"is {kind}; requests must be regular files"
+        except OSError as exc:
+            return None, f"cannot be read: {exc.strerror}"
+        why = _not_regular(info)
+        if why:
+            return None, why
         if info.st_size > MAX_REQUEST_BYTES:
             return None, f"is {info.st_size} bytes; a request may not exceed 1 MiB ({MAX_REQUEST_BYTES} bytes)"
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 return None, "is a symbolic link; requests must be regular files"
             return None, f"cannot be read: {exc.strerror}"
         with os.fdopen(fd, "rb") as fh:
+            opened = os.fstat(fh.fileno())
+            if not stat.S_ISREG(opened.st_mode) or opened.st_ino != info.st_ino:
+                return None, "was replaced while it was read; requests must be regular files"
             data = fh.read(MAX_REQUEST_BYTES + 1)
         if len(data) > MAX_REQUEST_BYTES:
             return None, f"exceeds 1 MiB ({MAX_REQUEST_BYTES} bytes)"
@@ -115,7 +151,41 @@ class Inbox:
             return None, f"is not UTF-8 text (byte {exc.start})"
 
 
-CLAIM_MARK = "__"  # .processing/<time>.<pid>__<name as dropped>
+def _not_regular(info: os.stat_result) -> str | None:
+    if stat.S_ISREG(info.st_mode):
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link; requests must be regular files"
+    kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+    return f"is {kind}; requests must be regular files"
+
+
+def _copy_regular(source: Path, target: Path) -> None:
+    """Claim across file systems: copy a regular file (opened without following links) to a new
+    file, then remove the original. Anything else cannot be claimed from another file system."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot claim it from another file system: {exc.strerror}; put paths.work "
+                          "on the inbox's file system") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{source}: not a regular file on another file system than paths.work")
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                os.write(out, chunk)
+            os.fsync(out)
+        finally:
+            os.close(out)
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
+    finally:
+        os.close(fd)
+    source.unlink()
+
+
+CLAIM_MARK = "__"  # processing/<time>.<pid>.<random>__<name as dropped>
 
 
 def _original_name(claimed_name: str) -> str:

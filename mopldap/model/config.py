@@ -130,8 +130,15 @@ class PathsConfig(_Strict):
     outbox: Path = Path("../var/outbox")
     archive: Path = Path("../var/archive")
     state: Path = Path("../var/state.json")
+    work: Path = Path("../var/work")
+    """mopldap's own working folder: the run lock, claimed requests and their journals, quarantine."""
 
-    _paths = field_validator("role_map", "inbox", "outbox", "archive", "state")(_resolve)
+    _paths = field_validator("role_map", "inbox", "outbox", "archive", "state", "work")(_resolve)
+
+    def folders(self, audit_file: Path) -> dict[str, Path]:
+        """The folders mopldap trusts, by what they are for (see files/folders.py)."""
+        return {"inbox": self.inbox, "outbox": self.outbox, "archive": self.archive, "work folder": self.work,
+                "state folder": self.state.parent, "audit folder": audit_file.parent}
 
 
 class InactivityConfig(_Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from .layout import EMAIL_PATTERN, PARTNER_CODE_PATTERN, USERNAME_PATTERN
 from .redaction import REDACTED
@@ -162,11 +162,24 @@ OPERATIONS: dict[str, type[_Strict]] = {
 HQ_OPERATIONS = frozenset({"create_partner", "suspend_partner", "resume_partner"})
 
 
+def id_belongs_to(request_id: str, partner: str) -> bool:
+    """A request id belongs to its partner: it starts with the partner code and a dash, so that
+    ids are unique per partner and one partner cannot take (or probe) another's."""
+    return request_id.startswith(f"{partner}-") and len(request_id) > len(partner) + 1
+
+
 class Request(_Strict):
     request_id: RequestId
     requested_by: Username
     partner: PartnerCode
     operations: list[Any] = Field(min_length=1, max_length=MAX_OPERATIONS)
+
+    @model_validator(mode="after")
+    def _id_of_its_partner(self) -> Request:
+        if not id_belongs_to(self.request_id, self.partner):
+            raise ValueError(f"request_id '{self.request_id}' must start with the partner code and a dash "
+                             f"({self.partner}-...): a request id belongs to its partner")
+        return self
 
 
 class ParsedRequest(BaseModel):
@@ -227,9 +240,11 @@ def parse_request(doc: YamlDocument) -> tuple[ParsedRequest | None, list[str]]:
 
 
 def request_id_of(data: Any) -> str | None:
-    """Return a usable request_id from possibly invalid request data, for naming its result."""
+    """Return a usable request_id from possibly invalid request data, for naming its result: one
+    of the pattern that belongs to the partner the data names."""
     if isinstance(data, dict):
-        value = data.get("request_id")
-        if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
+        value, partner = data.get("request_id"), data.get("partner")
+        if (isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value) and isinstance(partner, str)
+                and id_belongs_to(value, partner)):
             return value
     return None

@@ -7,6 +7,7 @@ the line of the offending key.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ def dump(data: Any) -> str:
     return yaml.dump(data, Dumper=Dumper, allow_unicode=True, sort_keys=False, width=120)
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """Raised by mopldap itself: its message names a key, never a value."""
+
+
 class _StrictLoader(_BaseLoader):
     """SafeLoader that refuses duplicate mapping keys."""
 
@@ -39,7 +44,7 @@ class _StrictLoader(_BaseLoader):
             except TypeError:  # unhashable key: let SafeLoader report it
                 duplicate = False
             if duplicate:
-                raise yaml.constructor.ConstructorError(
+                raise _DuplicateKey(
                     None,
                     None,
                     f"duplicate key {key!r} (first at line {seen[key].start_mark.line + 1})",
@@ -85,7 +90,11 @@ def format_location(location: Location) -> str:
     return out
 
 
-MAX_EXPANDED_NODES = 1_000_000
+MAX_EXPANDED_NODES = 300_000
+"""Values a document may expand to through its aliases (a 1 MiB request holds fewer without
+any): refused before they are built, so memory stays bounded whatever the file asks for."""
+MAX_DEPTH = 64
+"""Nesting levels: more is refused before anything is built (no recursion runs out of stack)."""
 
 
 def _check_aliases(root: yaml.Node, source: str) -> None:
@@ -98,6 +107,9 @@ def _check_aliases(root: yaml.Node, source: str) -> None:
     while stack:
         node, done = stack.pop()
         key = id(node)
+        if len(on_path) > MAX_DEPTH:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: invalid YAML: nested more than {MAX_DEPTH} "
+                              "levels deep")
         children = [] if isinstance(node, yaml.ScalarNode) else (
             [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else list(node.value))
         if done:
@@ -142,15 +154,29 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
+        if not isinstance(exc, _DuplicateKey):
+            problem = _without_content(problem)
         raise ConfigError(f"{source}{line}: invalid YAML: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    except ConfigError:
+        raise
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError, UnicodeError) as exc:
+        # e.g. a date like 2026-13-45, a 5,000-digit number: PyYAML's constructors raise these
+        raise ConfigError(f"{source}: invalid YAML: a value cannot be read ({type(exc).__name__})") from None
     finally:
         loader.dispose()
     lines: dict[Location, int] = {}
     if node is not None:
         _record_lines(node, (), lines)
     return YamlDocument(source=source, data=data, lines=lines)
+
+
+_QUOTED = re.compile(r"'(?!<)[^']*'|\"(?!<)[^\"]*\"")
+
+
+def _without_content(problem: str) -> str:
+    """A parser's message with the file's own text left out (it quotes tags, aliases, characters:
+    the text could be a password); token names like '<scalar>' are kept."""
+    return _QUOTED.sub("'…'", problem)
 
 
 def read_yaml(path: Path) -> YamlDocument:

@@ -32,13 +32,14 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from ..files.folders import check_folders
 from ..files.inbox import Inbox
 from ..model.config import Config
 from ..model.cron import cron_trigger
 from ..model.errors import MopldapError
 from ..model.rolemap import RoleMap
 from ..model.times import parse_as_of
-from .runtime import open_runtime
+from .runtime import open_runtime, trusted_folders
 from .sync import run_steps
 
 log = structlog.get_logger(__name__)
@@ -48,7 +49,7 @@ WATCH_SECONDS = 0.5
 
 def run_job(config: Config, rolemap: RoleMap, name: str, stop: threading.Event | None = None) -> None:
     """One scheduled run; never raises (the daemon must outlive a failing run)."""
-    if name == "inbox" and not Inbox(config.paths.inbox).pending():
+    if name == "inbox" and not Inbox(config.paths.inbox, config.paths.work).pending():
         return  # nothing waits: no need to connect
     try:
         with open_runtime(config, rolemap, parse_as_of(None), wait=float("inf"),
@@ -92,7 +93,7 @@ class Daemon:
 
     def watch_inbox(self) -> None:
         """Start an inbox run as soon as a file arrives (the folder's mtime changes and a file waits)."""
-        inbox = Inbox(self.config.paths.inbox)
+        inbox = Inbox(self.config.paths.inbox, self.config.paths.work)
         seen = None
         while not self.stop.wait(WATCH_SECONDS):
             try:
@@ -139,4 +140,5 @@ def run_daemon(config: Config, rolemap: RoleMap, stop: threading.Event | None = 
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+    check_folders(trusted_folders(config))  # refuse to start on folders it could not trust
     return Daemon(config, rolemap, stop).run()

@@ -20,7 +20,7 @@ log = structlog.get_logger(__name__)
 
 def run_inbox(rt: Runtime, echo=print) -> InboxSummary:
     """Process every file waiting in the inbox (and any left by a run that died)."""
-    inbox = Inbox(rt.config.paths.inbox)
+    inbox = Inbox(rt.config.paths.inbox, rt.config.paths.work)
     pending = inbox.pending()
     if not pending:
         return InboxSummary()
@@ -46,7 +46,7 @@ def apply_file(rt: Runtime, path: Path, echo=print) -> str:
     """`mopldap apply FILE`: process one file now, as the inbox would. Return its status."""
     from .requests import RequestProcessor
 
-    inbox = Inbox(rt.config.paths.inbox)
+    inbox = Inbox(rt.config.paths.inbox, rt.config.paths.work)
     processor = RequestProcessor(rt, echo)
     if not os.path.lexists(path):
         raise ConfigError(f"{path}: no such file")

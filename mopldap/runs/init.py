@@ -8,6 +8,7 @@ import structlog
 from ldap3.utils.conv import escape_filter_chars
 
 from ..files.atomic import write_secret
+from ..files.folders import create_folders
 from ..ldap.directory import BASE, ONELEVEL, Directory
 from ..model.config import Config
 from ..model.entry import Entry
@@ -18,7 +19,7 @@ from ..model.rolemap import RoleMap
 from ..model.times import parse_as_of
 from ..model.yamlfile import dump
 from ..plan.init import HqAdmin, plan_hq_admin, plan_init
-from .runtime import open_runtime
+from .runtime import open_runtime, trusted_folders
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +51,10 @@ def run_init(
     admin = HqAdmin(hq_admin, name or hq_admin, email) if hq_admin else None
     if admin is not None:
         _check_hq_admin(admin, rolemap)
-    with open_runtime(config, rolemap, now, dry_run) as rt:
+    if not dry_run:
+        for path in create_folders(trusted_folders(config)):
+            print(f"init: created {path} (mode 0700)")
+    with open_runtime(config, rolemap, now, dry_run, folders=not dry_run) as rt:
         layout = rt.layout
         existing = read_tree(rt.directory, layout)
         _warn_about_policy(existing, layout)

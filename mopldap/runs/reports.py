@@ -20,7 +20,7 @@ def run_report(config: Config, rolemap: RoleMap, kind: str, partner: str | None,
     if partner is not None and not PARTNER_CODE_PATTERN.fullmatch(partner):
         raise ConfigError(f"--partner: '{partner}' is not a partner code (e.g. P001)")
     now = parse_as_of(as_of)
-    with open_runtime(config, rolemap, now, dry_run=True) as rt:
+    with open_runtime(config, rolemap, now, dry_run=True, folders=False) as rt:
         layout = rt.layout
         bases = (layout.partner(partner),) if partner else None
         if kind == "inactive":

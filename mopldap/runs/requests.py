@@ -18,14 +18,15 @@ import structlog
 from ldap3.utils.conv import escape_filter_chars
 
 from ..files.archive import Archive
-from ..files.inbox import Claimed, Inbox
+from ..files.inbox import Claimed, Inbox, safe_name, shown_name
 from ..files.journal import read_journal, remove_journal, write_journal
 from ..files.outbox import Outbox
+from ..files.quarantine import Quarantine
 from ..ldap.directory import ONELEVEL, Directory
-from ..model.errors import ConfigError
+from ..model.errors import ConfigError, MopldapError
 from ..model.layout import Layout
 from ..model.passwords import generate
-from ..model.redaction import redact, redact_file_text
+from ..model.redaction import redact
 from ..model.requests import HQ_OPERATIONS, ParsedRequest, parse_request, request_id_of
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER
 from ..model.times import stamp
@@ -94,6 +95,7 @@ class RequestProcessor:
         self.rt = rt
         self.outbox = Outbox(rt.config.paths.outbox)
         self.archive = Archive(rt.config.paths.archive)
+        self.quarantine = Quarantine(rt.config.paths.work)
         self.echo = echo
         self.summary = InboxSummary()
         self.statuses: dict[str, str] = {}
@@ -121,7 +123,8 @@ class RequestProcessor:
 
     def _finish(self, claimed: Claimed | None, name: str, result: dict[str, Any], folder: str,
                 redacted: str | None, request_id: str | None) -> None:
-        """Count and log the result; unless dry-run, write it to the outbox and archive the request."""
+        """Count and log the result; unless dry-run, write it to the outbox and archive the request
+        (redacted), or, without `redacted` (it could not be read or parsed), set it aside unopened."""
         status = result["status"]
         self.summary.statuses[status] += 1
         self.statuses[name] = status
@@ -137,26 +140,65 @@ class RequestProcessor:
         if status == "duplicate":
             result_name = f"{request_id}.duplicate-{stamp(self.rt.now)}"
         else:
-            result_name = request_id or name
+            result_name = request_id or safe_name(name)
+        if redacted is None:
+            result["kept_in"] = str(self.quarantine.folder)  # not archived: it could hold a password in clear
         # result first, then archive: a crash in between leaves the file to be re-run, harmlessly
         self.summary.results.append(self.outbox.write_result(result_name, result))
-        self.archive.file_request(claimed, folder, redacted, self.rt.now, request_id)
+        if redacted is None:
+            self.quarantine.keep(claimed, self.rt.now)
+        else:
+            self.archive.file_request(claimed, folder, redacted, self.rt.now, request_id)
         remove_journal(claimed.path)
+
+    def _crashed(self, claimed: Claimed | None, name: str, exc: Exception) -> None:
+        """Anything unforeseen while reading or planning one file: that file gets a result and is
+        set aside; the run goes on with the next."""
+        log.error("request_crashed", file=name, error=type(exc).__name__, exc_info=exc)
+        why = (f"{name}: mopldap could not handle this file ({type(exc).__name__}); it is set aside unread; "
+               "please report it")
+        self._finish(claimed, name, self._base_result(None, name, "rejected") | {"problems": [why]}, "rejected",
+                     None, None)
 
     def process(self, claimed: Claimed | None, path: Path) -> None:
         """Process one claimed file (or, in dry-run, the file in place). Its writes may wait in the batch."""
-        name = claimed.name if claimed else path.name
-        text, why = Inbox.read(path)
-        if text is None:  # not read: archived without being parsed (redacted line by line if a file)
-            result = self._base_result(None, name, "rejected") | {"problems": [f"{name}: {why}"]}
-            self._finish(claimed, name, result, "rejected", None, None)
+        name = claimed.name if claimed else shown_name(path.name)
+        try:
+            parsed = self._parse(claimed, path, name)
+        except MopldapError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad file never blocks the inbox
+            self._crashed(claimed, name, exc)
             return
+        if parsed is None:
+            return
+        request, redacted = parsed
+        with structlog.contextvars.bound_contextvars(request_id=request.request_id):
+            if self._depends_on_pending(request):
+                self.flush(wait=True)  # it depends on writes still waiting: make them first
+            try:
+                plan = self._plan(claimed, name, request, redacted)
+            except MopldapError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                self._crashed(claimed, name, exc)
+                return
+            if plan is not None:
+                self._enqueue(Queued(claimed, name, plan, redacted))
+
+    def _parse(self, claimed: Claimed | None, path: Path, name: str) -> tuple[ParsedRequest, str] | None:
+        """Read and parse a file: the request and its redacted text, or None once it has its result."""
+        text, why = Inbox.read(path)
+        if text is None:  # not read: set aside unopened
+            self._finish(claimed, name, self._base_result(None, name, "rejected") | {"problems": [f"{name}: {why}"]},
+                         "rejected", None, None)
+            return None
         try:
             doc = parse_yaml(text, name)
-        except ConfigError as exc:
-            result = self._base_result(None, name, "rejected") | {"problems": [str(exc)]}
-            self._finish(claimed, name, result, "rejected", redact_file_text(text), None)
-            return
+        except ConfigError as exc:  # not parsed: nothing tells where a password would be in it
+            self._finish(claimed, name, self._base_result(None, name, "rejected") | {"problems": [str(exc)]},
+                         "rejected", None, None)
+            return None
         redacted = dump(redact(doc.data))
         request_id = request_id_of(doc.data)
         request, problems = parse_request(doc)
@@ -165,11 +207,17 @@ class RequestProcessor:
                 request_id = None  # never overwrite the result of the request that took this id
             result = self._base_result(request_id, name, "rejected") | {"problems": [f"{name}: {p}" for p in problems]}
             self._finish(claimed, name, result, "rejected", redacted, request_id)
-            return
-        with structlog.contextvars.bound_contextvars(request_id=request.request_id):
-            self._plan_request(claimed, name, request, redacted)
+            return None
+        return request, redacted
 
-    def _plan_request(self, claimed: Claimed | None, name: str, request: ParsedRequest, redacted: str) -> None:
+    def _depends_on_pending(self, request: ParsedRequest) -> bool:
+        partner_op = any(op.op in HQ_OPERATIONS for op in request.operations)  # the partner-level ones
+        return bool(_usernames(request) & self._pending_names or request.request_id in self._pending_ids
+                    or request.partner in self._pending_partner_ops
+                    or (partner_op and request.partner in self._pending_partners))
+
+    def _plan(self, claimed: Claimed | None, name: str, request: ParsedRequest, redacted: str) -> RequestPlan | None:
+        """Plan a parsed request against the directory: its plan, or None once it has its result."""
         rid = request.request_id
         resumed = bool(claimed and claimed.resumed)
         if self.archive.seen(rid) and not resumed:
@@ -177,12 +225,7 @@ class RequestProcessor:
                 "problems": [f"request_id {rid} was applied before (see {self.outbox.result_path(rid).name}); "
                              "not applied again: give a new request_id"]}
             self._finish(claimed, name, result, "duplicates", redacted, rid)
-            return
-        names = _usernames(request)
-        partner_op = any(op.op in HQ_OPERATIONS for op in request.operations)  # the partner-level ones
-        if (names & self._pending_names or rid in self._pending_ids or request.partner in self._pending_partner_ops
-                or (partner_op and request.partner in self._pending_partners)):
-            self.flush(wait=True)  # it depends on writes still waiting: make them first
+            return None
         resume = resumed or self.outbox.last_status(rid) == "failed"
         first_run = _first_run(read_journal(claimed.path)) if claimed is not None and resumed else None
         if first_run is not None:
@@ -194,14 +237,18 @@ class RequestProcessor:
                             first_run=first_run, reuse=self.outbox.read_secrets(rid) if resume else None)
         if plan.rejected:
             self._finish(claimed, name, self._result(plan, name, "rejected"), "rejected", redacted, rid)
-            return
+            return None
+        return plan
+
+    def _enqueue(self, queued: Queued) -> None:
+        request, plan = queued.plan.request, queued.plan
         if plan.secrets and not self.rt.dry_run:
-            self.outbox.write_secrets(rid, plan.secrets)  # before writing: a crash must not lose a password
-        self._batch.append(Queued(claimed, name, plan, redacted))
-        self._pending_names |= names
-        self._pending_ids.add(rid)
+            self.outbox.write_secrets(request.request_id, plan.secrets)  # before writing: a password is never lost
+        self._batch.append(queued)
+        self._pending_names |= _usernames(request)
+        self._pending_ids.add(request.request_id)
         self._pending_partners.add(request.partner)
-        if partner_op:
+        if any(op.op in HQ_OPERATIONS for op in request.operations):
             self._pending_partner_ops.add(request.partner)
         self._batch_changes += len(plan.changes)
         if self._batch_changes >= BATCH_CHANGES:

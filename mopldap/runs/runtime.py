@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
 from ..files.archive import Archive
 from ..files.audit import AuditLog
+from ..files.folders import check_folders
 from ..files.lock import RunLock
 from ..files.state import RunState, load_state, rolemap_digest, save_state
 from ..ldap.directory import Directory
@@ -97,16 +99,23 @@ WAIT = 600.0  # seconds a command waits for another run to finish (sync --wait)
 
 
 def run_lock(config: Config) -> RunLock:
-    return RunLock(config.paths.inbox / ".lock")
+    return RunLock(config.paths.work / "run.lock")
+
+
+def trusted_folders(config: Config) -> dict[str, Path]:
+    return config.paths.folders(config.logging.audit_file)
 
 
 @contextmanager
 def open_runtime(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool = False, wait: float = WAIT,
-                 stop: Callable[[], bool] = lambda: False) -> Iterator[Runtime]:
+                 stop: Callable[[], bool] = lambda: False, folders: bool = True) -> Iterator[Runtime]:
     """Take the run lock (unless dry-run: it writes nothing), connect and bind; release and
-    close everything on exit. Raise RunBusy (exit 5) if another run holds the lock past
-    `wait` seconds, DirectoryError (exit 2) if the directory cannot be reached."""
+    close everything on exit. Raise ConfigError (exit 1) if a folder of `paths` may not be
+    trusted (unless not `folders`: reports touch none), RunBusy (exit 5) if another run holds
+    the lock past `wait` seconds, DirectoryError (exit 2) if the directory cannot be reached."""
     run_id = new_run_id()
+    if folders:  # requested_by is believed because only their owner can write the inbox
+        check_folders(trusted_folders(config))
     lock = run_lock(config)
     if not dry_run:
         lock.acquire(run_id, wait, lambda who: log.warning("run_waiting", holder=who, wait_seconds=wait), stop)

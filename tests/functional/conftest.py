@@ -74,6 +74,14 @@ class Env:
         return self.var / "archive"
 
     @property
+    def work(self) -> Path:
+        return self.var / "work"
+
+    @property
+    def processing(self) -> Path:
+        return self.work / "processing"
+
+    @property
     def audit_file(self) -> Path:
         return self.var / "audit.jsonl"
 
@@ -241,7 +249,7 @@ def with_partner(env: Env) -> Env:
     env.request([{"op": "create_partner", "name": "杭州某某科技有限公司",
                   "admin": {"username": "zhangsan", "name": "张三", "title": "总经理", "email": "zhangsan@p001.example.com",
                             "mobile": "13800138000", "user_type": "sales", "initial_password": "Zhangsan-Init-1"}}],
-                requested_by="hqadmin", request_id="HQ-P001")
+                requested_by="hqadmin", request_id="P001-HQ-1")
     return env
 
 

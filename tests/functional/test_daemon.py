@@ -15,7 +15,9 @@ import structlog.testing
 import yaml
 
 from conftest import ROOT, ROOT_PW
+from mopldap.files.folders import create_folders
 from mopldap.runs import daemon as daemon_module
+from mopldap.runs.runtime import trusted_folders
 from mopldap.model.config import load_settings
 from mopldap.ldap.slapd import MopSlapd
 
@@ -64,18 +66,18 @@ def test_daemon_applies_requests_survives_an_outage_and_stops_cleanly(tmp_path, 
     daemon = subprocess.Popen([sys.executable, "-m", "mopldap.cli", "daemon", "--config", str(config)],
                               stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        result = wait_for(drop(tmp_path, "HQ-1", [{"op": "create_partner", "name": "P1", "admin": {
+        result = wait_for(drop(tmp_path, "P001-HQ-1", [{"op": "create_partner", "name": "P1", "admin": {
             "username": "zhangsan", "name": "张三", "user_type": "sales", "initial_password": "Zhangsan-Init-1"}}]))
         assert result["status"] == "applied"
 
         own_server._proc.terminate()  # the directory goes away
         own_server._proc.wait()
         own_server._proc = None
-        pending = drop(tmp_path, "HQ-2", [{"op": "disable_user", "username": "zhangsan"}])
+        pending = drop(tmp_path, "P001-HQ-2", [{"op": "disable_user", "username": "zhangsan"}])
         time.sleep(3)
         assert daemon.poll() is None, "the daemon died with the directory"
         assert not pending.exists()
-        assert (tmp_path / "var" / "inbox" / "HQ-2.yaml").exists()  # left in place for the next run
+        assert (tmp_path / "var" / "inbox" / "P001-HQ-2.yaml").exists()  # left in place for the next run
 
         own_server._spawn()  # the directory is back: the next run applies it
         assert wait_for(pending)["status"] == "applied"
@@ -97,6 +99,7 @@ def test_daemon_applies_requests_survives_an_outage_and_stops_cleanly(tmp_path, 
 def test_a_job_still_running_when_its_next_time_comes_is_skipped(tmp_path, own_server, monkeypatch):
     """Runs never overlap: with a one-second schedule and runs of 2.5 s, later times are skipped."""
     config, rolemap = load_settings(write_config(tmp_path, own_server))
+    create_folders(trusted_folders(config))
     starts: list[float] = []
 
     def slow_run(config, rolemap, name, stop=None):  # stands in for a run that takes long
@@ -125,6 +128,7 @@ def test_a_late_job_runs_when_the_worker_is_free_and_a_skip_says_when_it_runs_ne
     data["schedule"] = schedule
     path.write_text(yaml.safe_dump(data))
     config, rolemap = load_settings(path)
+    create_folders(trusted_folders(config))
     runs: list[tuple[str, float, float]] = []
 
     def slow_run(config, rolemap, name, stop=None):
@@ -165,7 +169,7 @@ def test_a_file_renamed_into_the_inbox_is_picked_up_within_two_seconds(tmp_path,
         delays = []
         for n in range(3):
             started = time.monotonic()
-            result = wait_for(drop(tmp_path, f"HQ-FAST-{n}", [{"op": "create_partner", "name": f"P{n}", "admin": {
+            result = wait_for(drop(tmp_path, f"P001-FAST-{n}", [{"op": "create_partner", "name": f"P{n}", "admin": {
                 "username": f"admin{n}", "name": "管理员", "user_type": "sales"}}]), seconds=10)
             delays.append(time.monotonic() - started)
             assert result["status"] in ("applied", "rejected")

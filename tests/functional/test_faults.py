@@ -169,7 +169,7 @@ def test_mopldap_killed_mid_run_the_next_run_finishes_every_request(own_partner,
     secret = env.secret("P001-K3")["keeper"]
     assert env.can_bind(account_dn("keeper"), secret), "the password reported is not the password set"
     assert env.entry(account_dn("leaver"), "mopDisabledReason").first("mopDisabledReason") == "offboarded"
-    assert not list((env.inbox / ".processing").iterdir())
+    assert not list(env.processing.iterdir())
     assert_truth(env)
     written = [e for e in env.audit()[before:] if e["result"] == "applied"]
     assert {e["request_id"] for e in written} >= {"P001-K2"}  # the delete is audited, once
@@ -180,7 +180,7 @@ def _claim_with_journal(env: Env, rid: str, operations: list[dict], planned: lis
                         written_after: str) -> Path:
     """Leave what a run killed after planning (and maybe writing) a request leaves: the claimed
     file and its journal."""
-    processing = env.inbox / ".processing"
+    processing = env.processing
     processing.mkdir(parents=True, exist_ok=True)
     claimed = processing / f"20261201T000000Z.1__{rid}.yaml"
     claimed.write_text(yaml.safe_dump({"request_id": rid, "requested_by": "zhangsan", "partner": "P001",
@@ -304,7 +304,7 @@ def small_fs(tmp_path):
 
     def mount(path: Path, size: str = "256k") -> Path:
         path.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             pytest.fail(f"cannot mount a tmpfs for the disk-full tests (run them as root): {proc.stderr.strip()}",

@@ -44,13 +44,13 @@ def test_create_partner_generates_the_admin_password_into_a_0600_secret(initiali
     env = initialized
     env.cli("init", "--hq-admin", "hqadmin", "--name", "HQ")
     env.request([{"op": "create_partner", "name": "P2 Co", "admin": {"username": "admin2", "name": "A", "user_type": "sales"}}],
-                requested_by="hqadmin", partner="P002", request_id="HQ-P002")
-    secret = env.outbox / "HQ-P002.secret"
+                requested_by="hqadmin", partner="P002", request_id="P002-HQ-1")
+    secret = env.outbox / "P002-HQ-1.secret"
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
-    password = env.secret("HQ-P002")["admin2"]
+    password = env.secret("P002-HQ-1")["admin2"]
     assert len(password) >= 16
     assert env.can_bind(account_dn("admin2", "P002"), password)
-    assert "HQ-P002.secret" in env.result("HQ-P002")["secrets"]
+    assert "P002-HQ-1.secret" in env.result("P002-HQ-1")["secrets"]
 
 
 def test_create_user_with_several_roles_lands_in_role_and_system_groups(partner):
@@ -191,10 +191,10 @@ def test_examples_apply_in_order(partner, project_root):
 def test_a_suspension_in_the_same_run_sees_the_accounts_created_just_before(partner):
     env = partner
     env.submit([SERVICE], request_id="P001-a-create", name="1-create")
-    env.submit([{"op": "suspend_partner"}], requested_by="hqadmin", request_id="HQ-b-suspend", name="2-suspend")
+    env.submit([{"op": "suspend_partner"}], requested_by="hqadmin", request_id="P001-b-suspend", name="2-suspend")
     env.cli("sync")
     assert env.result("P001-a-create")["status"] == "applied"
-    assert env.result("HQ-b-suspend")["status"] == "applied"
+    assert env.result("P001-b-suspend")["status"] == "applied"
     assert env.entry(account_dn("lisi"), "mopDisabledReason").first("mopDisabledReason") == "partner-suspended"
 
 

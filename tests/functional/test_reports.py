@@ -18,7 +18,7 @@ def test_accounts_and_access_per_partner_in_every_format(partner):
     env.request([SERVICE, SALES_MANAGER, {"op": "disable_user", "username": "wangwu", "reason": "offboarded"}])
     env.request([{"op": "create_partner", "name": "P2", "admin": {"username": "qianba", "name": "钱八",
                   "user_type": "service", "initial_password": "Qianba-Init-1"}}], requested_by="hqadmin",
-                partner="P002", request_id="HQ-P002")
+                partner="P002", request_id="P002-HQ-1")
     rows = json.loads(report(env, "accounts", "--partner", "P001", "--format", "json"))
     assert [(r["username"], r["status"], r["reason"]) for r in rows] == [
         ("lisi", "active", ""), ("wangwu", "disabled", "offboarded"), ("zhangsan", "active", "")]

@@ -22,7 +22,7 @@ def two_partners(partner):
     env.request([LISI])
     env.request([{"op": "create_partner", "name": "P2", "admin": {"username": "qianba", "name": "钱八",
                   "user_type": "service", "initial_password": "Qianba-Init-1"}}],
-                requested_by="hqadmin", partner="P002", request_id="HQ-P002")
+                requested_by="hqadmin", partner="P002", request_id="P002-HQ-1")
     return env
 
 
@@ -151,10 +151,17 @@ def test_bad_files_get_a_result_are_moved_aside_and_do_not_stop_the_run(partner,
         assert any(why in p for p in found["problems"]), (name, found["problems"])
     assert [p.name for p in inbox.iterdir() if not p.name.startswith(".")] == []  # every file moved aside
     assert target.read_text() == "request_id: LINKED\n"  # the symlink's target was not touched
-    rejected_dir = env.archive / "rejected"
-    assert len(list(rejected_dir.iterdir())) == 9
-    archived_bad = next(rejected_dir.glob("*a-not-yaml.yaml")).read_text()
-    assert "Secret-in-bad-file" not in archived_bad and "<redacted>" in archived_bad
+    # what parsed is archived, redacted; what did not (or is no file) is set aside where only mopldap reads
+    assert sorted(p.name.split("-", 1)[1] for p in (env.archive / "rejected").iterdir()) == \
+        ["P001-inject.yaml", "P001-missing.yaml"]
+    quarantine = env.work / "quarantine"
+    assert len(list(quarantine.iterdir())) == 7 and oct(quarantine.stat().st_mode & 0o777) == "0o700"
+    kept = {p.name.split("-", 2)[2]: p for p in quarantine.iterdir()}
+    assert kept["d-link.yaml"].is_symlink() and kept["e-fifo.yaml"].is_fifo() and kept["f-folder.yaml"].is_dir()
+    assert env.result("a-not-yaml.yaml")["kept_in"] == str(quarantine)
+    for folder in (env.outbox, env.archive):
+        for path in folder.rglob("*"):
+            assert path.is_dir() or "Secret-in-bad-file" not in path.read_text(errors="replace"), path
 
 
 def test_idempotent_operations_report_unchanged_and_write_nothing(partner):
@@ -198,7 +205,7 @@ def test_a_request_left_by_a_dead_run_is_finished_by_the_next(partner):
     env.ldap_tool("ldapadd", input=(
         f"dn: {account_dn('lisi')}\nobjectClass: inetOrgPerson\nobjectClass: mopAccount\nuid: lisi\ncn: 李四\n"
         "sn: 李四\ndisplayName: 李四\nmopUserType: service\nmopAccountStatus: active\nuserPassword: Lisi-Init-2026!\n"))
-    processing = env.inbox / ".processing"
+    processing = env.processing
     processing.mkdir(parents=True, exist_ok=True)
     body = {"request_id": "P001-crash", "requested_by": "zhangsan", "partner": "P001", "operations": [LISI]}
     (processing / "P001-crash.yaml").write_text(yaml.safe_dump(body, allow_unicode=True))
@@ -302,7 +309,7 @@ def test_validate_checks_request_files_offline(partner, project_root):
     good = [str(p) for p in sorted((project_root / "examples").glob("*.yaml"))]
     assert env.cli("validate", *good).out.count("ok:") == 2 + len(good)
     bad = env.root / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"request_id": "X", "requested_by": "zhangsan", "partner": "P001", "operations": [
+    bad.write_text(yaml.safe_dump({"request_id": "P001-X", "requested_by": "zhangsan", "partner": "P001", "operations": [
         {"op": "create_user", "username": "a1", "name": "A", "user_type": "sales", "roles": ["service-manager"]}]}))
     result = env.cli("validate", str(bad), expect=1)
     assert "roles[0]: role 'service-manager' is not allowed for user type 'sales'" in result.err
@@ -326,7 +333,7 @@ def test_a_write_the_server_refuses_fails_its_request_only(own_server, tmp_path)
     env.cli("init", "--hq-admin", "hqadmin", "--name", "HQ")
     env.request([{"op": "create_partner", "name": "P1", "admin": {"username": "zhangsan", "name": "张三",
                   "user_type": "sales", "email": "boss@p001.example.com", "initial_password": "Zhangsan-Init-1"}}],
-                requested_by="hqadmin", request_id="HQ-P001")
+                requested_by="hqadmin", request_id="P001-HQ-1")
     taken = env.submit([{**LISI, "email": "boss@p001.example.com"}], request_id="P001-taken")  # zhangsan's mail
     fine = env.submit([{**LISI, "username": "wangwu"}], request_id="P001-fine", requested_by="hqadmin")
     env.cli("sync")

@@ -32,7 +32,7 @@ ADMIN = account("zhangsan", roles={"partner-admin"}, user_type="sales",
 
 
 def plan(operations, requester="zhangsan", accounts=(), partner="P001", min_length=8):
-    text = {"request_id": "R1", "requested_by": requester, "partner": partner, "operations": operations}
+    text = {"request_id": f"{partner}-R1", "requested_by": requester, "partner": partner, "operations": operations}
     import yaml
 
     request, problems = parse_request(parse_yaml(yaml.safe_dump(text, allow_unicode=True), "r.yaml"))
@@ -112,7 +112,7 @@ def test_plan_checks_password_length_against_the_server_policy():
 def test_plan_delete_removes_memberships_before_the_delete():
 
     lisi = account("lisi", roles={"service-specialist"}, systems={"mop-service"})
-    text = {"request_id": "R1", "requested_by": "zhangsan", "partner": "P001",
+    text = {"request_id": "P001-R1", "requested_by": "zhangsan", "partner": "P001",
             "operations": [{"op": "delete_user", "username": "lisi"}]}
     import yaml
 
