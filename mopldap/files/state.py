@@ -66,4 +66,4 @@ def save_state(path: Path, state: RunState) -> None:
     """Write the state (LocalFilesError, exit 4, if it cannot be written)."""
     data = {"version": VERSION, "base_dn": state.base_dn, "rolemap": state.rolemap, "watermark": state.watermark,
             "last_full": state.last_full, "groups": state.groups, "writing_groups": state.writing_groups}
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True), 0o600)

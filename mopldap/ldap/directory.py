@@ -120,12 +120,19 @@ class Directory:
                     f"({result.get('description')}{': ' + result['message'] if result.get('message') else ''}): "
                     "check ldap.bind_dn and the bind password"
                 )
+        except DirectoryError:
+            raise
         except LDAPStartTLSError as exc:
-            raise DirectoryError(f"{self.url}: TLS failed: {_tls_reason(exc)}; check ldap.ca_file") from None
+            raise DirectoryError(f"{self.url}: TLS failed: {_tls_reason(exc, parsed.hostname)}") from None
         except LDAPSocketOpenError as exc:
-            raise DirectoryError(f"cannot reach {self.url}: {_tls_reason(exc)}; is the server running?") from None
+            reason = _tls_reason(exc, parsed.hostname)
+            if tls is not None and reason != _plain_reason(exc):
+                raise DirectoryError(f"{self.url}: TLS failed: {reason}") from None
+            raise DirectoryError(f"cannot reach {self.url}: {reason}; is the server running?") from None
         except LDAPException as exc:
             raise DirectoryError(f"{self.url}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever a hostile or broken server sends
+            raise DirectoryError(_not_ldap(self.url, exc)) from None
         return conn
 
     def pipeline(self) -> Pipeline:
@@ -149,6 +156,8 @@ class Directory:
                     ok = call(conn)
                 except LDAPException as exc:
                     raise DirectoryError(f"{self.url}: {what} failed: {exc}") from None
+                except Exception as exc:  # noqa: BLE001
+                    raise DirectoryError(_not_ldap(self.url, exc)) from None
                 result = conn.result or {}
                 message = "" if ok else f"{what}: {result.get('description')}" + (
                     f": {result['message']}" if result.get("message") else "")
@@ -196,6 +205,8 @@ class Directory:
             return func(*args, **kwargs)
         except LDAPException as exc:
             raise DirectoryError(f"{self.url}: {what} failed: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a malformed answer: ldap3 fails in its decoder
+            raise DirectoryError(_not_ldap(self.url, exc)) from None
 
     # -- reading --------------------------------------------------------------
 
@@ -363,10 +374,30 @@ class Pipeline:
         return [future.result() for future in futures]
 
 
-def _tls_reason(exc: Exception) -> str:
+def _not_ldap(url: str, exc: Exception) -> str:
+    return (f"{url}: the server's answer is not valid LDAP ({type(exc).__name__}); "
+            "check that ldap.url names an LDAP server")
+
+
+_SAN_NAMES = re.compile(r"\('(?:DNS|IP Address)', '([^']+)'\)")
+_COMMON_NAME = re.compile(r"\('commonName', '([^']+)'\)")
+
+
+def _tls_reason(exc: Exception, host: str | None = None) -> str:
+    """What went wrong with TLS, in a few words: a name mismatch says which names the certificate has."""
     text = str(exc)
+    if "doesn't match" in text or "mismatch" in text.lower():
+        san = text.split("'subjectAltName':", 1)[1] if "'subjectAltName':" in text else ""
+        names = _SAN_NAMES.findall(san) or _COMMON_NAME.findall(text.split("'issuer'", 1)[0])
+        listed = " or ".join(names) if names else "other names"
+        return f"certificate is for {listed}, not {host}: use a name it lists in ldap.url"
     if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "the server's certificate could not be verified"
+        return "the server's certificate could not be verified (is ldap.ca_file the CA that signed it?)"
+    return _plain_reason(exc)
+
+
+def _plain_reason(exc: Exception) -> str:
+    text = str(exc)
     if "Connection refused" in text or "refused" in text:
         return "connection refused"
     if "timed out" in text:

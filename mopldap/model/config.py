@@ -34,11 +34,12 @@ def _section():
 
 
 def _resolve(value: Path | None, info: ValidationInfo) -> Path | None:
-    """Resolve a path relative to the config file's folder (passed as validation context)."""
+    """Resolve a path relative to the config file's folder (passed as validation context). Symbolic
+    links are kept, not resolved: a folder that is a link must be seen as one (files/folders.py)."""
     if value is None:
         return None
     base = (info.context or {}).get("base", Path.cwd())
-    return (base / value).resolve() if not value.is_absolute() else value
+    return Path(os.path.normpath(base / value)) if not value.is_absolute() else value
 
 
 def _check_dn(value: str) -> str:

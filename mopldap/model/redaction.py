@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 REDACTED = "<redacted>"
-_SECRET_WORDS = ("pass", "pwd", "secret", "token", "credential")
+_SECRET_WORDS = ("pass", "pw", "word", "secret", "token", "credential")
 
 
 def could_be_secret(key: Any) -> bool:

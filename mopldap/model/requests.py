@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from .layout import EMAIL_PATTERN, PARTNER_CODE_PATTERN, USERNAME_PATTERN
-from .redaction import REDACTED
-from .yamlfile import YamlDocument, format_location, pydantic_errors
+from .errors import ConfigError
+from .redaction import REDACTED, redact
+from .yamlfile import YamlDocument, dump, format_location, parse_yaml, pydantic_errors
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MOBILE_PATTERN = re.compile(r"\+?[0-9][0-9 -]{4,22}[0-9]")
-MAX_OPERATIONS = 20000
+MAX_OPERATIONS = 5000
+MAX_ROLES = 64  # roles named by one operation
 
 
 def _text(max_length: int, what: str):
@@ -81,7 +84,7 @@ class _NewPerson(_Strict):
 
 class CreateUser(_NewPerson):
     op: Literal["create_user"]
-    roles: list[RoleId] = Field(min_length=1)
+    roles: list[RoleId] = Field(min_length=1, max_length=MAX_ROLES)
 
 
 class UpdateUser(_Strict):
@@ -99,19 +102,19 @@ class UpdateUser(_Strict):
 class SetRoles(_Strict):
     op: Literal["set_roles"]
     username: Username
-    roles: list[RoleId] = Field(min_length=1)
+    roles: list[RoleId] = Field(min_length=1, max_length=MAX_ROLES)
 
 
 class AddRoles(_Strict):
     op: Literal["add_roles"]
     username: Username
-    roles: list[RoleId] = Field(min_length=1)
+    roles: list[RoleId] = Field(min_length=1, max_length=MAX_ROLES)
 
 
 class RemoveRoles(_Strict):
     op: Literal["remove_roles"]
     username: Username
-    roles: list[RoleId] = Field(min_length=1)
+    roles: list[RoleId] = Field(min_length=1, max_length=MAX_ROLES)
 
 
 class DisableUser(_Strict):
@@ -217,7 +220,7 @@ def parse_request(doc: YamlDocument) -> tuple[ParsedRequest | None, list[str]]:
         header = None
     operations = []
     raw_ops = data.get("operations")
-    if isinstance(raw_ops, list):
+    if isinstance(raw_ops, list) and len(raw_ops) <= MAX_OPERATIONS:  # more: refused above, not examined
         for index, raw in enumerate(raw_ops):
             loc = ("operations", index)
             if not isinstance(raw, dict):
@@ -248,3 +251,25 @@ def request_id_of(data: Any) -> str | None:
                 and id_belongs_to(value, partner)):
             return value
     return None
+
+
+@dataclass(frozen=True)
+class RequestText:
+    """What a request file's text is: the request, or the problems; and what may be kept of it."""
+
+    request: ParsedRequest | None
+    problems: list[str]
+    redacted: str | None  # the text to archive, passwords replaced; None: not parsed, keep nothing in clear
+    request_id: str | None  # usable for naming its result
+
+
+def read_request_text(text: str, name: str) -> RequestText:
+    """Given a request file's text, return the request or why not. Never raises: whatever the text,
+    the problems name no value that could be a password."""
+    try:
+        doc = parse_yaml(text, name)
+    except ConfigError as exc:
+        return RequestText(None, [str(exc)], None, None)
+    redacted = dump(redact(doc.data))
+    request, problems = parse_request(doc)
+    return RequestText(request, [f"{name}: {p}" for p in problems], redacted, request_id_of(doc.data))

@@ -198,10 +198,11 @@ def pydantic_errors(error: Any, prefix: Location = ()) -> list[tuple[Location, s
     for item in error.errors(include_url=False):
         loc = prefix + tuple(part for part in item["loc"] if not _is_union_tag(part))
         message = _strip_prefix(item["msg"])
+        key = loc[-1] if loc else "?"
         if item["type"] == "extra_forbidden":
-            message = f"unknown key '{loc[-1]}'"
+            message = f"unknown key '{key}'"
         elif item["type"] == "missing":
-            message = f"missing required key '{loc[-1]}'"
+            message = f"missing required key '{key}'"
         elif item["type"] == "literal_error":
             message = f"{item['msg'].removeprefix('Input should be ')}, not {item.get('input')!r}"
             message = f"must be {message}"
@@ -214,9 +215,13 @@ def pydantic_problems(doc: YamlDocument, error: Any, prefix: Location = ()) -> l
     return [f"{doc.where(loc)}: {message}" for loc, message in pydantic_errors(error, prefix)]
 
 
+_TAG = re.compile(r"(function-[a-z]+|[a-z]+(-[a-z]+)*)\[.*\]|int|str|float|bool|constrained-str")
+
+
 def _is_union_tag(part: str | int) -> bool:
-    """pydantic adds function names like 'function-after[...]' to locations; drop them."""
-    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+    """pydantic puts the union member it tried ('int', 'str', 'function-after[...]') into error
+    locations; drop those (a key of the data is kept, whatever characters it has)."""
+    return isinstance(part, str) and _TAG.fullmatch(part) is not None
 
 
 def _strip_prefix(message: str) -> str:

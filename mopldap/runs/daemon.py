@@ -45,6 +45,9 @@ from .sync import run_steps
 log = structlog.get_logger(__name__)
 JOBS = {"inbox": (True, False, False), "reconcile": (False, True, False), "inactivity": (False, False, True)}
 WATCH_SECONDS = 0.5
+FILES_PER_RUN = 500
+"""Files one inbox run takes: with 10,000 waiting, the daily inactivity run still starts within
+one such run (then the inbox runs again)."""
 
 
 def run_job(config: Config, rolemap: RoleMap, name: str, stop: threading.Event | None = None) -> None:
@@ -54,7 +57,7 @@ def run_job(config: Config, rolemap: RoleMap, name: str, stop: threading.Event |
     try:
         with open_runtime(config, rolemap, parse_as_of(None), wait=float("inf"),
                           stop=stop.is_set if stop is not None else lambda: False) as rt:
-            lines, brake = run_steps(rt, *JOBS[name])
+            lines, brake = run_steps(rt, *JOBS[name], files=FILES_PER_RUN)
             log.info("run_done", job=name, summary=lines, ldap_operations=dict(rt.directory.stats))
             if brake:
                 log.error("safety_brake", job=name, why=brake)
@@ -76,10 +79,13 @@ class Daemon:
         self.scheduler.add_listener(self._on_skip, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self.scheduler.add_listener(self._on_progress, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self._busy: set[str] = set()  # jobs submitted to the worker and not finished
+        self._again = threading.Event()
         self._lock = threading.Lock()
 
     def _job(self, name: str) -> None:
         run_job(self.config, self.rolemap, name, self.stop)
+        if name == "inbox":
+            self._again.set()  # files may be left (FILES_PER_RUN): the watcher looks again
 
     def _on_progress(self, event: JobEvent) -> None:
         with self._lock:
@@ -101,14 +107,16 @@ class Daemon:
                          if inbox.processing.exists() else 0)
             except OSError:
                 continue
-            if stamp == seen:
+            if stamp == seen and not self._again.is_set():
                 continue
             with self._lock:
                 busy = "inbox" in self._busy
-            if busy or not inbox.pending():
-                seen = stamp if not busy else seen
+            if busy:
                 continue
+            self._again.clear()
             seen = stamp
+            if not inbox.pending():
+                continue
             self.scheduler.modify_job("inbox", next_run_time=dt.datetime.now(dt.timezone.utc))
 
     def run(self) -> int:

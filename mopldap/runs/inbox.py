@@ -18,15 +18,21 @@ from .summary import InboxSummary
 log = structlog.get_logger(__name__)
 
 
-def run_inbox(rt: Runtime, echo=print) -> InboxSummary:
-    """Process every file waiting in the inbox (and any left by a run that died)."""
+def run_inbox(rt: Runtime, echo=print, limit: int | None = None) -> InboxSummary:
+    """Process the files waiting in the inbox (and any left by a run that died), oldest first: all
+    of them, or the first `limit` (the daemon's runs, so that a flood of files never holds back
+    its other jobs; the summary says how many wait for the next run)."""
     inbox = Inbox(rt.config.paths.inbox, rt.config.paths.work)
     pending = inbox.pending()
     if not pending:
         return InboxSummary()
+    left = 0
+    if limit is not None and len(pending) > limit:
+        pending, left = pending[:limit], len(pending) - limit
     from .requests import RequestProcessor
 
     processor = RequestProcessor(rt, echo)
+    processor.summary.left = left
     if rt.dry_run:
         for path, _ in pending:
             processor.process(None, path)

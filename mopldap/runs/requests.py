@@ -23,14 +23,12 @@ from ..files.journal import read_journal, remove_journal, write_journal
 from ..files.outbox import Outbox
 from ..files.quarantine import Quarantine
 from ..ldap.directory import ONELEVEL, Directory
-from ..model.errors import ConfigError, MopldapError
+from ..model.errors import MopldapError
 from ..model.layout import Layout
 from ..model.passwords import generate
-from ..model.redaction import redact
-from ..model.requests import HQ_OPERATIONS, ParsedRequest, parse_request, request_id_of
+from ..model.requests import HQ_OPERATIONS, ParsedRequest, read_request_text
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER
 from ..model.times import stamp
-from ..model.yamlfile import dump, parse_yaml
 from ..plan.accounts import account_from_entry
 from ..ldap.accounts import memberships
 from ..plan.requests import DirectoryView, FirstRun, PartnerState, RequestPlan, failed_ops, plan_request
@@ -193,22 +191,16 @@ class RequestProcessor:
             self._finish(claimed, name, self._base_result(None, name, "rejected") | {"problems": [f"{name}: {why}"]},
                          "rejected", None, None)
             return None
-        try:
-            doc = parse_yaml(text, name)
-        except ConfigError as exc:  # not parsed: nothing tells where a password would be in it
-            self._finish(claimed, name, self._base_result(None, name, "rejected") | {"problems": [str(exc)]},
-                         "rejected", None, None)
-            return None
-        redacted = dump(redact(doc.data))
-        request_id = request_id_of(doc.data)
-        request, problems = parse_request(doc)
-        if request is None:
+        read = read_request_text(text, name)
+        if read.request is None:
+            request_id = read.request_id
             if request_id and self.archive.seen(request_id):
                 request_id = None  # never overwrite the result of the request that took this id
-            result = self._base_result(request_id, name, "rejected") | {"problems": [f"{name}: {p}" for p in problems]}
-            self._finish(claimed, name, result, "rejected", redacted, request_id)
+            result = self._base_result(request_id, name, "rejected") | {"problems": read.problems}
+            self._finish(claimed, name, result, "rejected", read.redacted, request_id)  # not parsed: quarantined
             return None
-        return request, redacted
+        assert read.redacted is not None
+        return read.request, read.redacted
 
     def _depends_on_pending(self, request: ParsedRequest) -> bool:
         partner_op = any(op.op in HQ_OPERATIONS for op in request.operations)  # the partner-level ones

@@ -14,9 +14,12 @@ from ..plan.reconcile import ReconcilePlan
 class InboxSummary:
     statuses: Counter = field(default_factory=Counter)
     results: list[Path] = field(default_factory=list)
+    left: int = 0  # files left for the next run (a daemon run takes a bounded number)
 
     def line(self) -> str:
         parts = [f"{self.statuses[s]} {s}" for s in ("applied", "rejected", "failed", "duplicate") if self.statuses[s]]
+        if self.left:
+            parts.append(f"{self.left} left for the next run")
         return f"requests: {', '.join(parts) if parts else 'none'}"
 
 

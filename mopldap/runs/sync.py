@@ -20,12 +20,13 @@ log = structlog.get_logger(__name__)
 
 
 def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivity: bool = True,
-              force: bool = False, full: bool = False) -> tuple[list[str], str | None]:
-    """Run the chosen steps in order; return the summary lines and the brake message, if any."""
+              force: bool = False, full: bool = False, files: int | None = None) -> tuple[list[str], str | None]:
+    """Run the chosen steps in order (the inbox step on at most `files` files); return the summary
+    lines and the brake message, if any."""
     lines: list[str] = []
     brake = None
     if inbox:
-        lines.append(run_inbox(rt).line())
+        lines.append(run_inbox(rt, limit=files).line())
     if reconcile:
         lines.append(run_reconcile(rt, force_full=full).line())
     if inactivity:

@@ -1,0 +1,106 @@
+"""Property tests over what strangers control: request text, bytes, file names. Whatever comes
+in: no uncaught exception, and a password never comes out (problems, redacted copy, names)."""
+
+from __future__ import annotations
+
+import os
+import string
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mopldap.files.inbox import Inbox, safe_name, shown_name
+from mopldap.model.requests import read_request_text
+
+SECRET = "Zx8-Fuzz-Secret"
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+keys = st.one_of(st.sampled_from(["request_id", "requested_by", "partner", "operations", "op", "username",
+                                  "roles", "name", "admin", "user_type", "email", "mobile"]), st.text(max_size=10))
+documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5),
+                                                          st.dictionaries(keys, inner, max_size=6)), max_leaves=30)
+password_keys = st.sampled_from(["initial_password", "new_password", "Initial_Password", "new_pasword", "passwd"])
+
+
+def with_password(doc, key: str):
+    """`doc`, somewhere inside, carrying the secret under `key` (an operation's password)."""
+    op = {"op": "reset_password", "username": "lisi", key: SECRET}
+    base = {"request_id": "P001-F", "requested_by": "zhangsan", "partner": "P001", "operations": [op]}
+    if isinstance(doc, dict):
+        base.update({k: v for k, v in doc.items() if k not in base})
+    else:
+        base["extra"] = doc
+    return base
+
+
+def assert_no_secret(read) -> None:
+    assert all(SECRET not in problem for problem in read.problems), read.problems
+    assert read.redacted is None or SECRET not in read.redacted
+
+
+@FUZZ
+@given(documents, password_keys)
+def test_any_document_gives_a_request_or_problems_and_never_the_password(doc, key):
+    text = yaml.safe_dump(with_password(doc, key), allow_unicode=True)
+    assert_no_secret(read_request_text(text, "f.yaml"))
+
+
+@FUZZ
+@given(documents, password_keys, st.integers(min_value=0, max_value=400), st.text(max_size=8))
+def test_a_document_broken_anywhere_never_shows_the_password(doc, key, cut, junk):
+    text = yaml.safe_dump(with_password(doc, key), allow_unicode=True, default_flow_style=None)
+    cut = min(cut, len(text))
+    broken = text[:cut] + junk + text[cut:]
+    assert_no_secret(read_request_text(broken, "f.yaml"))
+
+
+yaml_ish = st.text(alphabet=string.printable + "中文&*!|>{}[]:-?#", max_size=300)
+
+
+@FUZZ
+@given(st.one_of(yaml_ish, st.text(max_size=300)))
+def test_any_text_is_read_without_an_exception(text):
+    read = read_request_text(text, "f.yaml")
+    assert read.request is not None or read.problems
+
+
+@FUZZ
+@given(st.text(alphabet=" :!&*|>{}[],-'\"\n", max_size=60))
+def test_a_password_in_any_yaml_syntax_never_shows(shape):
+    text = f"request_id: P001-F\noperations:\n  - op: reset_password\n    new_password: {shape}{SECRET}{shape}\n"
+    assert_no_secret(read_request_text(text, "f.yaml"))
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_any_bytes_in_a_file_are_read_or_refused_without_an_exception(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("bytes") / "f.yaml"
+    path.write_bytes(data)
+    text, why = Inbox.read(path)
+    assert (text is None) != (why is None)
+    if text is not None:
+        read_request_text(text, "f.yaml")
+
+
+names = st.binary(min_size=1, max_size=255).filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
+
+
+@FUZZ
+@given(names)
+def test_any_file_name_is_claimed_and_named_safely(tmp_path_factory, raw):
+    root = tmp_path_factory.mktemp("names")
+    inbox, work = root / "inbox", root / "work"
+    inbox.mkdir()
+    name = os.fsdecode(raw)
+    (inbox / name).write_text("x: 1\n")
+    box = Inbox(inbox, work)
+    for path, resumed in box.pending():
+        claimed = box.claim(path, resumed)
+        assert claimed is not None
+        assert claimed.name.isprintable() and len(claimed.name) <= 200
+        assert len(claimed.path.name.encode()) <= 255 and Inbox.read(claimed.path)[0] == "x: 1\n"
+    result_name = safe_name(name) + ".result.yaml"
+    assert len(result_name.encode()) < 255 and "/" not in result_name and result_name.isprintable()
+    assert shown_name(name).isprintable()
