@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from ..model.errors import LocalFilesError
@@ -13,6 +15,20 @@ def cannot_write(path: Path, exc: OSError) -> LocalFilesError:
     """The one-line error for a file of mopldap's own that could not be written (exit 4)."""
     return LocalFilesError(f"{path}: cannot write: {exc.strerror or exc}; mopldap stopped: free space on "
                            f"{path.parent} or make it writable, then run again (the next run finishes this one)")
+
+
+MAX_OWN_FILE = 16 * 1024 * 1024
+
+
+def read_own(path: Path) -> str:
+    """Read a file mopldap wrote itself (a result, a journal, the state, a .secret): never through
+    a symbolic link, only a regular file, at most 16 MiB. Raise OSError (or UnicodeDecodeError)
+    if it is not such a file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return fh.read(MAX_OWN_FILE).decode("utf-8")
 
 
 def create_new(path: Path, mode: int) -> int:

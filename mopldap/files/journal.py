@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
+from .atomic import read_own, write_atomic
 
 SUFFIX = ".journal"
 
@@ -31,7 +31,7 @@ def read_journal(claimed_path: Path) -> dict[str, Any] | None:
     """The journal of a claimed request, or None if there is none (or it is unreadable: then the
     request is planned afresh, as one that had written nothing)."""
     try:
-        data = json.loads(journal_path(claimed_path).read_text(encoding="utf-8"))
+        data = json.loads(read_own(journal_path(claimed_path)))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("operations"), list) else None

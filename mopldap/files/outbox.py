@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from ..model.yamlfile import dump
-from .atomic import write_atomic, write_secret
+from .atomic import read_own, write_atomic, write_secret
 
 
 class Outbox:
@@ -31,14 +31,14 @@ class Outbox:
         """The status of the last result written for `request_id`, if any."""
         path = self.result_path(request_id)
         try:
-            return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("status")
-        except (OSError, yaml.YAMLError, AttributeError):
+            return (yaml.safe_load(read_own(path)) or {}).get("status")
+        except (OSError, ValueError, yaml.YAMLError, AttributeError):
             return None
 
     def read_secrets(self, request_id: str) -> dict[str, str]:
         """The passwords generated for a request so far (username -> password), if any."""
         try:
-            known = yaml.safe_load((self.folder / f"{request_id}.secret").read_text(encoding="utf-8"))
+            known = yaml.safe_load(read_own(self.folder / f"{request_id}.secret"))
         except (OSError, yaml.YAMLError, UnicodeDecodeError):
             return {}
         return {str(k): str(v) for k, v in known.items()} if isinstance(known, dict) else {}

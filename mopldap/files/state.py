@@ -21,7 +21,7 @@ from pathlib import Path
 
 import structlog
 
-from .atomic import write_atomic
+from .atomic import read_own, write_atomic
 
 log = structlog.get_logger(__name__)
 VERSION = 1
@@ -50,7 +50,7 @@ def rolemap_digest(path: Path) -> str:
 def load_state(path: Path) -> RunState | None:
     """Return the saved state, or None if there is none or it cannot be trusted."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_own(path))
         if data.get("version") != VERSION:
             return None
         return RunState(data["base_dn"], data["rolemap"], data.get("watermark"), data.get("last_full"),

@@ -110,6 +110,12 @@ def test_links_placed_where_mopldap_writes_are_never_followed(partner: Env, tmp_
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
     archived = env.archive / "requests" / f"{rid}.yaml"
     assert stat.S_IMODE(archived.stat().st_mode) == 0o640
+    readable = tmp_path / "readable.yaml"
+    readable.write_text("someone: else's secret\n")
+    (env.outbox / "P001-links2.secret").symlink_to(readable)  # read when merging generated passwords
+    env.submit([{"op": "reset_password", "username": "lisi"}], request_id="P001-links2")
+    env.cli("sync")
+    assert "else's" not in (env.outbox / "P001-links2.secret").read_text()
 
 
 def test_an_audit_file_replaced_by_a_link_stops_the_run_and_is_not_followed(partner: Env, tmp_path):
