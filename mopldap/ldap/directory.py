@@ -256,6 +256,19 @@ class Directory:
             if not cookie:
                 return
 
+    def any(self, base: str, filter: str) -> bool:
+        """True if some entry under `base` matches `filter`: the server stops at the first."""
+        log.debug("ldap_search", cmd=self._cli("ldapsearch", "-z", "1", "-b", shlex.quote(base), shlex.quote(filter), "1.1"))
+        self.stats["search"] += 1
+        self._call(f"search under {base}", self.conn.search, base, filter, search_scope=SUBTREE, attributes=["1.1"],
+                   size_limit=1)
+        result = self.conn.result
+        if result["result"] == 32:  # noSuchObject
+            return False
+        if result["result"] not in (0, 4):  # 4: sizeLimitExceeded, the one entry asked for came back
+            raise DirectoryError(f"{self.url}: search under {base} failed: {result['description']}")
+        return any(item.get("type") == "searchResEntry" for item in self.conn.response or [])
+
     def known_attributes(self) -> set[str]:
         """Return the lowercased names of every attribute type the server's schema defines."""
         if self._known is None:

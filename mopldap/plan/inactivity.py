@@ -99,8 +99,12 @@ def plan_inactivity(
     now: dt.datetime,
     system_dn: Callable[[str], str],
     force: bool = False,
+    logins_recorded: bool = True,
+    max_idle_days: int = 30,
 ) -> InactivityPlan:
-    """Return the locks (or none, when more than `limit` and not `force`) and the warnings.
+    """Return the locks and the warnings; no lock (`braked`) when more than `limit` would be locked,
+    or when no server has recorded any login within the idle period (`logins_recorded` false:
+    then every account looks idle because nothing records logins), unless `force`.
 
     A locked account leaves every system group it is in (from its memberOf) and keeps its roles.
     """
@@ -109,6 +113,11 @@ def plan_inactivity(
         plan.braked = (f"safety brake: {len(idle)} accounts would be locked for inactivity, more than the limit of "
                        f"{limit} (inactivity.max_locks_per_run); none was locked. Check that every server records "
                        "logins (pwdLastSuccess), then rerun with --force if the list is right")
+        return plan
+    if idle and not logins_recorded and not force:
+        plan.braked = (f"nothing records logins: no enabled account has a login in the last {max_idle_days} days on "
+                       "any server (inactivity.attributes); none was locked. Turn on olcLastBind on every server "
+                       "(`mopldap check --probe` tells), or rerun with --force if the directory really was idle")
         return plan
     removals: dict[str, list[str]] = defaultdict(list)
     for account in idle:

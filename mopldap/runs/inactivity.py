@@ -13,7 +13,8 @@ from ..ldap.directory import Directory
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
 from ..model.layout import Layout, normalize_dn
-from ..model.schema import ACCOUNT_ATTRS
+from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER
+from ..model.times import format_time
 from ..plan.accounts import account_from_entry
 from ..plan.inactivity import (
     IdleAccount,
@@ -57,11 +58,28 @@ def lock_limit(rt: Runtime, wanted: int) -> int:
     return config.lock_limit(count_enabled(rt.directory, rt.layout, cap))
 
 
-def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None) -> tuple[list[IdleAccount], list[IdleAccount]]:
-    """Return (accounts to lock, accounts in the warning window); log the attributes no server defines.
+def _logins_recorded(servers: list[tuple[str, Directory]], layout: Layout, attributes: list[str],
+                     since: dt.datetime) -> bool:
+    """True if some enabled account has a login (one of `attributes`) at or after `since` on some
+    server: one search per base and server, stopped at the first match."""
+    when = format_time(since)
+    for _, directory in servers:
+        usable = [a for a in attributes if a.lower() in directory.known_attributes()]
+        if not usable:
+            continue
+        query = f"(&{ACCOUNT_FILTER}(!{LOCKED_FILTER})(|{''.join(f'({a}>={when})' for a in usable)}))"
+        if any(directory.any(base, query) for base in (layout.partners, layout.hq)):
+            return True
+    return False
 
-    Each server answers one filtered search per base; an account is idle only if
-    every server reports it idle.
+
+def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None,
+              ) -> tuple[list[IdleAccount], list[IdleAccount], bool]:
+    """Return (accounts to lock, accounts in the warning window, whether any server records logins);
+    log the attributes no server defines.
+
+    Each server answers one filtered search per base; an account is idle only if every server
+    reports it idle. Whether logins are recorded is asked only when there is someone to lock.
     """
     config = rt.config.inactivity
     layout = rt.layout
@@ -80,31 +98,33 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None) -> tuple[list[I
         # Read little for them: most are only warned; those to lock are read in full below.
         idle_warn = merge_idle([_idle_on(d, layout, attributes, warn_since, exempt, bases, ("uid", "cn"))
                                 for _, d in servers])
+        to_lock, warnings = [], []
+        for copies in idle_warn.values():
+            last, source = last_activity(copies, attributes)
+            account = IdleAccount(account_from_entry(copies[0], layout), last, source)
+            (to_lock if last is None or last < threshold else warnings).append(account)
+        recorded = not to_lock or _logins_recorded(servers, layout, list(config.attributes), threshold)
     except DirectoryError as exc:
         raise DirectoryError(f"inactivity: {exc}; no account was locked") from None
     finally:
         for _, directory in servers[1:]:
             directory.close()
-    to_lock, warnings = [], []
-    for copies in idle_warn.values():
-        last, source = last_activity(copies, attributes)
-        account = IdleAccount(account_from_entry(copies[0], layout), last, source)
-        (to_lock if last is None or last < threshold else warnings).append(account)
     if to_lock:
         full = _idle_on(rt.directory, layout, attributes, threshold, exempt, bases, ACCOUNT_ATTRS)
         to_lock = [IdleAccount(account_from_entry(full[key], layout), a.last, a.source)
                    for a in to_lock if (key := normalize_dn(a.state.dn)) in full]
     to_lock.sort(key=lambda a: a.state.dn.lower())
     warnings.sort(key=lambda a: (a.last or rt.now, a.state.dn.lower()))
-    return to_lock, warnings
+    return to_lock, warnings, recorded
 
 
 def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
     """Disable enabled, non-exempt accounts idle longer than max_idle_days on every server."""
     config = rt.config.inactivity
-    to_lock, warnings = find_idle(rt)
+    to_lock, warnings, recorded = find_idle(rt)
     limit = lock_limit(rt, len(to_lock)) if to_lock else None
-    plan = plan_inactivity(to_lock, warnings, limit, rt.now, rt.layout.system, force=force)
+    plan = plan_inactivity(to_lock, warnings, limit, rt.now, rt.layout.system, force=force,
+                           logins_recorded=recorded, max_idle_days=config.max_idle_days)
     for account in warnings:
         log.warning("inactivity_warning", dn=account.state.dn,
                     last_activity=account.last.isoformat() if account.last else None,

@@ -24,7 +24,7 @@ def run_report(config: Config, rolemap: RoleMap, kind: str, partner: str | None,
         layout = rt.layout
         bases = (layout.partner(partner),) if partner else None
         if kind == "inactive":
-            to_lock, warnings = find_idle(rt, bases)
+            to_lock, warnings, _ = find_idle(rt, bases)
             rows = inactive_rows([*to_lock, *warnings], now, config.inactivity.max_idle_days)
         else:
             query = LOCKED_FILTER if kind == "locked" else ACCOUNT_FILTER

@@ -61,6 +61,8 @@ class InactivitySummary:
 
     def line(self) -> str:
         plan = self.plan
+        if plan.braked and plan.braked.startswith("nothing records logins"):
+            return f"inactivity: BRAKE: {len(plan.to_lock)} would be locked, but nothing records logins; none locked"
         if plan.braked:
             return f"inactivity: BRAKE: {len(plan.to_lock)} would be locked, limit {plan.limit}; none locked"
         text = f"inactivity: {self.locked} locked, {len(plan.warnings)} warned"

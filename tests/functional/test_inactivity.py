@@ -32,6 +32,12 @@ def run_done(stderr: str) -> dict:
     return next(json.loads(line) for line in stderr.splitlines() if '"event": "run_done"' in line)
 
 
+def logged_in(env, username: str, moment: dt.datetime) -> None:
+    """A login reported by an application at `moment` (mopLastLogon): something records logins."""
+    env.ldapmodify(f"dn: {account_dn(username)}\nchangetype: modify\nreplace: mopLastLogon\n"
+                   f"mopLastLogon: {moment.strftime('%Y%m%d%H%M%SZ')}\n")
+
+
 def mark_time() -> dt.datetime:
     """A whole second strictly after every createTimestamp written so far."""
     time.sleep(1.1)
@@ -72,6 +78,7 @@ def test_exempt_accounts_and_reenabled_accounts_are_not_locked(partner):
     env.request([{"op": "disable_user", "username": "u1"}])
     env.submit([{"op": "enable_user", "username": "u1"}], request_id="P001-reenable")
     env.cli("sync", "--as-of", as_of(later))  # enabled "on day 20": a full period from then
+    logged_in(env, "zhangsan", start + dt.timedelta(days=30))
     env.cli("lock-inactive", "--as-of", as_of(start + dt.timedelta(days=31)))
     status = {u: env.entry(account_dn(u), "mopAccountStatus").first("mopAccountStatus") for u in ("u0", "u1", "u2")}
     assert status == {"u0": "active", "u1": "active", "u2": "disabled"}
@@ -141,11 +148,28 @@ def test_dry_run_shows_the_locks_and_writes_nothing(partner):
     env = partner
     env.write_config(inactivity={"max_locks_per_run": 10})
     env.request(staff(1))
+    logged_in(env, "zhangsan", dt.datetime(2029, 12, 31, tzinfo=dt.timezone.utc))
     before = env.snapshot()
     result = env.cli("lock-inactive", "--dry-run", "--as-of", "2030-01-01")
     assert f"would modify {account_dn('u0')}: mopAccountStatus active → disabled" in result.out
     assert "would modify cn=mop-service,ou=systems" in result.out
     assert env.snapshot() == before
+
+
+def test_nothing_is_locked_when_nothing_records_logins_unless_forced(partner):
+    env = partner
+    env.write_config(inactivity={"max_locks_per_run": "100%"})
+    env.request(staff(3))
+    later = as_of(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=60))
+    before = env.snapshot()
+    result = env.cli("lock-inactive", "--as-of", later, expect=3)
+    assert "nothing records logins" in result.err and "none was locked" in result.err
+    assert "BRAKE: 4 would be locked, but nothing records logins" in result.out
+    assert env.snapshot() == before
+    logged_in(env, "u0", dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=59))  # one login recorded
+    assert "3 locked" in env.cli("lock-inactive", "--as-of", later).out
+    env.cli("lock-inactive", "--force", "--as-of", as_of(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=120)))
+    assert env.entry(account_dn("u0"), "mopAccountStatus").first("mopAccountStatus") == "disabled"
 
 
 def test_idle_accounts_are_found_by_a_server_side_filter(partner):
