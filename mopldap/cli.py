@@ -170,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "csv", "json"), default="table", help="default: table")
     report.add_argument("--as-of", metavar="TIME", help="as if it were TIME (ISO 8601)")
 
+    request = command(
+        "request",
+        "where a request is: waiting in the inbox, being applied, or done (with its result)",
+        "request status ID: say whether the request with this id waits in the inbox, is being applied "
+        "(and since when), or is done, with its result. Exit 0 when it is found, 1 when it is unknown.",
+    )
+    request.add_argument("action", choices=("status",))
+    request.add_argument("request_id", metavar="ID")
+
     dev = command(
         "dev-server",
         "run the embedded OpenLDAP (Debian's slapd) for trying mopldap out",
@@ -223,6 +232,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         if (args.name or args.email) and not args.hq_admin:
             raise ConfigError("init: --name and --email go with --hq-admin USERNAME")
         return run_init(config, rolemap, args.hq_admin, args.name, args.email, args.dry_run)
+    if args.command == "request":
+        from .runs.status import run_request_status
+
+        return run_request_status(config, args.request_id)
     if args.command == "daemon":
         from .runs.daemon import run_daemon
 

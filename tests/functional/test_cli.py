@@ -94,3 +94,26 @@ def test_validate_checks_config_and_role_map_offline(env):
                      encoding="utf-8")
     result = env.cli("validate", expect=1)
     assert "roles.sales-manager.includes[0]: unknown role 'sales-specilist'" in result.err
+
+
+def test_request_status_says_where_a_request_is(partner):
+    env = partner
+    rid = env.submit([{"op": "enable_user", "username": "zhangsan"}])
+    waiting = env.cli("request", "status", rid)
+    assert "waiting in the inbox since" in waiting.out
+    env.cli("sync")
+    done = env.cli("request", "status", rid)
+    assert "done: applied at" in done.out and "operations[0] enable_user zhangsan: unchanged" in done.out
+    unknown = env.cli("request", "status", "P001-nothing-like-it", expect=1)
+    assert "request P001-nothing-like-it: unknown" in unknown.err
+    env.cli("request", "status", "bad id\n", expect=1)
+
+
+def test_request_status_of_a_request_being_applied(partner):
+    env = partner
+    env.processing.mkdir(parents=True, exist_ok=True)
+    import yaml
+
+    (env.processing / "20261201T000000Z.1.abc__P001-mid.yaml").write_text(yaml.safe_dump(
+        {"request_id": "P001-mid", "requested_by": "zhangsan", "partner": "P001", "operations": []}))
+    assert "being applied, claimed" in env.cli("request", "status", "P001-mid").out
