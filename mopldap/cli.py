@@ -70,6 +70,11 @@ def _add_wait_option(parser: argparse.ArgumentParser) -> None:
                              "then exit 5 having done nothing")
 
 
+def _add_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="the summary as lines (default) or as one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mopldap", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--only", action="append", choices=("inbox", "reconcile", "inactivity"), metavar="STEP",
                       help="run only this step (inbox, reconcile or inactivity); repeat for several")
     _add_wait_option(sync)
+    _add_format_option(sync)
 
     lock = command(
         "lock-inactive",
@@ -146,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument("--as-of", metavar="TIME", help="as if it were TIME (ISO 8601): preview a future day's locks")
     lock.add_argument("--force", action="store_true", help="lock even beyond inactivity.max_locks_per_run")
     _add_wait_option(lock)
+    _add_format_option(lock)
 
     daemon = command(
         "daemon",
@@ -256,10 +263,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_apply(config, rolemap, Path(args.request), args.dry_run, args.as_of, wait=args.wait)
     if args.command == "lock-inactive":
         return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=(False, False, True),
-                        label="lock-inactive", wait=args.wait)
+                        label="lock-inactive", wait=args.wait, fmt=args.format)
     steps = tuple(not args.only or step in args.only for step in ("inbox", "reconcile", "inactivity"))
     return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=steps, full=args.full,
-                    wait=args.wait)
+                    wait=args.wait, fmt=args.format)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .redaction import shown_key, shown_value
 
 Location = tuple[str | int, ...]
 
@@ -79,14 +80,16 @@ class YamlDocument:
         return f"{prefix}: {path}" if path else prefix
 
 
-def format_location(location: Location) -> str:
-    """Return ('roles', 'auditor', 'systems', 0) as 'roles.auditor.systems[0]'."""
+def format_location(location: Location, hide_secrets: bool = False) -> str:
+    """Return ('roles', 'auditor', 'systems', 0) as 'roles.auditor.systems[0]'. With `hide_secrets`
+    (a request file: anyone's text), a key that could be a password glued to its key is hidden."""
     out = ""
     for part in location:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            name = shown_key(part) if hide_secrets else str(part)
+            out += f".{name}" if out else name
     return out
 
 
@@ -192,19 +195,21 @@ def read_yaml(path: Path) -> YamlDocument:
     return parse_yaml(text, str(path))
 
 
-def pydantic_errors(error: Any, prefix: Location = ()) -> list[tuple[Location, str]]:
-    """Turn a pydantic ValidationError into (location, message) pairs, messages in plain words."""
+def pydantic_errors(error: Any, prefix: Location = (), hide_secrets: bool = False) -> list[tuple[Location, str]]:
+    """Turn a pydantic ValidationError into (location, message) pairs, messages in plain words.
+    With `hide_secrets`, keys and values that could hold a password are not quoted."""
     out = []
     for item in error.errors(include_url=False):
         loc = prefix + tuple(part for part in item["loc"] if not _is_union_tag(part))
         message = _strip_prefix(item["msg"])
-        key = loc[-1] if loc else "?"
+        key = (shown_key(loc[-1]) if hide_secrets else str(loc[-1])) if loc else "?"
         if item["type"] == "extra_forbidden":
             message = f"unknown key '{key}'"
         elif item["type"] == "missing":
             message = f"missing required key '{key}'"
         elif item["type"] == "literal_error":
-            message = f"{item['msg'].removeprefix('Input should be ')}, not {item.get('input')!r}"
+            given = shown_value(item.get("input")) if hide_secrets else repr(item.get("input"))
+            message = f"{item['msg'].removeprefix('Input should be ')}, not {given}"
             message = f"must be {message}"
         out.append((loc, message))
     return out

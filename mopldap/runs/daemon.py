@@ -57,10 +57,12 @@ def run_job(config: Config, rolemap: RoleMap, name: str, stop: threading.Event |
     try:
         with open_runtime(config, rolemap, parse_as_of(None), wait=float("inf"),
                           stop=stop.is_set if stop is not None else lambda: False) as rt:
-            lines, brake = run_steps(rt, *JOBS[name], files=FILES_PER_RUN)
-            log.info("run_done", job=name, summary=lines, ldap_operations=dict(rt.directory.stats))
-            if brake:
-                log.error("safety_brake", job=name, why=brake)
+            outcome = run_steps(rt, *JOBS[name], files=FILES_PER_RUN)
+            log.info("run_done", job=name, summary=outcome.lines(), ldap_operations=dict(rt.directory.stats))
+            if outcome.failure is not None:
+                raise outcome.failure
+            if outcome.brake:
+                log.error("safety_brake", job=name, why=outcome.brake)
     except MopldapError as exc:
         log.error("run_failed", job=name, error=exc.message, retry="at the next scheduled time")
     except Exception:  # a bug: keep the traceback in the log, keep the daemon alive

@@ -126,8 +126,9 @@ class RequestProcessor:
         status = result["status"]
         self.summary.statuses[status] += 1
         self.statuses[name] = status
+        event = f"request_would_be_{status}" if self.rt.dry_run else f"request_{status}"
         (log.info if status == "applied" else log.warning)(
-            "request_" + status, request_id=request_id, file=name, problems=result.get("problems"))
+            event, request_id=request_id, file=name, problems=result.get("problems"))
         if self.rt.dry_run:
             lines = [f"{name}: would be {status}"] + [f"  {p}" for p in result.get("problems", [])]
             lines += [f"  operations[{r['index']}] {r['op']} {r['target']}: {r['result']}: {r['message']}"

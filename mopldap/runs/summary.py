@@ -1,13 +1,18 @@
-"""What each step of a run did, and the line of the run's summary that says so."""
+"""What each step of a run did, and how the run's summary says so: a line per step (with "would"
+in a dry run), or one JSON object (`sync --format json`)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ..model.errors import MopldapError
 from ..plan.inactivity import InactivityPlan
 from ..plan.reconcile import ReconcilePlan
+
+STATUSES = ("applied", "rejected", "failed", "duplicate")
 
 
 @dataclass
@@ -16,11 +21,15 @@ class InboxSummary:
     results: list[Path] = field(default_factory=list)
     left: int = 0  # files left for the next run (a daemon run takes a bounded number)
 
-    def line(self) -> str:
-        parts = [f"{self.statuses[s]} {s}" for s in ("applied", "rejected", "failed", "duplicate") if self.statuses[s]]
+    def line(self, dry_run: bool = False) -> str:
+        parts = [f"{self.statuses[s]} {'would be ' if dry_run else ''}{s}" for s in STATUSES if self.statuses[s]]
         if self.left:
             parts.append(f"{self.left} left for the next run")
         return f"requests: {', '.join(parts) if parts else 'none'}"
+
+    def data(self) -> dict[str, Any]:
+        return {**{s: self.statuses[s] for s in STATUSES}, "left": self.left,
+                "results": [str(p) for p in self.results]}
 
 
 @dataclass
@@ -28,29 +37,40 @@ class ReconcileSummary:
     plan: ReconcilePlan
     failed: list[str] = field(default_factory=list)
 
-    def line(self) -> str:
+    def _counts(self) -> tuple[int, int]:
+        groups = self.plan.group_changes
+        return sum(len(m.values) for c in groups for m in c.mods), len({c.dn.lower() for c in groups})
+
+    def line(self, dry_run: bool = False) -> str:
         plan = self.plan
-        groups = plan.group_changes
-        members = sum(len(m.values) for c in groups for m in c.mods)
+        members, groups = self._counts()
         if plan.full:
             parts = [f"every group read ({plan.memberships_read} memberships)"]
         else:
             parts = [f"{plan.accounts} changed account(s) read"]
-        parts.append(f"{members} group membership(s) changed in {len({c.dn.lower() for c in groups})} group(s)")
-        if plan.enabled_by_hand:
-            parts.append(f"{len(plan.enabled_by_hand)} enabled by hand")
-        if plan.disabled_by_hand:
-            parts.append(f"{len(plan.disabled_by_hand)} disabled by hand")
-        if plan.adopted:
-            parts.append(f"{len(plan.adopted)} adopted")
-        if plan.repaired:
-            parts.append(f"{plan.repaired} memberOf value(s) rewritten")
-        if plan.ghosts:
-            parts.append(f"{plan.ghosts} member value(s) naming no entry removed")
+        verb = "would change" if dry_run else "changed"
+        parts.append(f"{members} group membership(s) {verb} in {groups} group(s)")
+        would = "would be " if dry_run else ""
+        for count, what in ((len(plan.enabled_by_hand), "enabled by hand"),
+                            (len(plan.disabled_by_hand), "disabled by hand"), (len(plan.adopted), "adopted"),
+                            (plan.repaired, "memberOf value(s) rewritten"),
+                            (plan.ghosts, "member value(s) naming no entry removed")):
+            if count:
+                parts.append(f"{count} {would}{what}")
         parts.append(f"{len(plan.drift)} drift")
         if self.failed:
             parts.append(f"{len(self.failed)} failed writes")
         return f"reconcile ({'full' if plan.full else 'changes only'}): " + ", ".join(parts)
+
+    def data(self) -> dict[str, Any]:
+        plan = self.plan
+        members, groups = self._counts()
+        return {"full": plan.full, "accounts_read": plan.accounts, "memberships_read": plan.memberships_read,
+                "memberships_changed": members, "groups_changed": groups,
+                "enabled_by_hand": plan.enabled_by_hand, "disabled_by_hand": plan.disabled_by_hand,
+                "adopted": plan.adopted, "memberof_rewritten": plan.repaired, "ghosts_removed": plan.ghosts,
+                "drift": [{"kind": d.kind, "dn": d.dn, "detail": d.detail} for d in plan.drift],
+                "failed_writes": self.failed}
 
 
 @dataclass
@@ -59,13 +79,66 @@ class InactivitySummary:
     locked: int = 0
     failed: list[str] = field(default_factory=list)
 
-    def line(self) -> str:
+    def line(self, dry_run: bool = False) -> str:
         plan = self.plan
         if plan.braked and plan.braked.startswith("nothing records logins"):
             return f"inactivity: BRAKE: {len(plan.to_lock)} would be locked, but nothing records logins; none locked"
         if plan.braked:
             return f"inactivity: BRAKE: {len(plan.to_lock)} would be locked, limit {plan.limit}; none locked"
-        text = f"inactivity: {self.locked} locked, {len(plan.warnings)} warned"
+        text = (f"inactivity: {len(plan.to_lock)} would be locked" if dry_run else f"inactivity: {self.locked} locked")
+        text += f", {len(plan.warnings)} warned"
         if self.failed:
             text += f", {len(self.failed)} failed writes"
         return text
+
+    def data(self) -> dict[str, Any]:
+        plan = self.plan
+        return {"locked": self.locked, "to_lock": [a.state.dn for a in plan.to_lock],
+                "warned": [a.state.dn for a in plan.warnings], "brake": plan.braked, "limit": plan.limit,
+                "failed_writes": self.failed}
+
+
+StepSummary = InboxSummary | ReconcileSummary | InactivitySummary
+
+
+@dataclass
+class StepResult:
+    """One step of a run: what it did, or why it failed, or that it did not run."""
+
+    name: str
+    summary: StepSummary | None = None
+    error: MopldapError | None = None
+    skipped: bool = False
+
+    def line(self, dry_run: bool = False) -> str:
+        if self.error is not None:
+            return f"{self.name}: FAILED (exit {self.error.exit_code}): {self.error.message}"
+        if self.skipped or self.summary is None:
+            return f"{self.name}: not run (an earlier step failed)"
+        return self.summary.line(dry_run)
+
+    def data(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"status": "failed", "exit_code": self.error.exit_code, "error": self.error.message}
+        if self.skipped or self.summary is None:
+            return {"status": "not run"}
+        return {"status": "done", **self.summary.data()}
+
+
+@dataclass
+class RunOutcome:
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def brake(self) -> str | None:
+        for step in self.steps:
+            if isinstance(step.summary, InactivitySummary) and step.summary.plan.braked:
+                return step.summary.plan.braked
+        return None
+
+    @property
+    def failure(self) -> MopldapError | None:
+        return next((step.error for step in self.steps if step.error is not None), None)
+
+    def lines(self, dry_run: bool = False) -> list[str]:
+        return [step.line(dry_run) for step in self.steps]

@@ -2,55 +2,73 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import structlog
 
 from ..model.config import Config
-from ..model.errors import SafetyBrakeError
+from ..model.errors import MopldapError, SafetyBrakeError
 from ..model.rolemap import RoleMap
 from ..model.times import parse_as_of
 from .inactivity import run_inactivity
 from .inbox import apply_file, run_inbox
 from .reconcile import run_reconcile
 from .runtime import WAIT, Runtime, open_runtime
+from .summary import RunOutcome, StepResult
 
 log = structlog.get_logger(__name__)
 
 
 def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivity: bool = True,
-              force: bool = False, full: bool = False, files: int | None = None) -> tuple[list[str], str | None]:
-    """Run the chosen steps in order (the inbox step on at most `files` files); return the summary
-    lines and the brake message, if any."""
-    lines: list[str] = []
-    brake = None
-    if inbox:
-        lines.append(run_inbox(rt, limit=files).line())
-    if reconcile:
-        lines.append(run_reconcile(rt, force_full=full).line())
-    if inactivity:
-        idle = run_inactivity(rt, force)
-        lines.append(idle.line())
-        brake = idle.plan.braked
-    return lines, brake
+              force: bool = False, full: bool = False, files: int | None = None) -> RunOutcome:
+    """Run the chosen steps in order (the inbox step on at most `files` files). A step that fails
+    (the directory went away, mopldap's files are full) ends the run: it is named with its error,
+    the later steps are reported as not run."""
+    chosen = [("inbox", inbox, lambda: run_inbox(rt, limit=files)),
+              ("reconcile", reconcile, lambda: run_reconcile(rt, force_full=full)),
+              ("inactivity", inactivity, lambda: run_inactivity(rt, force))]
+    outcome = RunOutcome()
+    for name, wanted, step in chosen:
+        if not wanted:
+            continue
+        if outcome.failure is not None:
+            outcome.steps.append(StepResult(name, skipped=True))
+            continue
+        try:
+            outcome.steps.append(StepResult(name, step()))
+        except MopldapError as exc:
+            log.error("step_failed", step=name, error=exc.message, exit_code=exc.exit_code)
+            outcome.steps.append(StepResult(name, error=exc))
+    return outcome
 
 
 def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str | None = None,
              force: bool = False, steps: tuple[bool, bool, bool] = (True, True, True), label: str = "sync",
-             full: bool = False, wait: float = WAIT) -> int:
-    """One run: inbox → reconcile → inactivity. Print a summary; exit 3 if the brake held the locks."""
+             full: bool = False, wait: float = WAIT, fmt: str = "text") -> int:
+    """One run: inbox → reconcile → inactivity. Print its summary, also when a step failed; return
+    the failed step's exit code, else 3 if the brake held the locks, else 0."""
     started = time.monotonic()
     with open_runtime(config, rolemap, parse_as_of(as_of), dry_run, wait) as rt:
-        lines, brake = run_steps(rt, *steps, force=force, full=full)
+        outcome = run_steps(rt, *steps, force=force, full=full)
         elapsed = time.monotonic() - started
-        print(f"{label}{' (dry run)' if dry_run else ''} {rt.run_id}:")
-        for line in lines:
-            print(f"  {line}")
-        print(f"  took {elapsed:.2f}s")
-        log.info("run_done", steps=lines, seconds=round(elapsed, 3), ldap_operations=dict(rt.directory.stats))
-    if brake:
-        raise SafetyBrakeError(brake)
+        lines = outcome.lines(dry_run)
+        log.info("run_done", steps=lines, seconds=round(elapsed, 3), ldap_operations=dict(rt.directory.stats),
+                 dry_run=dry_run)
+        if fmt == "json":
+            print(json.dumps({"command": label, "run_id": rt.run_id, "dry_run": dry_run, "as_of": rt.now.isoformat(),
+                              "steps": {step.name: step.data() for step in outcome.steps},
+                              "seconds": round(elapsed, 3)}, ensure_ascii=False, default=str))
+        else:
+            print(f"{label}{' (dry run)' if dry_run else ''} {rt.run_id}:")
+            for line in lines:
+                print(f"  {line}")
+            print(f"  took {elapsed:.2f}s")
+    if outcome.failure is not None:
+        raise outcome.failure
+    if outcome.brake:
+        raise SafetyBrakeError(outcome.brake)
     return 0
 
 

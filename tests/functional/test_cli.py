@@ -117,3 +117,35 @@ def test_request_status_of_a_request_being_applied(partner):
     (env.processing / "20261201T000000Z.1.abc__P001-mid.yaml").write_text(yaml.safe_dump(
         {"request_id": "P001-mid", "requested_by": "zhangsan", "partner": "P001", "operations": []}))
     assert "being applied, claimed" in env.cli("request", "status", "P001-mid").out
+
+
+def test_sync_prints_its_summary_when_a_step_fails_naming_the_step(partner):
+    env = partner
+    rid = env.submit([{"op": "update_user", "username": "zhangsan", "title": "董事长"}])
+    env.write_config(ldap={"replicas": ["ldap://127.0.0.1:9"], "timeout": 2})
+    result = env.cli("sync", expect=2)
+    assert "requests: 1 applied" in result.out
+    assert "inactivity: FAILED (exit 2): inactivity: cannot reach ldap://127.0.0.1:9" in result.out
+    assert env.result(rid)["status"] == "applied"
+
+
+def test_sync_summary_as_json_and_dry_runs_say_would(partner):
+    import json
+
+    env = partner
+    env.submit([{"op": "update_user", "username": "zhangsan", "title": "董事长"}])
+    dry = env.cli("sync", "--dry-run")
+    assert "requests: 1 would be applied" in dry.out and "inactivity: 0 would be locked" in dry.out
+    assert '"event": "request_would_be_applied"' in dry.err
+    summary = json.loads(env.cli("sync", "--format", "json").out)
+    assert summary["command"] == "sync" and summary["dry_run"] is False
+    assert summary["steps"]["inbox"]["applied"] == 1 and summary["steps"]["inactivity"]["status"] == "done"
+    assert summary["steps"]["reconcile"]["full"] in (True, False)
+
+
+def test_bad_arguments_exit_1():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "mopldap.cli", "sync", "--bogus"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "unrecognized arguments: --bogus" in proc.stderr
