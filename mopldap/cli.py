@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from . import __version__
 from .model.errors import ConfigError, MopldapError
 
 log = structlog.get_logger(__name__)
+FUTURE_TOLERANCE = dt.timedelta(minutes=1)  # clocks differ a little; --as-of "now" on another host is fine
 
 DESCRIPTION = """\
 mopldap applies MOP partner user management to an OpenLDAP directory: partner
@@ -250,9 +252,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .model.times import parse_as_of
 
     try:
-        parse_as_of(args.as_of)
+        moment = parse_as_of(args.as_of)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if args.command != "report" and not args.dry_run and moment > parse_as_of(None) + FUTURE_TOLERANCE:
+        raise ConfigError(f"--as-of {args.as_of} is in the future: a run would write future times (mopDisabledAt, "
+                          "mopEnabledAt); preview it with --dry-run")
     if args.command == "report":
         from .runs.reports import run_report
 

@@ -139,6 +139,11 @@ def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
                       f"{account.last.isoformat() if account.last else 'never'} ({account.source or 'no record'})")
         return summary
     outcome = rt.executor().execute(plan.changes, keep_going=True)
-    summary.locked = sum(1 for c in outcome.applied if not c.is_membership)
+    written = {c.dn.lower() for c in outcome.applied if not c.is_membership}
+    for account in to_lock:
+        if account.state.dn.lower() in written:
+            log.info("account_would_be_locked" if rt.dry_run else "account_locked", dn=account.state.dn,
+                     last_activity=account.last.isoformat() if account.last else None, source=account.source)
+    summary.locked = len(written)
     summary.failed = outcome.errors
     return summary

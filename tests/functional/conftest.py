@@ -8,6 +8,7 @@ its own config file and var/ folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import shutil
@@ -181,6 +182,15 @@ class Env:
         """Every entry with its entryCSN: equal snapshots mean nothing was written."""
         return self.ldapsearch("(objectClass=*)", "entryCSN", "member")
 
+    def age(self, usernames, days: float, partner: str = "P001") -> None:
+        """Make accounts as old as `days` (createTimestamp, set with the Relax control, and
+        mopEnabledAt): how the tests move time, since a run may not write future times."""
+        moment = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).strftime("%Y%m%d%H%M%SZ")
+        ldif = "".join(f"dn: {account_dn(u, partner)}\nchangetype: modify\nreplace: createTimestamp\n"
+                       f"createTimestamp: {moment}\n-\nreplace: mopEnabledAt\nmopEnabledAt: {moment}\n\n"
+                       for u in usernames)
+        self.ldap_tool("ldapmodify", "-e", "relax", input=ldif)
+
     def can_bind(self, dn: str, password: str) -> bool:
         proc = subprocess.run(["ldapwhoami", "-x", "-H", self.server.ldap_uri, "-D", dn, "-w", password],
                               capture_output=True, text=True)
@@ -266,9 +276,10 @@ def copy_tree(source: MopSlapd, target: MopSlapd) -> None:
     """Copy every entry's user attributes from `source` to `target` (as replication would)."""
     auth = ["-x", "-D", f"cn=admin,{BASE_DN}", "-w", ROOT_PW]
     ldif = subprocess.run(["ldapsearch", "-H", source.ldap_uri, *auth, "-LLL", "-o", "ldif-wrap=no", "-b", BASE_DN,
-                           "(objectClass=*)", "*"], capture_output=True, text=True, check=True).stdout
+                           "(objectClass=*)", "*", "createTimestamp"], capture_output=True, text=True, check=True).stdout
     reset_tree(target)
-    proc = subprocess.run(["ldapadd", "-H", target.ldap_uri, *auth, "-c"], input=ldif, capture_output=True, text=True)
+    proc = subprocess.run(["ldapadd", "-H", target.ldap_uri, *auth, "-c", "-e", "relax"], input=ldif,
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
