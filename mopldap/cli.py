@@ -38,7 +38,9 @@ def configure(format: str = "auto", level: str = "info", stream: TextIO | None =
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if use_console:
-        processors.append(structlog.dev.ConsoleRenderer(colors=stream.isatty()))
+        # plain tracebacks: a rich one would show local variables, a request's text among them
+        processors.append(structlog.dev.ConsoleRenderer(colors=stream.isatty(),
+                                                        exception_formatter=structlog.dev.plain_traceback))
     else:
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
     structlog.configure(
@@ -115,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "apply one request file now",
         "Validate, authorize and apply one request file now, exactly as the inbox step would: its "
         "result goes to the outbox and the file moves to the archive (passwords redacted). "
+        "A file from outside the inbox is copied, not moved. "
         "Exit 0 when the request was processed, even if it was rejected: the result says why.",
     )
     apply.add_argument("request", metavar="REQUEST", help="the request file (YAML)")

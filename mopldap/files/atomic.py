@@ -59,6 +59,27 @@ def write_atomic(path: Path, text: str, mode: int = 0o640) -> None:
         raise cannot_write(path, exc) from None
 
 
+def remove_temporaries(folders: list[Path], with_subfolders: list[Path], inbox: Path) -> None:
+    """Remove the temporary files (`.<name>.<hex>.tmp`) a killed run left in mopldap's own folders
+    (and the sub-folders of `with_subfolders`): regular files of mopldap's user only, never through
+    a link. Never the inbox: writers put their own `.tmp` files there."""
+    me = os.geteuid()
+    places = [f for f in folders if f.is_dir() and not f.is_symlink()]
+    for folder in with_subfolders:
+        if folder.is_dir() and not folder.is_symlink():
+            places += [folder, *(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())]
+    for path in places:
+        if os.path.realpath(path) == os.path.realpath(inbox):
+            continue
+        for leftover in path.glob(".*.tmp"):
+            try:
+                info = os.lstat(leftover)
+                if stat.S_ISREG(info.st_mode) and info.st_uid == me:
+                    leftover.unlink()
+            except OSError:
+                continue
+
+
 def write_secret(path: Path, text: str) -> None:
     """Write a file that holds a password: mode 0600, atomically."""
     write_atomic(path, text, 0o600)

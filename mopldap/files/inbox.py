@@ -24,7 +24,7 @@ from pathlib import Path
 from ..model.errors import ConfigError
 
 from ..model.times import stamp
-from .atomic import cannot_write
+from .atomic import cannot_write, create_new
 
 MAX_REQUEST_BYTES = 1024 * 1024
 IGNORED_SUFFIXES = (".tmp", ".part")
@@ -70,10 +70,15 @@ class Inbox:
 
     # -- claiming -----------------------------------------------------------------
 
+    def leftovers(self) -> list[Path]:
+        """Files a run claimed and did not finish (it died): they are finished first."""
+        if not self.processing.is_dir():
+            return []
+        return sorted(p for p in self.processing.iterdir() if not p.name.startswith("."))  # dotfiles: journals
+
     def pending(self) -> list[tuple[Path, bool]]:
         """Return (path, resumed) for files to process: leftovers of a dead run first, then the inbox, oldest first."""
-        leftovers = sorted(p for p in self.processing.iterdir() if not p.name.startswith(".")) \
-            if self.processing.is_dir() else []  # dotfiles there are mopldap's own (journals)
+        leftovers = self.leftovers()
         waiting = []
         if self.inbox.is_dir():
             with os.scandir(self.inbox) as entries:
@@ -106,14 +111,20 @@ class Inbox:
             if exc.errno != errno.EXDEV:
                 raise cannot_write(target, exc) from None
             _copy_regular(path, target)
+            path.unlink()
         return Claimed(target, shown_name(path.name), False)
 
     def claim_from(self, path: Path) -> Claimed:
-        """Claim a file given on the command line (`mopldap apply`), from any folder."""
-        claimed = self.claim(path, False)
-        if claimed is None:
-            raise ConfigError(f"{path}: no such file")
-        return claimed
+        """Claim a file given on the command line (`mopldap apply`): moved if it is in the inbox,
+        copied if it is elsewhere (a file of someone's own folder is left where it was)."""
+        if os.path.realpath(path.parent) == os.path.realpath(self.inbox):
+            claimed = self.claim(path, False)
+            if claimed is None:
+                raise ConfigError(f"{path}: no such file")
+            return claimed
+        target = self._target(path.name)
+        _copy_regular(path, target)
+        return Claimed(target, shown_name(path.name), False)
 
     # -- reading --------------------------------------------------------------------
 
@@ -161,28 +172,31 @@ def _not_regular(info: os.stat_result) -> str | None:
 
 
 def _copy_regular(source: Path, target: Path) -> None:
-    """Claim across file systems: copy a regular file (opened without following links) to a new
-    file, then remove the original. Anything else cannot be claimed from another file system."""
+    """Copy a regular file (opened without following links, at most a request's size) to `target`:
+    a new file of a temporary name, fsync'd, renamed into place, so a kill never leaves half a
+    request to be claimed. Anything but a regular file cannot be copied."""
     try:
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
-        raise ConfigError(f"{source}: cannot claim it from another file system: {exc.strerror}; put paths.work "
-                          "on the inbox's file system") from None
+        raise ConfigError(f"{source}: cannot be read: {exc.strerror} (requests are regular files)") from None
+    tmp = target.with_name(f".{target.name}.tmp")
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{source}: not a regular file on another file system than paths.work")
-        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            raise ConfigError(f"{source}: not a regular file (requests are regular files)")
+        out = create_new(tmp, 0o600)
         try:
-            while chunk := os.read(fd, 1 << 16):
+            copied = 0
+            while copied <= MAX_REQUEST_BYTES and (chunk := os.read(fd, 1 << 16)):
                 os.write(out, chunk)
+                copied += len(chunk)
             os.fsync(out)
         finally:
             os.close(out)
+        os.rename(tmp, target)
     except OSError as exc:
         raise cannot_write(target, exc) from None
     finally:
         os.close(fd)
-    source.unlink()
 
 
 CLAIM_MARK = "__"  # processing/<time>.<pid>.<random>__<name as dropped>

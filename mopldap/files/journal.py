@@ -4,7 +4,7 @@ A run that dies between writing a request's changes and recording its result lea
 claimed file and this journal; the next run resumes from them: it plans the request again
 against the directory as the first run left it, and reports what the first run had
 planned and done (a delete already made is "done by the interrupted run", not a
-rejection). `.processing/.<claimed name>.journal`, JSON, fsync'd; no password in it.
+rejection). `<paths.work>/processing/.<claimed name>.journal`, JSON, fsync'd; no password in it.
 """
 
 from __future__ import annotations

@@ -27,11 +27,6 @@ def shown_key(key: Any) -> str:
     return text if text in SECRET_KEYS or not mentions_secret(text) else HIDDEN_KEY
 
 
-def shown_value(value: Any) -> str:
-    """A value as a message may quote it, or a stand-in when it could hold a password."""
-    return "(hidden)" if mentions_secret(str(value)) else repr(value)
-
-
 def redact(data: Any) -> Any:
     """Return a copy of request data with the value of every key that could hold a password
     replaced by '<redacted>' at any depth, and every other key or string value that mentions a

@@ -10,7 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 
 from .layout import EMAIL_PATTERN, PARTNER_CODE_PATTERN, USERNAME_PATTERN
 from .errors import ConfigError
-from .redaction import REDACTED, redact, shown_value
+from .redaction import REDACTED, redact
 from .yamlfile import YamlDocument, dump, format_location, parse_yaml, pydantic_errors
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -34,7 +34,7 @@ def _text(max_length: int, what: str):
 def _matches(pattern: re.Pattern, what: str, hint: str):
     def check(value: Any) -> Any:
         if isinstance(value, str) and not pattern.fullmatch(value):
-            raise ValueError(f"{shown_value(value)} is not a valid {what}: {hint}")
+            raise ValueError(f"not a valid {what}: {hint}")  # never the value: it could be a mistyped password
         return value
 
     return BeforeValidator(check)
@@ -230,7 +230,7 @@ def parse_request(doc: YamlDocument) -> tuple[ParsedRequest | None, list[str]]:
             model = OPERATIONS.get(name) if isinstance(name, str) else None
             if model is None:
                 known = ", ".join(OPERATIONS)
-                problems.append(_problem(doc, loc + ("op",), f"unknown operation {shown_value(name)}; one of: {known}"))
+                problems.append(_problem(doc, loc + ("op",), f"unknown operation; one of: {known}"))
                 continue
             try:
                 operations.append(model.model_validate(raw))

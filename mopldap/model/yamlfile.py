@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .redaction import shown_key, shown_value
+from .redaction import shown_key
 
 Location = tuple[str | int, ...]
 
@@ -208,8 +208,9 @@ def pydantic_errors(error: Any, prefix: Location = (), hide_secrets: bool = Fals
         elif item["type"] == "missing":
             message = f"missing required key '{key}'"
         elif item["type"] == "literal_error":
-            given = shown_value(item.get("input")) if hide_secrets else repr(item.get("input"))
-            message = f"{item['msg'].removeprefix('Input should be ')}, not {given}"
+            message = item["msg"].removeprefix("Input should be ")
+            if not hide_secrets:  # a request file's values are never quoted
+                message += f", not {item.get('input')!r}"
             message = f"must be {message}"
         out.append((loc, message))
     return out

@@ -146,7 +146,7 @@ def password_changes(state: AccountState, password: str, scheme: str,
     modify asks for the lock): a disabled account gets its lock back in a modify of its own."""
     hashed = hash_password(password, scheme)
     reset = Modification("pwdReset", "replace", ("TRUE",))
-    relock = [] if state.enabled else [
+    relock = [] if state.enabled and state.status != DISABLED else [
         Change("modify", state.dn, (Modification("pwdAccountLockedTime", "replace", (ADMIN_LOCK,)),),
                reason="setting a password lifts slapd's lock: the account stays disabled", **context)]
     if hashed is not None:
@@ -163,7 +163,7 @@ def creation_changes(state: AccountState, password: str, scheme: str, **context)
 
 def entitled_systems(state: AccountState, rolemap: RoleMap) -> frozenset[str]:
     """The systems an account should be in: its roles' (HQ roles count only under ou=hq); none if disabled."""
-    if not state.enabled:
+    if not state.enabled or state.where not in ("partner", "hq"):  # "other": not where accounts live
         return frozenset()
     roles = [r for r in state.roles if r not in rolemap.hq_roles or state.where == "hq"]
     return rolemap.granted_systems(roles)

@@ -209,8 +209,7 @@ def drift_filters(rolemap: RoleMap, layout: Layout, role_groups: Iterable[str]) 
 
 
 def stray_members(members: Iterable[str], layout: Layout) -> list[str]:
-    """Member values of a system group that are not accounts under ou=partners or ou=hq."""
-    inside = ("," + normalize_dn(layout.partners), "," + normalize_dn(layout.hq))
+    """Member values that are not where accounts live (account_location), the placeholder aside."""
     placeholder = normalize_dn(layout.placeholder)
     out = []
     for member in members:
@@ -219,7 +218,7 @@ def stray_members(members: Iterable[str], layout: Layout) -> list[str]:
         except ValueError:
             out.append(member)
             continue
-        if norm != placeholder and not norm.endswith(inside):
+        if norm != placeholder and account_location(norm, layout) is None:
             out.append(member)
     return out
 
@@ -363,6 +362,8 @@ def plan_reconcile(
         group = layout.system(system)
         for dn in diff.add:
             norm = normalize_dn(dn)
+            if account_location(norm, layout) is None:  # the filters search subtrees: only accounts count
+                continue
             if norm not in removals[group]:
                 additions[group][norm] = dn
         for dn in diff.remove:

@@ -18,7 +18,7 @@ from ..model.layout import Layout
 from ..model.passwords import policy_problem
 from ..model.requests import HQ_OPERATIONS, ParsedRequest
 from ..model.rolemap import RoleMap, grantable_role_problems, user_type_problem
-from ..model.schema import ACTIVE
+from ..model.schema import ACTIVE, DISABLED
 from ..model.schema import profile as account_profile
 from ..model.times import format_time, parse_time
 from .accounts import (
@@ -64,6 +64,9 @@ class FirstRun:
     written_after: dt.datetime
     """Its writes came after this moment (wall clock): a password changed since was set by it."""
     statuses: dict[int, tuple[str, str]]  # operation index -> (status, message) as it planned them
+    clock_skew: dt.timedelta = dt.timedelta(0)
+    """How far the servers' clocks may be from this host's: a password counts as set by that run
+    only if changed clearly after it started (when unsure, it is set again: the same password)."""
 
     def planned(self, index: int) -> bool:
         return self.statuses.get(index, ("", ""))[0] == "applied"
@@ -293,11 +296,15 @@ class _Planner:
         if existing is not None and existing.exists:
             same_place = existing.where == "partner" and existing.partner == self.request.partner
             same_values = existing.profile_map == profile and existing.user_type == user_type
-            if same_place and same_values and (existing.roles == set(roles) or self.resume):
+            # created by the interrupted run: its values may already be those later operations set
+            planned_before = same_place and self.first_run is not None and self.first_run.planned(index)
+            if planned_before or (same_place and same_values and (existing.roles == set(roles) or self.resume)):
                 self.original.setdefault(username, existing)
                 if ok:
                     state = replace(existing, roles=frozenset(roles))
-                    status = "unchanged" if state == existing else "applied"
+                    if planned_before and existing.password_changed is None:  # added, its password not yet set
+                        self.passwords[username] = self._password(username, password)
+                    status = "unchanged" if state == existing and username not in self.passwords else "applied"
                     self.set_state(index, state, status, "exists with the same values (password not changed)"
                                    if status == "unchanged" else "finished: roles " + ", ".join(sorted(roles)))
                 return
@@ -423,7 +430,9 @@ class _Planner:
             return
         if (self.first_run is not None and self.first_run.planned(index) and state.password_changed is not None
                 and (changed := parse_time(state.password_changed)) is not None
-                and changed >= self.first_run.written_after):
+                and changed >= self.first_run.written_after + self.first_run.clock_skew):
+            if state.status == DISABLED and state.enabled:  # it died between the password and the relock
+                self.set_state(index, replace(state, enabled=False), "applied", "")
             self.done_before(index)  # not reset again: its password is the one reported then
             return
         self.passwords[op.username] = self._password(op.username, op.new_password)

@@ -87,9 +87,11 @@ class BatchWriter:
 
         return self.stages[1].submit(groups)
 
-    def close(self) -> None:
+    def close(self, cancel: bool = False) -> None:
+        """Wait for the batches being written; with `cancel`, those not started are not written
+        (their requests stay claimed, with their journals, for the next run)."""
         for stage in self.stages:
-            stage.shutdown(wait=True)
+            stage.shutdown(wait=True, cancel_futures=cancel)
         for directory in self.directories:
             self.rt.directory.stats.update(directory.stats)
             directory.close()

@@ -20,14 +20,7 @@ import signal
 import threading
 
 import structlog
-from apscheduler.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    EVENT_JOB_SUBMITTED,
-    JobEvent,
-)
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -40,6 +33,7 @@ from ..model.errors import MopldapError
 from ..model.rolemap import RoleMap
 from ..model.times import parse_as_of
 from .runtime import open_runtime, trusted_folders
+from .summary import InboxSummary
 from .sync import run_steps
 
 log = structlog.get_logger(__name__)
@@ -50,10 +44,13 @@ FILES_PER_RUN = 500
 one such run (then the inbox runs again)."""
 
 
-def run_job(config: Config, rolemap: RoleMap, name: str, stop: threading.Event | None = None) -> None:
-    """One scheduled run; never raises (the daemon must outlive a failing run)."""
+def run_job(config: Config, rolemap: RoleMap, name: str, stop: threading.Event | None = None) -> bool:
+    """One scheduled run; never raises (the daemon must outlive a failing run). Return True if an
+    inbox run left files for the next one (it takes at most FILES_PER_RUN)."""
+    if stop is not None and stop.is_set():
+        return False  # stopping: a run queued behind the last one does not start
     if name == "inbox" and not Inbox(config.paths.inbox, config.paths.work).pending():
-        return  # nothing waits: no need to connect
+        return False  # nothing waits: no need to connect
     try:
         with open_runtime(config, rolemap, parse_as_of(None), wait=float("inf"),
                           stop=stop.is_set if stop is not None else lambda: False) as rt:
@@ -63,10 +60,12 @@ def run_job(config: Config, rolemap: RoleMap, name: str, stop: threading.Event |
                 raise outcome.failure
             if outcome.brake:
                 log.error("safety_brake", job=name, why=outcome.brake)
+            return any(isinstance(step.summary, InboxSummary) and step.summary.left for step in outcome.steps)
     except MopldapError as exc:
         log.error("run_failed", job=name, error=exc.message, retry="at the next scheduled time")
     except Exception:  # a bug: keep the traceback in the log, keep the daemon alive
         log.exception("run_crashed", job=name)
+    return False
 
 
 class Daemon:
@@ -79,19 +78,22 @@ class Daemon:
                                              job_defaults={"max_instances": 1, "coalesce": True,
                                                            "misfire_grace_time": None})
         self.scheduler.add_listener(self._on_skip, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
-        self.scheduler.add_listener(self._on_progress, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-        self._busy: set[str] = set()  # jobs submitted to the worker and not finished
-        self._again = threading.Event()
+        self._running: set[str] = set()
+        self._queued = False  # an inbox run the watcher asked for has not started yet
+        self._again = threading.Event()  # the last inbox run left files
         self._lock = threading.Lock()
 
     def _job(self, name: str) -> None:
-        run_job(self.config, self.rolemap, name, self.stop)
-        if name == "inbox":
-            self._again.set()  # files may be left (FILES_PER_RUN): the watcher looks again
-
-    def _on_progress(self, event: JobEvent) -> None:
         with self._lock:
-            (self._busy.add if event.code == EVENT_JOB_SUBMITTED else self._busy.discard)(event.job_id)
+            self._running.add(name)
+            if name == "inbox":
+                self._queued = False
+        try:
+            if run_job(self.config, self.rolemap, name, self.stop):
+                self._again.set()  # files left (FILES_PER_RUN): the watcher starts the next run
+        finally:
+            with self._lock:
+                self._running.discard(name)
 
     def _on_skip(self, event: JobEvent) -> None:
         job = self.scheduler.get_job(event.job_id)
@@ -100,7 +102,8 @@ class Daemon:
                     why="its previous run is still waiting for the worker or running")
 
     def watch_inbox(self) -> None:
-        """Start an inbox run as soon as a file arrives (the folder's mtime changes and a file waits)."""
+        """Start an inbox run as soon as a file arrives (the folder's mtime changes and a file waits),
+        or as soon as the last one left files behind."""
         inbox = Inbox(self.config.paths.inbox, self.config.paths.work)
         seen = None
         while not self.stop.wait(WATCH_SECONDS):
@@ -112,13 +115,13 @@ class Daemon:
             if stamp == seen and not self._again.is_set():
                 continue
             with self._lock:
-                busy = "inbox" in self._busy
-            if busy:
-                continue
-            self._again.clear()
-            seen = stamp
-            if not inbox.pending():
-                continue
+                if "inbox" in self._running or self._queued:
+                    continue
+                self._again.clear()
+                seen = stamp
+                if not inbox.pending():
+                    continue
+                self._queued = True
             self.scheduler.modify_job("inbox", next_run_time=dt.datetime.now(dt.timezone.utc))
 
     def run(self) -> int:

@@ -18,12 +18,12 @@ from .summary import InboxSummary
 log = structlog.get_logger(__name__)
 
 
-def run_inbox(rt: Runtime, echo=print, limit: int | None = None) -> InboxSummary:
+def run_inbox(rt: Runtime, echo=print, limit: int | None = None, leftovers_only: bool = False) -> InboxSummary:
     """Process the files waiting in the inbox (and any left by a run that died), oldest first: all
     of them, or the first `limit` (the daemon's runs, so that a flood of files never holds back
     its other jobs; the summary says how many wait for the next run)."""
     inbox = Inbox(rt.config.paths.inbox, rt.config.paths.work)
-    pending = inbox.pending()
+    pending = [(path, True) for path in inbox.leftovers()] if leftovers_only else inbox.pending()
     if not pending:
         return InboxSummary()
     left = 0
@@ -43,8 +43,10 @@ def run_inbox(rt: Runtime, echo=print, limit: int | None = None) -> InboxSummary
             claimed = inbox.claim(path, resumed)
             if claimed is not None:
                 processor.process(claimed, claimed.path)
-    finally:
-        processor.close()
+    except BaseException:
+        processor.abort()  # stop at once: nothing more is written
+        raise
+    processor.close()
     return processor.summary
 
 
@@ -59,10 +61,12 @@ def apply_file(rt: Runtime, path: Path, echo=print) -> str:
     if rt.dry_run:
         processor.process(None, path)
         processor.close()
-        return processor.statuses[path.name]
+        return next(iter(processor.statuses.values()))
     claimed = inbox.claim_from(path)
     try:
         processor.process(claimed, claimed.path)
-    finally:
-        processor.close()
-    return processor.statuses[path.name]
+    except BaseException:
+        processor.abort()
+        raise
+    processor.close()
+    return next(iter(processor.statuses.values()))

@@ -102,8 +102,7 @@ def plan_full(rt: Runtime) -> tuple[list[Change], list[Drift], int, int]:
     repaired = read = 0
     granting: dict[str, dict[str, str]] = {}
     roles = sorted(r for dn in rt.watch.current if (r := layout.group_id(dn, layout.roles)) is not None)
-    systems = sorted(s for dn in rt.watch.current
-                     if (s := layout.group_id(dn, layout.systems)) is not None and s in rolemap.systems)
+    systems = sorted(s for dn in rt.watch.current if (s := layout.group_id(dn, layout.systems)) is not None)
     for role in roles:
         group = read_group(directory, layout.role(role), layout)
         granting[role] = granting_members(role, group, locked, rolemap, layout)
@@ -118,6 +117,8 @@ def plan_full(rt: Runtime) -> tuple[list[Change], list[Drift], int, int]:
             if system in rolemap.systems_of(role):
                 desired.update(members)
         group = read_group(directory, layout.system(system), layout)
+        if system not in rolemap.systems:  # dropped from the role map: nothing grants it any more
+            drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
         plan = plan_system_group(group, desired, layout)
         changes += plan.changes
         drift += plan.drift

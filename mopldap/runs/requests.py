@@ -1,7 +1,7 @@
 """Processing request files: read, validate, authorize, plan, write in batches; results and archive.
 
 A rejected request is a result in the outbox, not an exception. A directory outage
-(DirectoryError) stops the run and leaves the claimed file in inbox/.processing/,
+(DirectoryError) stops the run and leaves the claimed file in <paths.work>/processing/,
 where the next run finds and finishes it.
 """
 
@@ -212,15 +212,18 @@ class RequestProcessor:
     def _plan(self, claimed: Claimed | None, name: str, request: ParsedRequest, redacted: str) -> RequestPlan | None:
         """Plan a parsed request against the directory: its plan, or None once it has its result."""
         rid = request.request_id
-        resumed = bool(claimed and claimed.resumed)
-        if self.archive.seen(rid) and not resumed:
+        journal = read_journal(claimed.path) if claimed is not None and claimed.resumed else None
+        # a leftover is this request resumed only if its journal says so: one without a journal was
+        # never written, and is a new file like any other (a duplicate if its id was applied)
+        first_run = (_first_run(journal, self.rt.config.reconcile.clock_skew_seconds)
+                     if journal is not None and journal.get("request_id") == rid else None)
+        if self.archive.seen(rid) and first_run is None:
             result = self._base_result(rid, name, "duplicate") | {
                 "problems": [f"request_id {rid} was applied before (see {self.outbox.result_path(rid).name}); "
                              "not applied again: give a new request_id"]}
             self._finish(claimed, name, result, "duplicates", redacted, rid)
             return None
-        resume = resumed or self.outbox.last_status(rid) == "failed"
-        first_run = _first_run(read_journal(claimed.path)) if claimed is not None and resumed else None
+        resume = first_run is not None or self.outbox.last_status(rid) == "failed"
         if first_run is not None:
             log.info("request_resumed", first_run=first_run.run_id, why="a run stopped after planning it")
         view = load_view(self.rt, request, self.min_length)
@@ -280,13 +283,25 @@ class RequestProcessor:
         self._report(batch, *future.result())  # a lost connection raises here: files stay claimed
 
     def close(self) -> None:
-        """Wait for the writer, stop it, and count its LDAP operations with the run's."""
+        """Write what waits, wait for the writer, stop it, and count its LDAP operations with the run's."""
         try:
             self.flush(wait=True)
-        finally:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        except BaseException:
+            self.abort()
+            raise
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def abort(self) -> None:
+        """The run stops (mopldap's files cannot be written, the directory went away): write nothing
+        more. The batch not yet sent is dropped (nothing of it was written: its requests stay claimed
+        and are planned again next run); batches already sent finish or are cancelled unstarted."""
+        self._batch = []
+        self._inflight.clear()
+        if self._writer is not None:
+            self._writer.close(cancel=True)
+            self._writer = None
 
     def _report(self, batch: list[Queued], failed: dict[int, str], written: set[int]) -> None:
         for queued in batch:
@@ -326,13 +341,14 @@ class RequestProcessor:
         return result
 
 
-def _first_run(journal: dict[str, Any] | None) -> FirstRun | None:
+def _first_run(journal: dict[str, Any] | None, skew: float = 0) -> FirstRun | None:
     """The interrupted run's plan, from its journal (None if there is none or it makes no sense)."""
     if journal is None:
         return None
     try:
         statuses = {int(op["index"]): (str(op["status"]), str(op["message"])) for op in journal["operations"]}
-        return FirstRun(str(journal["run_id"]), dt.datetime.fromisoformat(journal["written_after"]), statuses)
+        return FirstRun(str(journal["run_id"]), dt.datetime.fromisoformat(journal["written_after"]), statuses,
+                        dt.timedelta(seconds=skew))
     except (KeyError, TypeError, ValueError):
         return None
 

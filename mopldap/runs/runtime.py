@@ -13,6 +13,7 @@ import structlog
 
 from ..files.archive import Archive
 from ..files.audit import AuditLog
+from ..files.atomic import remove_temporaries
 from ..files.folders import check_folders
 from ..files.lock import RunLock
 from ..files.state import RunState, load_state, rolemap_digest, save_state
@@ -119,6 +120,9 @@ def open_runtime(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bo
     lock = run_lock(config)
     if not dry_run:
         lock.acquire(run_id, wait, lambda who: log.warning("run_waiting", holder=who, wait_seconds=wait), stop)
+        paths = config.paths  # what a killed run left half written:
+        remove_temporaries([paths.state.parent, config.logging.audit_file.parent],
+                           [paths.outbox, paths.archive, paths.work], paths.inbox)
     try:
         with _connected(config, rolemap, now, dry_run, run_id) as rt:
             yield rt

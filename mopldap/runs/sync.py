@@ -12,6 +12,7 @@ from ..model.config import Config
 from ..model.errors import MopldapError, SafetyBrakeError
 from ..model.rolemap import RoleMap
 from ..model.times import parse_as_of
+from ..files.inbox import Inbox
 from .inactivity import run_inactivity
 from .inbox import apply_file, run_inbox
 from .reconcile import run_reconcile
@@ -30,6 +31,10 @@ def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivit
               ("reconcile", reconcile, lambda: run_reconcile(rt, force_full=full)),
               ("inactivity", inactivity, lambda: run_inactivity(rt, force))]
     outcome = RunOutcome()
+    if not inbox and Inbox(rt.config.paths.inbox, rt.config.paths.work).leftovers():
+        # a run that died left requests half written (a password set, its lock not yet back):
+        # finish them before reconciling from what they left
+        chosen.insert(0, ("inbox (left by a run that stopped)", True, lambda: run_inbox(rt, leftovers_only=True)))
     for name, wanted, step in chosen:
         if not wanted:
             continue

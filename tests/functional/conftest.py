@@ -191,6 +191,22 @@ class Env:
                        for u in usernames)
         self.ldap_tool("ldapmodify", "-e", "relax", input=ldif)
 
+    def leave_claimed(self, rid: str, operations: list[dict], planned: list[tuple[str, str]],
+                      written_after: str = "2026-12-01T00:00:00+00:00") -> Path:
+        """Leave what a run killed after planning (and maybe writing) a request leaves: the claimed
+        file and its journal. Return the processing folder."""
+        import json
+
+        self.processing.mkdir(parents=True, exist_ok=True)
+        claimed = self.processing / f"20261201T000000Z.1.abc__{rid}.yaml"
+        claimed.write_text(yaml.safe_dump({"request_id": rid, "requested_by": "zhangsan", "partner": "P001",
+                                           "operations": operations}, allow_unicode=True))
+        (self.processing / f".{claimed.name}.journal").write_text(json.dumps({
+            "run_id": "first-run", "written_after": written_after, "request_id": rid,
+            "operations": [{"index": i, "op": op["op"], "target": op.get("username", "P001"), "status": status,
+                            "message": message} for i, (op, (status, message)) in enumerate(zip(operations, planned))]}))
+        return self.processing
+
     def can_bind(self, dn: str, password: str) -> bool:
         proc = subprocess.run(["ldapwhoami", "-x", "-H", self.server.ldap_uri, "-D", dn, "-w", password],
                               capture_output=True, text=True)

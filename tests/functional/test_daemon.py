@@ -178,3 +178,40 @@ def test_a_file_renamed_into_the_inbox_is_picked_up_within_two_seconds(tmp_path,
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=30)
         log.close()
+
+
+def test_a_failing_inbox_run_is_not_retried_in_a_loop_and_queued_runs_stop_with_the_daemon(tmp_path, own_server):
+    path = write_config(tmp_path, own_server)
+    data = yaml.safe_load(path.read_text())
+    data["schedule"] = {"inbox": "0 0 3 * * *", "reconcile": "0 0 3 * * *", "inactivity": "0 0 3 * * *"}
+    path.write_text(yaml.safe_dump(data))
+    assert mopldap(path, "init", "--hq-admin", "hq1", "--name", "HQ").returncode == 0
+    own_server._proc.terminate()  # the directory goes away
+    own_server._proc.wait()
+    own_server._proc = None
+    drop(tmp_path, "P001-HQ-9", [{"op": "disable_user", "username": "hq1"}])
+    log = tmp_path / "daemon.log"
+    with open(log, "w") as err:
+        daemon = subprocess.Popen([sys.executable, "-m", "mopldap.cli", "daemon", "--config", str(path)],
+                                  stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            assert daemon.stdout.readline().startswith("daemon: running")
+            deadline = time.monotonic() + 10
+            while '"run_failed"' not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(3)  # the watcher ticks six times meanwhile: it must not start the run again
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.communicate(timeout=30)
+    assert log.read_text().count('"run_failed"') == 1
+    own_server._spawn()
+
+
+def test_a_run_queued_when_the_daemon_stops_does_not_start(partner):
+    env = partner
+    config, rolemap = env.settings()
+    stop = threading.Event()
+    stop.set()
+    before = env.snapshot()
+    assert daemon_module.run_job(config, rolemap, "inactivity", stop) is False
+    assert env.snapshot() == before

@@ -176,29 +176,13 @@ def test_mopldap_killed_mid_run_the_next_run_finishes_every_request(own_partner,
     assert sum(1 for e in written if e["action"] == "delete") == 1
 
 
-def _claim_with_journal(env: Env, rid: str, operations: list[dict], planned: list[tuple[str, str]],
-                        written_after: str) -> Path:
-    """Leave what a run killed after planning (and maybe writing) a request leaves: the claimed
-    file and its journal."""
-    processing = env.processing
-    processing.mkdir(parents=True, exist_ok=True)
-    claimed = processing / f"20261201T000000Z.1__{rid}.yaml"
-    claimed.write_text(yaml.safe_dump({"request_id": rid, "requested_by": "zhangsan", "partner": "P001",
-                                       "operations": operations}, allow_unicode=True))
-    (processing / f".{claimed.name}.journal").write_text(json.dumps({
-        "run_id": "first-run", "written_after": written_after, "request_id": rid,
-        "operations": [{"index": i, "op": op["op"], "target": op.get("username", "P001"), "status": status,
-                        "message": message} for i, (op, (status, message)) in enumerate(zip(operations, planned))]}))
-    return processing
-
-
 def test_a_resumed_delete_is_reported_as_done_by_the_interrupted_run(partner):
     """Deterministic: the state a run leaves when killed right after writing a delete_user."""
     env = partner
     env.request([{"op": "create_user", "username": "lisi", "name": "李四", "user_type": "service",
                   "roles": ["service-specialist"]}], request_id="P001-setup")
-    processing = _claim_with_journal(
-        env, "P001-del", [{"op": "delete_user", "username": "lisi"}],
+    processing = env.leave_claimed(
+        "P001-del", [{"op": "delete_user", "username": "lisi"}],
         [("applied", f"deleted {account_dn('lisi')} (archived first with its role memberships)")],
         "2026-12-01T00:00:00+00:00")
     env.ldap_tool("ldapdelete", account_dn("lisi"))  # what the first run wrote before it died
@@ -216,6 +200,7 @@ def test_a_resumed_generated_password_reset_is_not_reset_again(partner, first_ru
     import datetime as dt
 
     env = partner
+    env.write_config(reconcile={"clock_skew_seconds": 0})  # this host is the server's host: no skew
     env.request([{"op": "create_user", "username": "lisi", "name": "李四", "user_type": "service",
                   "roles": ["service-specialist"], "initial_password": "Lisi-pass-001"}], request_id="P001-setup")
     # the interrupted run started before the password was set by it, but after the account's creation
@@ -223,7 +208,7 @@ def test_a_resumed_generated_password_reset_is_not_reset_again(partner, first_ru
         seconds=-2 if first_run_wrote_it else 2)
     reported = "Generated-Before-42x"
     (env.outbox / "P001-pw.secret").write_text(yaml.safe_dump({"lisi": reported}))
-    _claim_with_journal(env, "P001-pw", [{"op": "reset_password", "username": "lisi"}],
+    env.leave_claimed("P001-pw", [{"op": "reset_password", "username": "lisi"}],
                         [("applied", "password reset; it must be changed at next login")], started.isoformat())
     if first_run_wrote_it:
         env.ldap_tool("ldappasswd", "-s", reported, account_dn("lisi"))
