@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 from ..model.rolemap import RoleMap
-from ..model.times import format_time, parse_time
+from ..model.times import parse_time
 from .accounts import AccountState, entitled_systems
 from .inactivity import IdleAccount
 
@@ -37,23 +37,25 @@ def _days_since(value: str | None, now: dt.datetime) -> int | None:
 
 def account_rows(states: Iterable[AccountState]) -> list[Row]:
     return [{"partner": _partner(s), "username": s.username, "name": _name(s), "user_type": s.user_type or "",
-             "roles": " ".join(sorted(s.roles)), "status": _status(s), "reason": s.reason or ""}
+             "roles": sorted(s.roles), "status": _status(s), "reason": s.reason or ""}
             for s in _sorted(states)]
 
 
 def access_rows(states: Iterable[AccountState], rolemap: RoleMap) -> list[Row]:
-    """Each account with its roles and the systems they give it (none while disabled)."""
+    """Each account with its roles and the systems they give it (none while disabled); `pending`: the
+    systems its groups do not match yet (+ to join, - to leave), until the next run writes them."""
     rows = []
     for s in _sorted(states):
-        systems = sorted(entitled_systems(s, rolemap))
+        entitled = entitled_systems(s, rolemap)
+        pending = [f"+{x}" for x in sorted(entitled - s.systems)] + [f"-{x}" for x in sorted(s.systems - entitled)]
         rows.append({"partner": _partner(s), "username": s.username, "name": _name(s), "status": _status(s),
-                     "roles": " ".join(sorted(s.roles)), "systems": " ".join(systems)})
+                     "roles": sorted(s.roles), "systems": sorted(entitled), "pending": pending})
     return rows
 
 
 def locked_rows(states: Iterable[AccountState], now: dt.datetime) -> list[Row]:
     return [{"partner": _partner(s), "username": s.username, "name": _name(s), "reason": s.reason or "",
-             "since": _iso(s.disabled_at), "days": _days_since(s.disabled_at, now)}
+             "since": parse_time(s.disabled_at) if s.disabled_at else None, "days": _days_since(s.disabled_at, now)}
             for s in _sorted(states) if not s.enabled]
 
 
@@ -78,15 +80,20 @@ def inactive_rows(accounts: Iterable[IdleAccount], now: dt.datetime, max_idle_da
     for a in sorted(accounts, key=lambda a: (a.last or now, a.state.dn.lower())):
         idle = a.idle_days(now)
         rows.append({"partner": _partner(a.state), "username": a.state.username, "name": _name(a.state),
-                     "last_activity": _iso(format_time(a.last)) if a.last else "never",
+                     "last_activity": a.last,
                      "source": a.source or "", "idle_days": idle,
                      "days_until_lock": max(0, max_idle_days - (idle or 0))})
     return rows
 
 
-def _iso(value: str | None) -> str:
-    moment = parse_time(value) if value else None
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
+def _cell(value: object, fmt: str) -> object:
+    """A value for `fmt`: JSON keeps lists and gives times in ISO 8601 with their zone; a table or
+    CSV joins lists with spaces and shows times to the minute, in UTC."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat() if fmt == "json" else value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list) and fmt != "json":
+        return " ".join(str(v) for v in value)
+    return "" if value is None and fmt != "json" else value
 
 
 def _sorted(states: Iterable[AccountState]) -> list[AccountState]:
@@ -99,8 +106,9 @@ def _width(text: str) -> int:
 
 def render(rows: Sequence[Row], columns: Sequence[str], fmt: str) -> str:
     """Render rows as 'table' (aligned, CJK-aware), 'csv' or 'json'."""
+    rows = [{k: _cell(v, fmt) for k, v in row.items()} for row in rows]
     if fmt == "json":
-        return json.dumps(list(rows), ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
@@ -121,5 +129,5 @@ COLUMNS = {
     "inactive": ("partner", "username", "name", "last_activity", "source", "idle_days", "days_until_lock"),
     "locked": ("partner", "username", "name", "reason", "since", "days"),
     "stale": ("partner", "username", "name", "status", "why"),
-    "access": ("partner", "username", "name", "status", "roles", "systems"),
+    "access": ("partner", "username", "name", "status", "roles", "systems", "pending"),
 }

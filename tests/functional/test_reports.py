@@ -22,7 +22,7 @@ def test_accounts_and_access_per_partner_in_every_format(partner):
     rows = json.loads(report(env, "accounts", "--partner", "P001", "--format", "json"))
     assert [(r["username"], r["status"], r["reason"]) for r in rows] == [
         ("lisi", "active", ""), ("wangwu", "disabled", "offboarded"), ("zhangsan", "active", "")]
-    assert rows[0]["roles"] == "hotline-specialist service-specialist"
+    assert rows[0]["roles"] == ["hotline-specialist", "service-specialist"]  # JSON keeps lists
     access = list(csv.DictReader(io.StringIO(report(env, "access", "--format", "csv"))))
     by_user = {r["username"]: r for r in access}
     assert set(by_user) == {"hqadmin", "lisi", "wangwu", "zhangsan", "qianba"}
@@ -31,7 +31,7 @@ def test_accounts_and_access_per_partner_in_every_format(partner):
     assert by_user["qianba"]["partner"] == "P002"
     table = report(env, "access", "--partner", "P001")
     lines = table.splitlines()
-    assert lines[0].split() == ["PARTNER", "USERNAME", "NAME", "STATUS", "ROLES", "SYSTEMS"]
+    assert lines[0].split() == ["PARTNER", "USERNAME", "NAME", "STATUS", "ROLES", "SYSTEMS", "PENDING"]
     assert lines[-1] == "(3 rows)"
     # CJK names are double width: the column after them stays aligned
     assert len({line.index("active") if "active" in line else -1 for line in lines[1:-1]} - {-1}) == 1
@@ -45,7 +45,7 @@ def test_locked_and_stale(partner):
     env.request([{"op": "remove_roles", "username": "lisi", "roles": ["service-specialist", "hotline-specialist"]}])
     locked = json.loads(report(env, "locked", "--format", "json", "--as-of", "2026-05-01T00:00:00Z"))
     assert [(r["username"], r["reason"], r["since"], r["days"]) for r in locked] == [
-        ("wangwu", "offboarded", "2026-01-01 00:00", 120)]
+        ("wangwu", "offboarded", "2026-01-01T00:00:00+00:00", 120)]  # ISO 8601 with its zone
     stale = json.loads(report(env, "stale", "--format", "json", "--as-of", "2026-05-01T00:00:00Z"))
     assert {r["username"]: r["why"] for r in stale} == {
         "lisi": "holds no role", "wangwu": "disabled for 120 days (offboarded)"}
@@ -54,3 +54,17 @@ def test_locked_and_stale(partner):
 def test_report_rejects_a_bad_partner_code(partner):
     result = partner.cli("report", "accounts", "--partner", "p*", expect=1)
     assert "--partner: 'p*' is not a partner code" in result.err
+
+
+def test_access_marks_what_the_next_run_will_change(partner):
+    from test_operations import SERVICE
+
+    env = partner
+    env.request([SERVICE])
+    env.ldapmodify("dn: cn=sales-manager,ou=roles,dc=example,dc=com\nchangetype: modify\nadd: member\n"
+                   "member: uid=lisi,ou=P001,ou=partners,dc=example,dc=com\n")  # by hand: not yet reconciled
+    rows = {r["username"]: r for r in json.loads(report(env, "access", "--format", "json"))}
+    assert rows["lisi"]["pending"] == ["+mop-orders", "+mop-sales"] and rows["zhangsan"]["pending"] == []
+    env.cli("sync")
+    rows = {r["username"]: r for r in json.loads(report(env, "access", "--format", "json"))}
+    assert rows["lisi"]["pending"] == []
