@@ -234,6 +234,13 @@ class PasswordsConfig(_Strict):
         return value
 
 
+class AccessConfig(_Strict):
+    first_password_gate: bool = True
+    """An account still on the password an administrator or mopldap set (pwdReset: TRUE) is in no
+    system group until the person has set their own: most applications do not send the password
+    policy control, so slapd's own restriction of such sessions does not reach them."""
+
+
 class DevServerConfig(_Strict):
     data_dir: Path = Path("../var/slapd")
 
@@ -248,6 +255,7 @@ class Config(_Strict):
     reconcile: ReconcileConfig = _section()
     logging: LoggingConfig = _section()
     passwords: PasswordsConfig = _section()
+    access: AccessConfig = _section()
     dev_server: DevServerConfig = _section()
     source: Path = Field(default=Path("config/mopldap.yaml"), exclude=True)
 

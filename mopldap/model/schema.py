@@ -10,10 +10,13 @@ ADMIN_LOCK = "000001010000Z"
 ACCOUNT_CLASSES = ("top", "inetOrgPerson", "mopAccount")
 ACCOUNT_FILTER = "(objectClass=inetOrgPerson)"
 LOCKED_FILTER = f"(pwdAccountLockedTime={ADMIN_LOCK})"
+RESET_FILTER = "(pwdReset=TRUE)"
+"""Accounts still on a password an administrator (or mopldap) set: until the person sets their
+own, the first password gate keeps them out of every system group."""
 ACCOUNT_ATTRS = (
     "objectClass", "uid", "cn", "sn", "displayName", "title", "mail", "mobile", "mopUserType",
     "mopAccountStatus", "mopDisabledReason", "mopDisabledAt", "mopEnabledAt", "mopInactivityExempt",
-    "pwdAccountLockedTime", "memberOf", "createTimestamp", "hasSubordinates", "pwdChangedTime",
+    "pwdAccountLockedTime", "memberOf", "createTimestamp", "hasSubordinates", "pwdChangedTime", "pwdReset",
 )
 """What mopldap reads of an account (one search gives its state, roles and systems)."""
 PROFILE_ATTRS = ("cn", "sn", "displayName", "title", "mail", "mobile")

@@ -35,6 +35,7 @@ class AccountState:
     systems: frozenset[str] = frozenset()
     has_children: bool = field(default=False, compare=False)
     password_changed: str | None = field(default=None, compare=False)  # pwdChangedTime
+    password_reset: bool = False  # pwdReset: TRUE, still on a password set for the person
 
     @property
     def profile_map(self) -> dict[str, tuple[str, ...]]:
@@ -88,6 +89,7 @@ def account_from_entry(entry: Entry, layout: Layout) -> AccountState:
         systems=frozenset(systems),
         has_children=entry.first("hasSubordinates") == "TRUE",
         password_changed=entry.first("pwdChangedTime"),
+        password_reset=entry.first("pwdReset") == "TRUE",
     )
 
 
@@ -161,9 +163,12 @@ def creation_changes(state: AccountState, password: str, scheme: str, **context)
     return [Change("add", state.dn, new_account_attributes(state) + mods, **context), *after]
 
 
-def entitled_systems(state: AccountState, rolemap: RoleMap) -> frozenset[str]:
-    """The systems an account should be in: its roles' (HQ roles count only under ou=hq); none if disabled."""
+def entitled_systems(state: AccountState, rolemap: RoleMap, gate: bool = True) -> frozenset[str]:
+    """The systems an account should be in: its roles' (HQ roles count only under ou=hq); none if
+    disabled, and none (with the first password `gate`) while it is still on a password set for it."""
     if not state.enabled or state.where not in ("partner", "hq"):  # "other": not where accounts live
+        return frozenset()
+    if gate and state.password_reset:
         return frozenset()
     roles = [r for r in state.roles if r not in rolemap.hq_roles or state.where == "hq"]
     return rolemap.granted_systems(roles)

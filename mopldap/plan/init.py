@@ -113,9 +113,11 @@ def plan_init(layout: Layout, rolemap: RoleMap, existing: dict[str, Entry]) -> l
 
 
 def plan_hq_admin(
-    layout: Layout, rolemap: RoleMap, admin: HqAdmin, password: str, scheme: str, now: dt.datetime
+    layout: Layout, rolemap: RoleMap, admin: HqAdmin, password: str, scheme: str, now: dt.datetime,
+    gate: bool = True,
 ) -> list[Change]:
-    """Return the changes that create the first HQ administrator with every HQ role."""
+    """Return the changes that create the first HQ administrator with every HQ role (and, without the
+    first password gate, their systems: with it, the first run after they set their password adds them)."""
     hq_roles = sorted(rolemap.hq_roles)
     dn = layout.account(admin.username, None)
     state = AccountState(dn, admin.username, None, "hq",
@@ -124,6 +126,7 @@ def plan_hq_admin(
                          enabled_at=format_time(now), roles=frozenset(hq_roles))
     changes = creation_changes(state, password, scheme, reason="first HQ administrator", operation="init")
     additions = {layout.role(r): [dn] for r in hq_roles}
-    additions |= {layout.system(s): [dn] for s in rolemap.granted_systems(hq_roles)}
+    if not gate:
+        additions |= {layout.system(s): [dn] for s in rolemap.granted_systems(hq_roles)}
     changes += membership_changes(additions, {}, reason="HQ administrator", operation="init")
     return changes

@@ -24,7 +24,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ..model.change import Change, Modification
 from ..model.layout import Layout, normalize_dn
 from ..model.rolemap import RoleMap
-from ..model.schema import ACCOUNT_FILTER, ACTIVE, DISABLED, LOCKED_FILTER
+from ..model.schema import ACCOUNT_FILTER, ACTIVE, DISABLED, LOCKED_FILTER, RESET_FILTER
 from ..model.times import format_time
 from .accounts import AccountState, account_modifications, entitled_systems
 from .membership import MAX_VALUES, membership_changes
@@ -166,20 +166,22 @@ def _any_member_of(dns: Iterable[str]) -> str:
     return f"(|{terms})" if terms else "(!(objectClass=*))"
 
 
-def system_filters(system: str, rolemap: RoleMap, layout: Layout) -> list[tuple[str, str, str]]:
+def system_filters(system: str, rolemap: RoleMap, layout: Layout, gate: bool = True) -> list[tuple[str, str, str]]:
     """Return (base, filter of accounts to add, filter of members to remove) for one system group.
 
-    To add: enabled accounts holding a role that grants the system, not yet in the group.
-    To remove: members that are locked, or hold no role granting it. HQ roles count
-    only under ou=hq.
+    To add: enabled accounts holding a role that grants the system, not yet in the group (and,
+    with the first password `gate`, on a password of their own). To remove: members that are
+    locked, hold no role granting it, or (gate) are still on a password set for them. HQ roles
+    count only under ou=hq.
     """
+    reset = RESET_FILTER if gate else "(!(objectClass=*))"
     group = escape_filter_chars(layout.system(system))
     granting = {r for r in rolemap.roles if system in rolemap.systems_of(r)}
     out = []
     for base, roles in ((layout.partners, granting - rolemap.hq_roles), (layout.hq, granting)):
         holds = _any_member_of(layout.role(r) for r in roles)
-        add = f"(&{ACCOUNT}{holds}(!(memberOf={group}))(!{LOCKED}))"
-        remove = f"(&(memberOf={group})(|{LOCKED}(!{holds})))"
+        add = f"(&{ACCOUNT}{holds}(!(memberOf={group}))(!{LOCKED})(!{reset}))"
+        remove = f"(&(memberOf={group})(|{LOCKED}{reset}(!{holds})))"
         out.append((base, add, remove))
     return out
 
@@ -278,7 +280,8 @@ def _drop_placeholder(group: GroupRead, gone: set[str], adding: bool, layout: La
 def granting_members(role_id: str, group: GroupRead, locked: set[str], rolemap: RoleMap,
                      layout: Layout) -> dict[str, str]:
     """The members a role group grants its systems to: entries under the account bases (HQ roles:
-    under ou=hq only) that exist and are not locked. Empty for a role the role map lacks."""
+    under ou=hq only) that exist and are not in `locked` (locked accounts, and with the first
+    password gate those still on a password set for them). Empty for a role the role map lacks."""
     if role_id not in rolemap.roles:
         return {}
     hq_only = role_id in rolemap.hq_roles
@@ -331,6 +334,7 @@ def plan_reconcile(
     drift: Iterable[Drift] = (),
     account_drift: bool = True,
     memberships: bool = True,
+    gate: bool = True,
 ) -> ReconcilePlan:
     """Given the accounts to look at one by one and what the directory said about system groups,
     return the status changes and one membership modify per system group. Without
@@ -351,7 +355,7 @@ def plan_reconcile(
             plan.drift += drift_of(new, rolemap)
         if not memberships:
             continue
-        want = entitled_systems(new, rolemap)
+        want = entitled_systems(new, rolemap, gate)
         norm = normalize_dn(state.dn)
         for system in want - state.systems:
             if system in rolemap.systems:

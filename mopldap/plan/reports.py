@@ -27,7 +27,9 @@ def _name(state: AccountState) -> str:
 
 
 def _status(state: AccountState) -> str:
-    return "active" if state.enabled else "disabled"
+    if not state.enabled:
+        return "disabled"
+    return "active, password not yet changed" if state.password_reset else "active"
 
 
 def _days_since(value: str | None, now: dt.datetime) -> int | None:
@@ -41,12 +43,12 @@ def account_rows(states: Iterable[AccountState]) -> list[Row]:
             for s in _sorted(states)]
 
 
-def access_rows(states: Iterable[AccountState], rolemap: RoleMap) -> list[Row]:
+def access_rows(states: Iterable[AccountState], rolemap: RoleMap, gate: bool = True) -> list[Row]:
     """Each account with its roles and the systems they give it (none while disabled); `pending`: the
     systems its groups do not match yet (+ to join, - to leave), until the next run writes them."""
     rows = []
     for s in _sorted(states):
-        entitled = entitled_systems(s, rolemap)
+        entitled = entitled_systems(s, rolemap, gate)
         pending = [f"+{x}" for x in sorted(entitled - s.systems)] + [f"-{x}" for x in sorted(s.systems - entitled)]
         rows.append({"partner": _partner(s), "username": s.username, "name": _name(s), "status": _status(s),
                      "roles": sorted(s.roles), "systems": sorted(entitled), "pending": pending})

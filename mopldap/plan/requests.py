@@ -105,8 +105,10 @@ class _Password:
 class _Planner:
     def __init__(self, request: ParsedRequest, view: DirectoryView, rolemap: RoleMap, layout: Layout,
                  now: dt.datetime, scheme: str, resume: bool, generate: Callable[[], str],
-                 first_run: FirstRun | None = None, reuse: Mapping[str, str] | None = None) -> None:
+                 first_run: FirstRun | None = None, reuse: Mapping[str, str] | None = None,
+                 gate: bool = True) -> None:
         self.request = request
+        self.gate = gate
         self.view = view
         self.rolemap = rolemap
         self.layout = layout
@@ -330,11 +332,13 @@ class _Planner:
                                                systems=frozenset(), enabled=False, status=None)
         state = AccountState(dn, username, self.request.partner, "partner", profile=tuple(sorted(profile.items())),
                              user_type=user_type, status=ACTIVE, enabled_at=format_time(self.now),
-                             roles=frozenset(roles))
+                             roles=frozenset(roles), password_reset=True)
         self.passwords[username] = self._password(username, password)
         self.role_ops[username] = index
-        systems = sorted(self.rolemap.granted_systems(roles))
-        message = f"created {dn}; roles: {', '.join(sorted(roles))}; systems: {', '.join(systems) or '(none)'}"
+        systems = ", ".join(sorted(self.rolemap.granted_systems(roles))) or "(none)"
+        if self.gate:
+            systems += " once the person has set their own password"
+        message = f"created {dn}; roles: {', '.join(sorted(roles))}; systems: {systems}"
         if password is None:
             message += f"; generated password in {self.request.request_id}.secret"
         self.set_state(index, state, "applied", message)
@@ -437,9 +441,11 @@ class _Planner:
             return
         self.passwords[op.username] = self._password(op.username, op.new_password)
         message = "password reset; it must be changed at next login"
+        if self.gate:
+            message += " (no system until then)"
         if op.new_password is None:
             message += f"; generated password in {self.request.request_id}.secret"
-        self.set_state(index, state, "applied", message)
+        self.set_state(index, replace(state, password_reset=True), "applied", message)
 
     def op_delete_user(self, index: int, op) -> None:
         state = self.account(index, op.username)
@@ -562,7 +568,7 @@ class _Planner:
             if password and password.generated:
                 self.plan.secrets[username] = password.value
             add_roles, del_roles, add_sys, del_sys = membership_delta(
-                before, after, entitled_systems(after, self.rolemap))
+                before, after, entitled_systems(after, self.rolemap, self.gate))
             for role in add_roles:
                 additions[self.layout.role(role)].append(after.dn)
             for role in del_roles:
@@ -590,6 +596,7 @@ def plan_request(
     resume: bool = False,
     first_run: FirstRun | None = None,
     reuse: Mapping[str, str] | None = None,
+    gate: bool = True,
 ) -> RequestPlan:
     """Given a valid-shaped request and the directory's view of it, return its plan.
 
@@ -600,7 +607,7 @@ def plan_request(
     again), and the results say so. `reuse`: passwords generated for the request before.
     """
     return _Planner(request, view, rolemap, layout, now, scheme, resume or first_run is not None, generate,
-                    first_run, reuse).run()
+                    first_run, reuse, gate).run()
 
 
 def failed_ops(plan: RequestPlan, unapplied: list[Change]) -> set[int]:

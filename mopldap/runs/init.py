@@ -70,7 +70,8 @@ def run_init(
                 raise ConfigError(f"init: --hq-admin: username '{admin.username}' is taken by {taken[0].dn}")
             else:
                 password = generate(config.passwords.generated_length)
-                plan += plan_hq_admin(layout, rolemap, admin, password, config.passwords.scheme, now)
+                plan += plan_hq_admin(layout, rolemap, admin, password, config.passwords.scheme, now,
+                                      config.access.first_password_gate)
                 secret_path = config.paths.outbox / f"init-hq-admin-{admin.username}.secret"
         if not plan:
             print(f"init: nothing to do, the tree under {layout.base_dn} is complete")

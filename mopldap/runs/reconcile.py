@@ -13,7 +13,7 @@ from ..ldap.accounts import existing, iter_accounts
 from ..ldap.directory import Directory
 from ..model.change import Change
 from ..model.layout import Layout, normalize_dn
-from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER
+from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER, RESET_FILTER
 from ..model.times import format_time
 from ..plan.accounts import account_from_entry
 from ..plan.reconcile import (
@@ -64,7 +64,7 @@ def full_reconcile_reason(rt: Runtime, force_full: bool) -> str | None:
 
 def _system_diff(rt: Runtime, system: str) -> SystemDiff:
     diff = SystemDiff()
-    for base, add, remove in system_filters(system, rt.rolemap, rt.layout):
+    for base, add, remove in system_filters(system, rt.rolemap, rt.layout, rt.config.access.first_password_gate):
         diff.add |= _dns(rt.directory, base, add)
         diff.remove |= _dns(rt.directory, base, remove)
     return diff
@@ -95,8 +95,9 @@ def plan_full(rt: Runtime) -> tuple[list[Change], list[Drift], int, int]:
     group): the changes, the drift, memberOf values rewritten, member values read."""
     layout, rolemap, directory = rt.layout, rt.rolemap, rt.directory
     rt.watch.ensure(directory)  # it has listed every group: no second listing
-    locked = {sys.intern(normalize_dn(e.dn))
-              for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{LOCKED_FILTER})", ("1.1",))}
+    kept_out = f"(|{LOCKED_FILTER}{RESET_FILTER})" if rt.config.access.first_password_gate else LOCKED_FILTER
+    locked = {sys.intern(normalize_dn(e.dn))  # locked, or (gate) still on a password set for them
+              for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{kept_out})", ("1.1",))}
     changes: list[Change] = []
     drift: list[Drift] = []
     repaired = read = 0
@@ -204,7 +205,8 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
     handled = set(rt.watch.changed)
     plan = plan_reconcile((account_from_entry(e, layout) for e in accounts), systems, rolemap, layout, rt.now, drift,
                           account_drift=not why_full,  # a full run found the drift with its own searches
-                          memberships=not why_full)  # a full run derived the groups from the role groups
+                          memberships=not why_full,  # a full run derived the groups from the role groups
+                          gate=rt.config.access.first_password_gate)
     plan.full = bool(why_full)
     plan.changes += group_changes
     if why_full:

@@ -31,7 +31,7 @@ def run_report(config: Config, rolemap: RoleMap, kind: str, partner: str | None,
             states = [account_from_entry(e, layout) for e in iter_accounts(rt.directory, layout, query, bases=bases)]
             rows = {
                 "accounts": lambda: account_rows(states),
-                "access": lambda: access_rows(states, rolemap),
+                "access": lambda: access_rows(states, rolemap, config.access.first_password_gate),
                 "locked": lambda: locked_rows(states, now),
                 "stale": lambda: stale_rows(states, now, rolemap),
             }[kind]()

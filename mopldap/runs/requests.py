@@ -230,7 +230,8 @@ class RequestProcessor:
         plan = plan_request(request, view, self.rt.rolemap, self.rt.layout, self.rt.now,
                             self.rt.config.passwords.scheme,
                             partial(generate, self.rt.config.passwords.generated_length), resume=resume,
-                            first_run=first_run, reuse=self.outbox.read_secrets(rid) if resume else None)
+                            first_run=first_run, reuse=self.outbox.read_secrets(rid) if resume else None,
+                            gate=self.rt.config.access.first_password_gate)
         if plan.rejected:
             self._finish(claimed, name, self._result(plan, name, "rejected"), "rejected", redacted, rid)
             return None

@@ -21,7 +21,8 @@ def test_accounts_and_access_per_partner_in_every_format(partner):
                 partner="P002", request_id="P002-HQ-1")
     rows = json.loads(report(env, "accounts", "--partner", "P001", "--format", "json"))
     assert [(r["username"], r["status"], r["reason"]) for r in rows] == [
-        ("lisi", "active", ""), ("wangwu", "disabled", "offboarded"), ("zhangsan", "active", "")]
+        ("lisi", "active, password not yet changed", ""), ("wangwu", "disabled", "offboarded"),
+        ("zhangsan", "active, password not yet changed", "")]
     assert rows[0]["roles"] == ["hotline-specialist", "service-specialist"]  # JSON keeps lists
     access = list(csv.DictReader(io.StringIO(report(env, "access", "--format", "csv"))))
     by_user = {r["username"]: r for r in access}

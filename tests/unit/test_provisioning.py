@@ -31,7 +31,7 @@ ADMIN = account("zhangsan", roles={"partner-admin"}, user_type="sales",
                 systems={"mop-sales", "mop-service", "mop-orders", "community", "community-channel-policy"})
 
 
-def plan(operations, requester="zhangsan", accounts=(), partner="P001", min_length=8):
+def plan(operations, requester="zhangsan", accounts=(), partner="P001", min_length=8, gate=False):
     text = {"request_id": f"{partner}-R1", "requested_by": requester, "partner": partner, "operations": operations}
     import yaml
 
@@ -41,7 +41,18 @@ def plan(operations, requester="zhangsan", accounts=(), partner="P001", min_leng
     view = DirectoryView(states, {"P001": PartnerState("P001", LAYOUT.partner("P001"), True, "P1", "active"),
                                       "P002": PartnerState("P002", LAYOUT.partner("P002"), True, "P2", "active")},
                          min_password_length=min_length)
-    return plan_request(request, view, ROLEMAP, LAYOUT, NOW, "{SSHA512}", lambda: "Generated-Pass-1234")
+    return plan_request(request, view, ROLEMAP, LAYOUT, NOW, "{SSHA512}", lambda: "Generated-Pass-1234", gate=gate)
+
+
+def test_plan_with_the_first_password_gate_gives_roles_but_no_system_until_the_person_sets_a_password():
+    result = plan([create("lisi", ["service-specialist"])], gate=True)
+    groups = {c.dn.split(",")[0] for c in result.changes if c.is_membership}
+    assert groups == {"cn=service-specialist"}
+    assert "once the person has set their own password" in result.results[0].message
+    active = account("lisi", roles={"service-specialist"}, systems={"mop-service", "community"})
+    reset = plan([{"op": "reset_password", "username": "lisi"}], accounts=[active], gate=True)
+    removed = {c.dn.split(",")[0] for c in reset.changes if c.is_membership}
+    assert removed == {"cn=mop-service", "cn=community"}  # out until the new password is the person's own
 
 
 def create(username, roles, user_type="service", **extra):
