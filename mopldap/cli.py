@@ -182,6 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "csv", "json"), default="table", help="default: table")
     report.add_argument("--as-of", metavar="TIME", help="as if it were TIME (ISO 8601)")
 
+    check = command(
+        "check",
+        "check that the directory and mopldap's folders are set up for the lock and the delegation",
+        "One line per check (ok, warn, FAIL and what to do): the schema, memberOf, the default password "
+        "policy with pwdLockout, binds recorded (olcLastBind) on every server, the bind DN's size limit, "
+        "the tree from init, the folders, the replicas. --probe also creates a temporary account and "
+        "group under ou=services, binds as it (is the bind recorded? does the password scheme verify?) "
+        "and deletes them. Exit 0 if nothing failed, 1 if a check failed, 2 if a server cannot be reached.",
+    )
+    check.add_argument("--probe", action="store_true", help="also write a temporary account to test what only a write can")
+
     request = command(
         "request",
         "where a request is: waiting in the inbox, being applied, or done (with its result)",
@@ -244,6 +255,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         if (args.name or args.email) and not args.hq_admin:
             raise ConfigError("init: --name and --email go with --hq-admin USERNAME")
         return run_init(config, rolemap, args.hq_admin, args.name, args.email, args.dry_run)
+    if args.command == "check":
+        from .runs.check import run_check
+
+        return run_check(config, rolemap, args.probe)
     if args.command == "request":
         from .runs.status import run_request_status
 

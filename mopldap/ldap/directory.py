@@ -62,9 +62,13 @@ def _decode(value: bytes) -> str:
 class Directory:
     """A bound connection to one LDAP server."""
 
-    def __init__(self, config: LdapConfig, url: str | None = None) -> None:
+    def __init__(self, config: LdapConfig, url: str | None = None, bind_dn: str | None = None,
+                 password: str | None = None) -> None:
+        """A connection to `url` (default: ldap.url) as ldap.bind_dn, or as `bind_dn` with `password`."""
         self.config = config
         self.url = url or config.url
+        self.bind_dn = bind_dn or config.bind_dn
+        self._password = password
         self.stats: Counter[str] = Counter()
         self._conn: ldap3.Connection | None = None
         self._workers: ThreadPoolExecutor | None = None
@@ -99,8 +103,8 @@ class Directory:
         )
         conn = ldap3.Connection(
             server,
-            user=self.config.bind_dn,
-            password=self.config.bind_password(),
+            user=self.bind_dn,
+            password=self._password if self._password is not None else self.config.bind_password(),
             receive_timeout=max(1, int(self.config.timeout)),
             raise_exceptions=False,
             auto_referrals=False,
@@ -116,7 +120,7 @@ class Directory:
             if not conn.bind():
                 result = conn.result or {}
                 raise DirectoryError(
-                    f"{self.url}: bind as {self.config.bind_dn} refused "
+                    f"{self.url}: bind as {self.bind_dn} refused "
                     f"({result.get('description')}{': ' + result['message'] if result.get('message') else ''}): "
                     "check ldap.bind_dn and the bind password"
                 )
@@ -272,14 +276,18 @@ class Directory:
     def known_attributes(self) -> set[str]:
         """Return the lowercased names of every attribute type the server's schema defines."""
         if self._known is None:
-            entry = self.read("cn=Subschema", ("attributeTypes",))
-            names: set[str] = set()
-            for definition in entry.get("attributeTypes") if entry else []:
-                match = _NAMES.search(definition)
-                if match:
-                    names |= {n.lower() for n in re.findall(r"'([^']+)'", match.group(1))}
-            self._known = names
+            self._known = self.schema_names("attributeTypes")
         return self._known
+
+    def schema_names(self, kind: str) -> set[str]:
+        """The lowercased names the server's schema defines, of `kind` (attributeTypes, objectClasses)."""
+        entry = self.read("cn=Subschema", (kind,))
+        names: set[str] = set()
+        for definition in entry.get(kind) if entry else []:
+            match = _NAMES.search(definition)
+            if match:
+                names |= {n.lower() for n in re.findall(r"'([^']+)'", match.group(1))}
+        return names
 
     def read_raw(self, dn: str, attrs: Sequence[str] = ("*",)) -> dict[str, list[bytes]] | None:
         """Return the attributes of `dn` as the server sent them (names as stored, values as bytes)."""

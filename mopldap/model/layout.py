@@ -83,6 +83,20 @@ class Layout:
         return f"ou=policies,{self.base_dn}"
 
     @property
+    def services(self) -> str:
+        return f"ou=services,{self.base_dn}"
+
+    @property
+    def applications(self) -> str:
+        """The group of application accounts (what the access rules let read accounts and systems)."""
+        return f"cn=applications,{self.services}"
+
+    @property
+    def service_account(self) -> str:
+        """Where the README creates mopldap's own account."""
+        return f"cn=mopldap,{self.services}"
+
+    @property
     def default_policy(self) -> str:
         return f"cn=default,{self.policies}"
 

@@ -42,7 +42,9 @@ CONTAINERS = {
     "roles": "One groupOfNames per MOP role: membership is the truth (mopldap)",
     "systems": "One groupOfNames per system, derived from roles by mopldap: never edit by hand",
     "policies": "Password policies (mopldap)",
+    "services": "mopldap's service account and the applications' accounts (mopldap)",
 }
+APPLICATIONS = "The applications' accounts: they read accounts and system groups (mopldap access rules)"
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def plan_init(layout: Layout, rolemap: RoleMap, existing: dict[str, Entry]) -> l
         changes.append(_add(layout.default_policy, DEFAULT_POLICY, "default password policy"))
     groups = [("role", layout.role(r), r, role.name) for r, role in rolemap.roles.items()]
     groups += [("system", layout.system(s), s, system.name) for s, system in rolemap.systems.items()]
+    groups.append(("applications", layout.applications, "applications", APPLICATIONS))
     for kind, dn, group_id, name in groups:
         description = group_description(kind, name)
         entry = has(dn)

@@ -32,7 +32,7 @@ def read_tree(directory: Directory, layout: Layout) -> dict[str, Entry]:
     found += directory.search(layout.base_dn, "(objectClass=organizationalUnit)", attrs, scope=ONELEVEL)
     found += directory.search(layout.policies, "(objectClass=pwdPolicy)", ("objectClass", "pwdLockout"),
                               scope=ONELEVEL)
-    for container in (layout.roles, layout.systems):
+    for container in (layout.roles, layout.systems, layout.services):
         found += directory.search(container, "(objectClass=groupOfNames)", attrs, scope=ONELEVEL)
     return {normalize_dn(entry.dn): entry for entry in found}
 

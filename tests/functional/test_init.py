@@ -19,13 +19,15 @@ def test_init_builds_the_tree_policy_and_one_group_per_role_and_system(env):
     result = env.cli("init")
     assert "init: made" in result.out
     assert dns(env.ldapsearch("(objectClass=organizationalUnit)", "1.1")) == {
-        f"ou={ou},{BASE}" for ou in ("partners", "hq", "roles", "systems", "policies")
+        f"ou={ou},{BASE}" for ou in ("partners", "hq", "roles", "systems", "policies", "services")
     }
     config, rolemap = env.settings()
     roles = dns(env.ldapsearch("(objectClass=groupOfNames)", "1.1", base=f"ou=roles,{BASE}"))
     assert roles == {f"cn={r},ou=roles,{BASE}" for r in rolemap.roles}
     systems = dns(env.ldapsearch("(objectClass=groupOfNames)", "1.1", base=f"ou=systems,{BASE}"))
     assert systems == {f"cn={s},ou=systems,{BASE}" for s in rolemap.systems}
+    assert dns(env.ldapsearch("(objectClass=groupOfNames)", "1.1", base=f"ou=services,{BASE}")) == {
+        f"cn=applications,ou=services,{BASE}"}  # application accounts go in it (access rules)
     group = env.ldapsearch("(cn=service-manager)", "member", "description", base=f"ou=roles,{BASE}")
     assert f"member: cn=nobody,{BASE}" in group  # the documented empty-group placeholder
     policy = env.ldapsearch("(objectClass=pwdPolicy)", "pwdLockout", "pwdAttribute", base=f"ou=policies,{BASE}")

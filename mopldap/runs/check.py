@@ -1,0 +1,261 @@
+"""`mopldap check [--probe]`: is the directory (and are mopldap's folders) set up so that the lock,
+the derived groups and the delegation actually work? One line per check: ok, warn or FAIL, with
+what to do. Exit 0 when nothing failed, 1 when a check failed, 2 when a server cannot be reached.
+
+With --probe, a temporary account and group under ou=services show what only a write can:
+memberOf follows a group, a bind is recorded, the password scheme verifies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ldap3.utils.conv import escape_filter_chars
+
+from ..files.folders import folder_problem
+from ..ldap.directory import ONELEVEL, Directory, WriteError
+from ..model.config import Config
+from ..model.errors import DirectoryError, MopldapError
+from ..model.layout import Layout, normalize_dn
+from ..model.passwords import generate, hash_password
+from ..model.rolemap import RoleMap
+from ..model.schema import ACCOUNT_FILTER
+from ..model.times import parse_time
+from .runtime import trusted_folders
+
+MOP_CLASSES = ("mopaccount", "moppartner")
+MOP_ATTRIBUTES = ("mopaccountstatus", "mopdisabledreason", "mopdisabledat", "mopenabledat", "moplastlogon",
+                  "mopinactivityexempt", "mopusertype", "moppartnername", "moppartnerstatus")
+FIXES = {
+    "schema": "load it: ldapadd -Y EXTERNAL -H ldapi:/// -f schema/mop.ldif (README, Installing)",
+    "memberof": "load schema/modules.ldif and schema/server.ldif (the memberof overlay)",
+    "policy": "run `mopldap init` (it creates cn=default,ou=policies with pwdLockout: TRUE), or set "
+              "pwdLockout: TRUE on it: without it slapd ignores pwdAccountLockedTime",
+    "lastbind": "set olcLastBind: TRUE on the database (schema/server.ldif): without it nothing records "
+                "logins and the inactivity step refuses to lock",
+    "scheme": "load the module that verifies it (pw-sha2 for {SSHA512}, argon2 for {ARGON2}) or change "
+              "passwords.scheme",
+    "sizelimit": "give the bind DN an olcLimits without a size limit (`mopldap acl` prints one)",
+    "tree": "run `mopldap init`",
+}
+
+
+@dataclass
+class Line:
+    level: str  # ok | warn | FAIL
+    what: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.level:<4} {self.what}: {self.detail}"
+
+
+class Checker:
+    def __init__(self, config: Config, rolemap: RoleMap, probe: bool) -> None:
+        self.config = config
+        self.rolemap = rolemap
+        self.probe = probe
+        self.lines: list[Line] = []
+        self.unreachable = False
+
+    def add(self, level: str, what: str, detail: str, fix: str | None = None) -> None:
+        self.lines.append(Line(level, what, detail + (f" — {FIXES[fix]}" if fix else "")))
+
+    def run(self) -> list[Line]:
+        config = self.config
+        self.folders()
+        directory = self.connect(config.ldap.url, "provider")
+        if directory is None:
+            return self.lines
+        with directory:
+            self.schema(directory)
+            self.tree(directory)
+            self.policy(directory)
+            self.memberof(directory)
+            self.size_limit(directory)
+            self.recorded_logins(directory, "provider")
+            if self.probe:
+                self.probe_account(directory)
+            else:
+                self.add("warn", "password scheme", f"{config.passwords.scheme}: verified only with --probe")
+        for url in config.ldap.replicas:
+            replica = self.connect(url, f"replica {url}")
+            if replica is not None:
+                with replica:
+                    self.recorded_logins(replica, f"replica {url}")
+        return self.lines
+
+    # -- the checks ------------------------------------------------------------------
+
+    def connect(self, url: str, what: str) -> Directory | None:
+        try:
+            directory = Directory(self.config.ldap, url=url).connect()
+        except DirectoryError as exc:
+            self.unreachable = True
+            self.add("FAIL", what, exc.message)
+            return None
+        self.add("ok", what, f"{url}: bound as {self.config.ldap.bind_dn}")
+        return directory
+
+    def folders(self) -> None:
+        problems = [why for what, path in trusted_folders(self.config).items() if (why := folder_problem(path, what))]
+        if problems:
+            for why in problems:
+                self.add("FAIL", "folders", why)
+        else:
+            self.add("ok", "folders", "inbox, outbox, archive, work, state and audit folders: owner-only")
+
+    def schema(self, directory: Directory) -> None:
+        classes, attributes = directory.schema_names("objectClasses"), directory.known_attributes()
+        missing = [c for c in MOP_CLASSES if c not in classes] + [a for a in MOP_ATTRIBUTES if a not in attributes]
+        if missing:
+            self.add("FAIL", "schema", f"missing {', '.join(missing)}", "schema")
+        else:
+            self.add("ok", "schema", "mopAccount, mopPartner and their attributes")
+
+    def tree(self, directory: Directory) -> None:
+        layout = Layout(self.config.ldap.base_dn)
+        wanted = [layout.partners, layout.hq, layout.roles, layout.systems, layout.policies, layout.services]
+        wanted += [layout.role(r) for r in self.rolemap.roles] + [layout.system(s) for s in self.rolemap.systems]
+        missing = [dn for dn in wanted if directory.read(dn, ("1.1",)) is None]
+        if missing:
+            self.add("FAIL", "tree", f"{len(missing)} entries missing, e.g. {missing[0]}", "tree")
+        else:
+            self.add("ok", "tree", f"the containers and the {len(wanted) - 6} role and system groups")
+
+    def policy(self, directory: Directory) -> None:
+        layout = Layout(self.config.ldap.base_dn)
+        entry = directory.read(layout.default_policy, ("pwdLockout", "pwdAttribute"))
+        if entry is None:
+            self.add("FAIL", "password policy", f"no {layout.default_policy}", "policy")
+        elif entry.first("pwdLockout") != "TRUE":
+            self.add("FAIL", "password policy", f"{layout.default_policy} has pwdLockout "
+                     f"{entry.first('pwdLockout') or '(none)'}: locked accounts could still bind", "policy")
+        else:
+            self.add("ok", "password policy", f"{layout.default_policy}, pwdLockout: TRUE")
+
+    def memberof(self, directory: Directory) -> None:
+        if "memberof" not in directory.known_attributes():
+            self.add("FAIL", "memberOf", "the schema has no memberOf", "memberof")
+            return
+        layout = Layout(self.config.ldap.base_dn)
+        placeholder = escape_filter_chars(layout.placeholder)
+        for group in directory.search(layout.roles, f"(&(objectClass=groupOfNames)(!(member={placeholder})))",
+                                      ("member",), scope=ONELEVEL):
+            member = group.first("member")
+            entry = directory.read(member, ("memberOf",)) if member else None
+            if entry is None:
+                continue
+            if normalize_dn(group.dn) in {normalize_dn(g) for g in entry.get("memberOf")}:
+                self.add("ok", "memberOf", f"{member} carries memberOf: {group.dn}")
+            else:
+                self.add("FAIL", "memberOf", f"{member} is a member of {group.dn} but has no memberOf for it",
+                         "memberof")
+            return
+        if not self.probe:
+            self.add("warn", "memberOf", "no role group has a member to look at: run with --probe")
+
+    def size_limit(self, directory: Directory) -> None:
+        """A paged search past 500 entries (Debian's olcSizeLimit): mopldap reads more at once."""
+        layout = Layout(self.config.ldap.base_dn)
+        count = 0
+        try:
+            for _ in directory.search(layout.base_dn, "(objectClass=*)", ("1.1",), page_size=100):
+                count += 1
+                if count > 500:
+                    break
+        except DirectoryError as exc:
+            if "sizeLimitExceeded" in exc.message or "size limit" in exc.message.lower():
+                self.add("FAIL", "size limit", f"{self.config.ldap.bind_dn} stops after {count} entries", "sizelimit")
+                return
+            raise
+        if count > 500:
+            self.add("ok", "size limit", f"{self.config.ldap.bind_dn} reads past 500 entries")
+        else:
+            self.add("warn", "size limit", f"only {count} entries: cannot tell whether {self.config.ldap.bind_dn} "
+                     "is capped at 500 (Debian's olcSizeLimit)")
+
+    def recorded_logins(self, directory: Directory, where: str) -> None:
+        attributes = [a for a in self.config.inactivity.attributes if a.lower() in directory.known_attributes()]
+        if not attributes:
+            self.add("FAIL", f"logins on {where}", "none of inactivity.attributes is in its schema", "lastbind")
+            return
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.config.inactivity.max_idle_days)
+        when = since.strftime("%Y%m%d%H%M%SZ")
+        layout = Layout(self.config.ldap.base_dn)
+        query = f"(&{ACCOUNT_FILTER}(|{''.join(f'({a}>={when})' for a in attributes)}))"
+        if any(directory.any(base, query) for base in (layout.partners, layout.hq)):
+            self.add("ok", f"logins on {where}", f"recorded ({', '.join(attributes)})")
+        else:
+            self.add("warn", f"logins on {where}", f"no account has a login in the last "
+                     f"{self.config.inactivity.max_idle_days} days: is olcLastBind on? (--probe tells)")
+
+    def probe_account(self, directory: Directory) -> None:
+        """A temporary account in a temporary group: memberOf, a recorded bind, the scheme; then gone."""
+        layout = Layout(self.config.ldap.base_dn)
+        tag = f"mopldap-probe-{secrets.token_hex(4)}"
+        account, group = f"uid={tag},{layout.services}", f"cn={tag},{layout.services}"
+        password = generate(24)
+        scheme = self.config.passwords.scheme
+        attrs: dict = {"objectClass": ["inetOrgPerson"], "uid": [tag], "cn": [tag], "sn": [tag]}
+        hashed = hash_password(password, scheme)
+        if hashed is not None:
+            attrs["userPassword"] = [hashed]
+        cleanup: list[Callable[[], None]] = []
+        try:
+            directory.add(account, attrs)
+            cleanup.append(lambda: directory.delete(account))
+            if hashed is None:
+                directory.set_password(account, password)
+            directory.add(group, {"objectClass": ["groupOfNames"], "cn": [tag], "member": [account]})
+            cleanup.insert(0, lambda: directory.delete(group))
+            entry = directory.read(account, ("memberOf",))
+            member_of = {normalize_dn(g) for g in entry.get("memberOf")} if entry else set()
+            if normalize_dn(group) in member_of:
+                self.add("ok", "memberOf (probe)", "a new group's member gets memberOf at once")
+            else:
+                self.add("FAIL", "memberOf (probe)", "a new group's member got no memberOf", "memberof")
+            bound = _binds(self.config, account, password)
+            if bound:
+                self.add("ok", "password scheme (probe)", f"{scheme}: slapd verified a password it stores that way")
+            else:
+                self.add("FAIL", "password scheme (probe)", f"{scheme}: slapd refused the password it was given",
+                         "scheme")
+            entry = directory.read(account, ("pwdLastSuccess",))
+            last = entry.first("pwdLastSuccess") if entry else None
+            recent = last is not None and (moment := parse_time(last)) is not None and \
+                dt.datetime.now(dt.timezone.utc) - moment < dt.timedelta(minutes=10)
+            if bound and recent:
+                self.add("ok", "binds recorded (probe)", f"the probe's bind left pwdLastSuccess: {last}")
+            elif bound:
+                self.add("FAIL", "binds recorded (probe)", "the probe bound and no pwdLastSuccess was recorded",
+                         "lastbind")
+        except WriteError as exc:
+            self.add("FAIL", "probe", f"could not write under {layout.services}: {exc.message}", "tree")
+        finally:
+            for undo in cleanup:
+                try:
+                    undo()
+                except MopldapError:
+                    self.add("warn", "probe", f"could not remove {tag} under {layout.services}: remove it by hand")
+
+
+def _binds(config: Config, dn: str, password: str) -> bool:
+    """Bind as `dn` with a connection of its own, the way an application would."""
+    try:
+        Directory(config.ldap, bind_dn=dn, password=password).connect().close()
+    except DirectoryError:
+        return False
+    return True
+
+
+def run_check(config: Config, rolemap: RoleMap, probe: bool) -> int:
+    checker = Checker(config, rolemap, probe)
+    for line in checker.run():
+        print(line)
+    if checker.unreachable:
+        return 2
+    return 1 if any(line.level == "FAIL" for line in checker.lines) else 0

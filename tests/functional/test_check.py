@@ -1,0 +1,103 @@
+"""`mopldap check [--probe]`: each check proven by breaking the server (or the folders) that way."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import BASE_DN, ROOT_PW, Env, make_env
+from mopldap.ldap.slapd import MopSlapd
+
+
+def lines(result) -> dict[str, str]:
+    """check's output as {what: 'LEVEL detail'}."""
+    out = {}
+    for line in result.out.splitlines():
+        level, rest = line.split(None, 1)
+        what, _, detail = rest.partition(": ")
+        out[what] = f"{level} {detail}"
+    return out
+
+
+def test_a_healthy_server_passes_every_check_and_the_probe_cleans_up(partner: Env):
+    env = partner
+    subprocess.run(["ldapwhoami", "-x", "-H", env.server.ldap_uri, "-D", f"uid=zhangsan,ou=P001,ou=partners,{BASE_DN}",
+                    "-w", "Zhangsan-Init-1"], check=True, capture_output=True)
+    result = env.cli("check", "--probe")
+    found = lines(result)
+    assert all(v.startswith("ok") for k, v in found.items() if k != "size limit"), result.out
+    assert found["size limit"].startswith("warn")  # fewer than 500 entries here: cannot tell
+    for what in ("schema", "tree", "password policy", "memberOf (probe)", "binds recorded (probe)",
+                 "password scheme (probe)", "folders", "logins on provider"):
+        assert what in found, what
+    assert "mopldap-probe" not in env.ldapsearch("(objectClass=*)", "1.1")
+
+
+def test_a_policy_without_lockout_and_missing_folders_fail(partner: Env):
+    env = partner
+    env.ldapmodify(f"dn: cn=default,ou=policies,{BASE_DN}\nchangetype: modify\nreplace: pwdLockout\npwdLockout: FALSE\n")
+    env.outbox.rename(env.root / "moved-outbox")
+    result = env.cli("check", expect=1)
+    found = lines(result)
+    assert found["password policy"].startswith("FAIL") and "pwdLockout" in found["password policy"]
+    assert found["folders"].startswith("FAIL") and "run `mopldap init`" in found["folders"]
+
+
+def test_a_server_without_the_schema_or_memberof_fails(tmp_path):
+    def without(names):
+        return lambda name, text: "" if name in names else text
+
+    server = MopSlapd(tmp_path / "bare", base_dn=BASE_DN, root_pw=ROOT_PW,
+                      edit_ldif=without({"mop.ldif", "server.ldif"}))
+    server.start()
+    try:
+        env = make_env(server, tmp_path)
+        env.ldap_tool("ldapadd", input=f"dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\n"
+                                       "dc: example\no: example\n")
+        result = env.cli("check", expect=1)
+        found = lines(result)
+        assert found["schema"].startswith("FAIL") and "mopaccount" in found["schema"]
+        assert found["tree"].startswith("FAIL")
+    finally:
+        server.stop()
+
+
+def test_binds_not_recorded_and_a_scheme_the_server_cannot_verify_fail_the_probe(tmp_path):
+    def no_lastbind_no_sha2(name, text):
+        text = text.replace("olcLastBind: TRUE", "olcLastBind: FALSE")
+        return text.replace("olcModuleLoad: pw-sha2\n", "").replace("olcPasswordHash: {SSHA512}\n", "") \
+            .replace("add: olcPasswordHash\n-\n", "")
+
+    server = MopSlapd(tmp_path / "s", base_dn=BASE_DN, root_pw=ROOT_PW, edit_ldif=no_lastbind_no_sha2)
+    server.start()
+    try:
+        env = make_env(server, tmp_path)
+        env.cli("init")
+        found = lines(env.cli("check", "--probe", expect=1))
+        assert found["password scheme (probe)"].startswith("FAIL") and "{SSHA512}" in found["password scheme (probe)"]
+        env.write_config(passwords={"scheme": "{SSHA}"})  # one slapd verifies without a module
+        found = lines(env.cli("check", "--probe", expect=1))
+        assert found["password scheme (probe)"].startswith("ok")
+        assert found["binds recorded (probe)"].startswith("FAIL") and "olcLastBind" in found["binds recorded (probe)"]
+    finally:
+        server.stop()
+
+
+def test_a_bind_dn_capped_at_500_entries_fails(partner: Env):
+    env = partner
+    env.ldap_tool("ldapadd", input="".join(
+        f"dn: uid=many{i:03d},ou=P001,ou=partners,{BASE_DN}\nobjectClass: inetOrgPerson\nuid: many{i:03d}\n"
+        f"cn: m\nsn: m\nuserPassword: Many-pass-{i:03d}\n\n" for i in range(520)))
+    # Debian's default rules let any account read everything, and its olcSizeLimit is 500
+    env.write_config(ldap={"bind_dn": f"uid=many000,ou=P001,ou=partners,{BASE_DN}"})
+    (env.config_path.parent / "admin.password").write_text("Many-pass-000")
+    found = lines(env.cli("check", expect=1))
+    assert found["size limit"].startswith("FAIL") and "olcLimits" in found["size limit"]
+
+
+def test_an_unreachable_replica_exits_2(partner: Env):
+    env = partner
+    env.write_config(ldap={"replicas": ["ldap://127.0.0.1:9"], "timeout": 2})
+    found = lines(env.cli("check", expect=2))
+    assert found["replica ldap://127.0.0.1:9"].startswith("FAIL") and "cannot reach" in found["replica ldap://127.0.0.1:9"]
