@@ -193,6 +193,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--probe", action="store_true", help="also write a temporary account to test what only a write can")
 
+    acl = command(
+        "acl",
+        "print the access rules (olcAccess, olcLimits) for the database as LDIF",
+        "Print, from the configuration and the role map, the olcAccess and olcLimits of the database "
+        "holding the base DN, as LDIF to load with `ldapmodify -Y EXTERNAL -H ldapi:///`. They replace "
+        "Debian's default (everyone reads everything): anonymous binds only; each account reads itself "
+        "and its systems; staff read their colleagues' names; partner administrators read their partner; "
+        "applications read accounts and systems; mopldap's account (ldap.bind_dn) writes the tree; HQ "
+        "administrators read and write it; nobody reads a password.",
+    )
+    acl.add_argument("--database", default="olcDatabase={1}mdb,cn=config",
+                     help="the database's DN in cn=config (default: Debian's olcDatabase={1}mdb,cn=config)")
+    acl.add_argument("--local-admin", default="", metavar="DN",
+                     help="who keeps manage access over ldapi (default: root, "
+                          "gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth)")
+
     request = command(
         "request",
         "where a request is: waiting in the inbox, being applied, or done (with its result)",
@@ -255,6 +271,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         if (args.name or args.email) and not args.hq_admin:
             raise ConfigError("init: --name and --email go with --hq-admin USERNAME")
         return run_init(config, rolemap, args.hq_admin, args.name, args.email, args.dry_run)
+    if args.command == "acl":
+        from .runs.acl import run_acl
+
+        return run_acl(config, rolemap, args.database, args.local_admin)
     if args.command == "check":
         from .runs.check import run_check
 

@@ -71,7 +71,7 @@ class LdapConfig(_Strict):
     start_tls: bool = False
     ca_file: Path | None = None
     allow_insecure: bool = False
-    bind_dn: str = "cn=admin,dc=example,dc=com"
+    bind_dn: str = "cn=mopldap,ou=services,dc=example,dc=com"
     bind_password_file: Path | None = None
     base_dn: str = "dc=example,dc=com"
     replicas: list[str] = []

@@ -1,7 +1,9 @@
 """Pure inactivity computation: the server-side idle filter, last activity, the lock plan, the brake.
 
 Last activity = the latest of the configured last-logon attributes on every server
-(provider and replicas), of mopEnabledAt and of createTimestamp. The idle filter
+(provider and replicas), of mopEnabledAt, of pwdChangedTime and of createTimestamp.
+pwdChangedTime counts because slapd's ppolicy deletes pwdLastSuccess whenever a password
+is set: without it, a person who changed their password would look idle since creation. The idle filter
 asks each server for the enabled, non-exempt accounts with no activity since the
 threshold; an account is idle only if every server says so.
 """
@@ -22,7 +24,7 @@ from ..model.times import format_time, parse_time
 from .accounts import AccountState, account_modifications
 from .membership import membership_changes
 
-ALWAYS = ("mopEnabledAt", "createTimestamp")
+ALWAYS = ("mopEnabledAt", "pwdChangedTime", "createTimestamp")
 
 
 def activity_attributes(configured: Sequence[str]) -> list[str]:

@@ -34,7 +34,7 @@ DEFAULT_POLICY: dict[str, tuple[str, ...]] = {
     "pwdMustChange": ("TRUE",),
     "pwdAllowUserChange": ("TRUE",),
     "pwdMinLength": ("8",),
-    "pwdCheckQuality": ("1",),
+    "pwdCheckQuality": ("2",),  # 2: a pre-hashed password from anyone but a password administrator is refused
 }
 CONTAINERS = {
     "partners": "Partner companies, one organizationalUnit each (mopldap)",

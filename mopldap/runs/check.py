@@ -34,6 +34,8 @@ FIXES = {
     "memberof": "load schema/modules.ldif and schema/server.ldif (the memberof overlay)",
     "policy": "run `mopldap init` (it creates cn=default,ou=policies with pwdLockout: TRUE), or set "
               "pwdLockout: TRUE on it: without it slapd ignores pwdAccountLockedTime",
+    "quality": "set pwdCheckQuality: 2 on it (then only mopldap, a password administrator in the access "
+               "rules, may store pre-hashed passwords)",
     "lastbind": "set olcLastBind: TRUE on the database (schema/server.ldif): without it nothing records "
                 "logins and the inactivity step refuses to lock",
     "scheme": "load the module that verifies it (pw-sha2 for {SSHA512}, argon2 for {ARGON2}) or change "
@@ -128,14 +130,18 @@ class Checker:
 
     def policy(self, directory: Directory) -> None:
         layout = Layout(self.config.ldap.base_dn)
-        entry = directory.read(layout.default_policy, ("pwdLockout", "pwdAttribute"))
+        entry = directory.read(layout.default_policy, ("pwdLockout", "pwdAttribute", "pwdCheckQuality"))
         if entry is None:
             self.add("FAIL", "password policy", f"no {layout.default_policy}", "policy")
         elif entry.first("pwdLockout") != "TRUE":
             self.add("FAIL", "password policy", f"{layout.default_policy} has pwdLockout "
                      f"{entry.first('pwdLockout') or '(none)'}: locked accounts could still bind", "policy")
+        elif entry.first("pwdCheckQuality") != "2":
+            self.add("FAIL", "password policy", f"{layout.default_policy} has pwdCheckQuality "
+                     f"{entry.first('pwdCheckQuality') or '(none)'}: a person can store a pre-hashed password "
+                     "the policy cannot check", "quality")
         else:
-            self.add("ok", "password policy", f"{layout.default_policy}, pwdLockout: TRUE")
+            self.add("ok", "password policy", f"{layout.default_policy}, pwdLockout: TRUE, pwdCheckQuality: 2")
 
     def memberof(self, directory: Directory) -> None:
         if "memberof" not in directory.known_attributes():

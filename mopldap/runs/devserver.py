@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -12,10 +13,16 @@ from urllib.parse import urlparse
 import structlog
 
 from ..files.atomic import write_secret
+from ..ldap.directory import Directory
 from ..ldap.slapd import MopSlapd
+from ..model.change import Modification
 from ..model.config import Config, is_loopback
-from ..model.errors import ConfigError, ServerSetupError
-from ..model.layout import normalize_dn
+from ..model.errors import ConfigError, MopldapError, ServerSetupError
+from ..model.layout import Layout, normalize_dn
+from ..model.passwords import hash_password
+from ..model.rolemap import load_rolemap
+from ..plan.init import base_entry
+from .acl import rules_ldif
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +57,37 @@ def port_of(url: str) -> int:
 
 def new_password() -> str:
     return secrets.token_urlsafe(18)
+
+
+def secure(server: MopSlapd, config: Config, root_dn: str, service_dn: str, password_file: Path) -> None:
+    """Set a new server up as the README has a customer do: the base entry, ou=services and
+    mopldap's own account (as the root DN), then the access rules of `mopldap acl` (over ldapi, the
+    local user of this process keeping manage access). The password file is written last: its
+    presence says this is done."""
+    layout = Layout(config.ldap.base_dn)
+    password = new_password()
+    try:
+        root = Directory(config.ldap, bind_dn=root_dn, password=server.root_pw).connect()
+        try:
+            for dn, attrs in ((layout.base_dn, base_entry(layout.base_dn)),
+                              (layout.services, {"objectClass": ("top", "organizationalUnit"), "ou": ("services",)}),
+                              (service_dn, {"objectClass": ("applicationProcess", "simpleSecurityObject"),
+                                            "cn": ("mopldap",), "userPassword": (hash_password(password, "{SSHA512}"),)})):
+                if root.read(dn, ("1.1",)) is None:
+                    root.add(dn, attrs)
+                elif dn == service_dn:  # its password file was lost: a new password
+                    root.modify(dn, [Modification("userPassword", "replace", attrs["userPassword"])])
+        finally:
+            root.close()
+        local = f"gidNumber={os.getgid()}+uidNumber={os.getuid()},cn=peercred,cn=external,cn=auth"
+        ldif = rules_ldif(config, load_rolemap(config.paths.role_map), local_admin=local)
+    except MopldapError as exc:
+        raise ServerSetupError(f"dev-server: setting up mopldap's account: {exc}") from None
+    proc = subprocess.run([server.PATH_LDAPADD, "-Q", "-Y", "EXTERNAL", "-H", server.ldapi_uri], input=ldif,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ServerSetupError(f"dev-server: loading the access rules failed: {proc.stderr.strip()}")
+    write_secret(password_file, password)
 
 
 def run_dev_server(config: Config, action: str, foreground: bool) -> int:
@@ -87,9 +125,11 @@ def run_dev_server(config: Config, action: str, foreground: bool) -> int:
         server.root_pw = new_password()
         data_dir.mkdir(parents=True, exist_ok=True)
         write_secret(password_file, server.root_pw)  # no newline: `ldapsearch -y` reads it whole
-    expected_bind = f"cn=admin,{config.ldap.base_dn}"
-    if normalize_dn(config.ldap.bind_dn) != normalize_dn(expected_bind):
-        log.warning("dev_server_bind_dn", configured=config.ldap.bind_dn, server_root_dn=expected_bind)
+    root_dn = f"cn=admin,{config.ldap.base_dn}"
+    service_dn = Layout(config.ldap.base_dn).service_account
+    if normalize_dn(config.ldap.bind_dn) not in (normalize_dn(root_dn), normalize_dn(service_dn)):
+        log.warning("dev_server_bind_dn", configured=config.ldap.bind_dn, server_root_dn=root_dn,
+                    service_account=service_dn)
     server.detach = not foreground
     stop = {"now": False}
     if foreground:
@@ -103,8 +143,18 @@ def run_dev_server(config: Config, action: str, foreground: bool) -> int:
     except BaseException:
         server.stop()  # never leave a half-started slapd behind
         raise
+    service_file = data_dir / "mopldap.password"
+    if not service_file.exists():
+        try:
+            secure(server, config, root_dn, service_dn, service_file)
+        except BaseException:
+            if not foreground:
+                server.stop()
+            raise
     print(f"dev-server: slapd (pid {server._proc.pid}) serving {url} ({config.ldap.base_dn})")
-    print(f"dev-server: root DN {expected_bind}, password in {password_file} ({server.root_pw})")
+    print(f"dev-server: root DN {root_dn}, password in {password_file} ({server.root_pw})")
+    print(f"dev-server: mopldap's own account {service_dn}, password in {service_file}, under the access "
+          "rules of `mopldap acl`")
     config_arg = "" if config.source == Path("config/mopldap.yaml") else f" --config {config.source}"
     print(f"dev-server: config and data in {data_dir}; stop it with `mopldap dev-server stop{config_arg}`")
     if not foreground:

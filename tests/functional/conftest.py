@@ -30,6 +30,8 @@ from mopldap.model.entry import Entry
 ROOT = Path(__file__).resolve().parents[2]
 BASE_DN = "dc=example,dc=com"
 ROOT_PW = "test-root-secret"
+SERVICE_DN = f"cn=mopldap,ou=services,{BASE_DN}"
+SERVICE_PW = "test-service-secret-1"
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +59,7 @@ class Env:
     root: Path
     config_path: Path
     overrides: dict = field(default_factory=dict)
+    bind_dn: str = SERVICE_DN  # mopldap runs as its own account, under the access rules (mopldap acl)
 
     @property
     def var(self) -> Path:
@@ -94,8 +97,8 @@ class Env:
         data = {
             "ldap": {
                 "url": self.server.ldap_uri.rstrip("/"),
-                "bind_dn": f"cn=admin,{BASE_DN}",
-                "bind_password_file": "admin.password",
+                "bind_dn": self.bind_dn,
+                "bind_password_file": "bind.password",
                 "base_dn": BASE_DN,
             },
             "paths": {"role_map": "roles.yaml", "inbox": "../var/inbox", "outbox": "../var/outbox",
@@ -120,8 +123,9 @@ class Env:
         return result
 
     def directory(self) -> Directory:
+        """A connection as the root DN: the tests look at everything (mopldap itself runs as its account)."""
         config, _ = self.settings()
-        return Directory(config.ldap).connect()
+        return Directory(config.ldap, bind_dn=f"cn=admin,{BASE_DN}", password=ROOT_PW).connect()
 
     def entry(self, dn: str, *attrs: str) -> Entry | None:
         with self.directory() as d:
@@ -182,15 +186,18 @@ class Env:
         return [json.loads(line) for line in self.audit_file.read_text(encoding="utf-8").splitlines()]
 
     def snapshot(self) -> str:
-        """Every entry with its entryCSN: equal snapshots mean nothing was written."""
-        return self.ldapsearch("(objectClass=*)", "entryCSN", "member")
+        """Every entry with its entryCSN: equal snapshots mean nothing was written. mopldap's own
+        account is left out: slapd records each of its binds there (olcLastBind), to the second."""
+        records = self.ldapsearch("(objectClass=*)", "entryCSN", "member").split("\n\n")
+        return "\n\n".join(r for r in records if not r.lower().startswith(f"dn: {SERVICE_DN.lower()}\n"))
 
     def age(self, usernames, days: float, partner: str = "P001") -> None:
-        """Make accounts as old as `days` (createTimestamp, set with the Relax control, and
-        mopEnabledAt): how the tests move time, since a run may not write future times."""
+        """Make accounts as old as `days` (createTimestamp and pwdChangedTime, set with the Relax
+        control, and mopEnabledAt): how the tests move time, since a run may not write future times."""
         moment = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).strftime("%Y%m%d%H%M%SZ")
         ldif = "".join(f"dn: {account_dn(u, partner)}\nchangetype: modify\nreplace: createTimestamp\n"
-                       f"createTimestamp: {moment}\n-\nreplace: mopEnabledAt\nmopEnabledAt: {moment}\n\n"
+                       f"createTimestamp: {moment}\n-\nreplace: mopEnabledAt\nmopEnabledAt: {moment}\n-\n"
+                       f"replace: pwdChangedTime\npwdChangedTime: {moment}\n\n"
                        for u in usernames)
         self.ldap_tool("ldapmodify", "-e", "relax", input=ldif)
 
@@ -231,12 +238,47 @@ def reset_tree(server: MopSlapd) -> None:
         raise RuntimeError(f"cannot reset the test tree: {proc.stderr}")
 
 
-def make_env(server: MopSlapd, tmp_path: Path) -> Env:
+def secure(server: MopSlapd) -> None:
+    """Load the access rules `mopldap acl` prints (once per server), as the README tells customers."""
+    if getattr(server, "secured", False):
+        return
+    from mopldap.plan.acl import acl_ldif
+
+    local = f"gidNumber={os.getgid()}+uidNumber={os.getuid()},cn=peercred,cn=external,cn=auth"
+    proc = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", server.ldapi_uri],
+                          input=acl_ldif(BASE_DN, SERVICE_DN, local_admin_dn=local), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    server.secured = True
+
+
+def seed_tree(server: MopSlapd) -> None:
+    """What the README has an administrator create before `mopldap init`: the base entry, ou=services
+    and mopldap's own account (as the root DN)."""
+    from mopldap.model.passwords import hash_password
+
+    ldif = (f"dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: example\n\n"
+            f"dn: ou=services,{BASE_DN}\nobjectClass: organizationalUnit\nou: services\n\n"
+            f"dn: {SERVICE_DN}\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\ncn: mopldap\n"
+            f"userPassword: {hash_password(SERVICE_PW, '{SSHA512}')}\n")
+    proc = subprocess.run(["ldapadd", "-c", "-x", "-H", server.ldap_uri, "-D", f"cn=admin,{BASE_DN}", "-w", ROOT_PW],
+                          input=ldif, capture_output=True, text=True)
+    assert proc.returncode in (0, 68), proc.stderr  # 68: already there
+
+
+def make_env(server: MopSlapd, tmp_path: Path, service: bool = True, rules: bool = True) -> Env:
+    """A config for `server` in tmp_path: mopldap bound as its own account under the access rules
+    (not yet loaded, without `rules`), or (not `service`) as the root DN, for a server built without
+    the pieces the rules name."""
     config_dir = tmp_path / "config"
     config_dir.mkdir()
     shutil.copy(ROOT / "config" / "roles.yaml", config_dir / "roles.yaml")
-    (config_dir / "admin.password").write_text(ROOT_PW)
-    environment = Env(server, tmp_path, config_dir / "mopldap.yaml")
+    if service and rules:
+        secure(server)
+    if service:
+        seed_tree(server)
+    (config_dir / "bind.password").write_text(SERVICE_PW if service else ROOT_PW)
+    environment = Env(server, tmp_path, config_dir / "mopldap.yaml",
+                      bind_dn=SERVICE_DN if service else f"cn=admin,{BASE_DN}")
     environment.write_config()
     return environment
 

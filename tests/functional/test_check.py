@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
 
 from conftest import BASE_DN, ROOT_PW, Env, make_env
 from mopldap.ldap.slapd import MopSlapd
@@ -44,6 +43,27 @@ def test_a_policy_without_lockout_and_missing_folders_fail(partner: Env):
     assert found["folders"].startswith("FAIL") and "run `mopldap init`" in found["folders"]
 
 
+def test_a_policy_that_lets_people_store_pre_hashed_passwords_fails(partner: Env):
+    """pwdCheckQuality 1 (a policy made before mopldap, or by hand): a person can set their own
+    password pre-hashed, dodging pwdMinLength; check says so, and the fix closes the hole."""
+    env = partner
+    policy = f"dn: cn=default,ou=policies,{BASE_DN}\nchangetype: modify\nreplace: pwdCheckQuality\npwdCheckQuality: "
+    zhangsan = f"uid=zhangsan,ou=P001,ou=partners,{BASE_DN}"
+
+    def set_own_hashed_password() -> int:
+        own = f"dn: {zhangsan}\nchangetype: modify\nreplace: userPassword\nuserPassword: {{SSHA}}c2hvcnQ=\n"
+        return subprocess.run(["ldapmodify", "-x", "-H", env.server.ldap_uri, "-D", zhangsan, "-w", "Zhangsan-Init-1"],
+                              input=own, capture_output=True, text=True).returncode
+
+    assert lines(env.cli("check"))["password policy"].startswith("ok")  # as init made it
+    assert set_own_hashed_password() == 19  # constraintViolation: the policy cannot check it, so it is refused
+    env.ldapmodify(policy + "1\n")
+    found = lines(env.cli("check", expect=1))
+    assert found["password policy"].startswith("FAIL") and "pwdCheckQuality 1" in found["password policy"]
+    assert "set pwdCheckQuality: 2" in found["password policy"]
+    assert set_own_hashed_password() == 0  # the hole check points at
+
+
 def test_a_server_without_the_schema_or_memberof_fails(tmp_path):
     def without(names):
         return lambda name, text: "" if name in names else text
@@ -52,7 +72,7 @@ def test_a_server_without_the_schema_or_memberof_fails(tmp_path):
                       edit_ldif=without({"mop.ldif", "server.ldif"}))
     server.start()
     try:
-        env = make_env(server, tmp_path)
+        env = make_env(server, tmp_path, service=False)  # the rules name what this server lacks
         env.ldap_tool("ldapadd", input=f"dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\n"
                                        "dc: example\no: example\n")
         result = env.cli("check", expect=1)
@@ -72,7 +92,7 @@ def test_binds_not_recorded_and_a_scheme_the_server_cannot_verify_fail_the_probe
     server = MopSlapd(tmp_path / "s", base_dn=BASE_DN, root_pw=ROOT_PW, edit_ldif=no_lastbind_no_sha2)
     server.start()
     try:
-        env = make_env(server, tmp_path)
+        env = make_env(server, tmp_path, service=False)  # the service account's {SSHA512} would not verify
         env.cli("init")
         found = lines(env.cli("check", "--probe", expect=1))
         assert found["password scheme (probe)"].startswith("FAIL") and "{SSHA512}" in found["password scheme (probe)"]
@@ -88,10 +108,13 @@ def test_a_bind_dn_capped_at_500_entries_fails(partner: Env):
     env = partner
     env.ldap_tool("ldapadd", input="".join(
         f"dn: uid=many{i:03d},ou=P001,ou=partners,{BASE_DN}\nobjectClass: inetOrgPerson\nuid: many{i:03d}\n"
-        f"cn: m\nsn: m\nuserPassword: Many-pass-{i:03d}\n\n" for i in range(520)))
-    # Debian's default rules let any account read everything, and its olcSizeLimit is 500
-    env.write_config(ldap={"bind_dn": f"uid=many000,ou=P001,ou=partners,{BASE_DN}"})
-    (env.config_path.parent / "admin.password").write_text("Many-pass-000")
+        f"cn: m\nsn: m\n\n" for i in range(520)) + f"dn: cn=app9,ou=services,{BASE_DN}\nobjectClass: "
+        "applicationProcess\nobjectClass: simpleSecurityObject\ncn: app9\nuserPassword: App9-pass-000\n")
+    env.ldapmodify(f"dn: cn=applications,ou=services,{BASE_DN}\nchangetype: modify\nadd: member\n"
+                   f"member: cn=app9,ou=services,{BASE_DN}\n")
+    # an application reads every account, and has no olcLimits: Debian's olcSizeLimit 500 holds
+    env.write_config(ldap={"bind_dn": f"cn=app9,ou=services,{BASE_DN}"})
+    (env.config_path.parent / "bind.password").write_text("App9-pass-000")
     found = lines(env.cli("check", expect=1))
     assert found["size limit"].startswith("FAIL") and "olcLimits" in found["size limit"]
 

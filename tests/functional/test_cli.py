@@ -61,9 +61,9 @@ def test_unreachable_directory_exits_2_with_one_line(env):
 
 
 def test_refused_bind_exits_2_and_names_the_bind_dn(env):
-    (env.config_path.parent / "admin.password").write_text("wrong")
+    (env.config_path.parent / "bind.password").write_text("wrong")
     result = env.cli("init", expect=2)
-    assert "bind as cn=admin,dc=example,dc=com refused" in result.err
+    assert "bind as cn=mopldap,ou=services,dc=example,dc=com refused" in result.err
     assert "wrong" not in result.err
 
 

@@ -14,7 +14,7 @@ import structlog
 import structlog.testing
 import yaml
 
-from conftest import ROOT, ROOT_PW
+from conftest import ROOT, SERVICE_DN, SERVICE_PW, secure, seed_tree
 from mopldap.files.folders import create_folders
 from mopldap.runs import daemon as daemon_module
 from mopldap.runs.runtime import trusted_folders
@@ -28,8 +28,11 @@ def write_config(tmp_path: Path, server: MopSlapd) -> Path:
     config_dir = tmp_path / "config"
     config_dir.mkdir()
     (config_dir / "roles.yaml").write_text((ROOT / "config" / "roles.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    (config_dir / "pw").write_text(ROOT_PW)
-    config = {"ldap": {"url": server.ldap_uri.rstrip("/"), "bind_password_file": "pw", "timeout": 2},
+    secure(server)  # mopldap's own account under the access rules, as everywhere in the tests
+    seed_tree(server)
+    (config_dir / "pw").write_text(SERVICE_PW)
+    config = {"ldap": {"url": server.ldap_uri.rstrip("/"), "bind_dn": SERVICE_DN, "bind_password_file": "pw",
+                       "timeout": 2},
               "schedule": FAST, "logging": {"format": "json"}}
     path = config_dir / "mopldap.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -28,7 +28,7 @@ def make_config(tmp_path: Path, port: int) -> Path:
     config_dir.mkdir()
     (config_dir / "roles.yaml").write_text((ROOT / "config" / "roles.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     config = {
-        "ldap": {"url": f"ldap://127.0.0.1:{port}", "bind_password_file": "../var/slapd/admin.password"},
+        "ldap": {"url": f"ldap://127.0.0.1:{port}", "bind_password_file": "../var/slapd/mopldap.password"},
         "dev_server": {"data_dir": "../var/slapd"},
     }
     path = config_dir / "mopldap.yaml"
@@ -52,7 +52,13 @@ def test_dev_server_starts_in_background_keeps_data_and_stops(tmp_path):
         assert oct(password_file.stat().st_mode & 0o777) == "0o600"
         assert password_file.read_text() in started.stdout  # the root password is printed
         assert "running (pid" in mopldap("dev-server", "status", "--config", config).stdout
-        assert mopldap("init", "--config", config).returncode == 0
+        service_file = tmp_path / "var" / "slapd" / "mopldap.password"
+        assert oct(service_file.stat().st_mode & 0o777) == "0o600"
+        assert service_file.read_text() not in started.stdout  # mopldap's own password is not printed
+        assert mopldap("init", "--config", config).returncode == 0  # as its own account, under the rules
+        anonymous = subprocess.run(["ldapsearch", "-x", "-LLL", "-H", f"ldap://127.0.0.1:{port}", "-b",
+                                    "dc=example,dc=com", "(objectClass=*)", "1.1"], capture_output=True, text=True)
+        assert anonymous.returncode == 32 and "dn:" not in anonymous.stdout  # the access rules are loaded
         stopped = mopldap("dev-server", "stop", "--config", config)
         assert stopped.returncode == 0 and "stopped" in stopped.stdout
         status = mopldap("dev-server", "status", "--config", config)

@@ -172,3 +172,22 @@ def test_idle_accounts_are_found_by_a_server_side_filter(partner):
     read = run_done(result.err)["ldap_operations"]["entries"]
     # the idle account, the schema, the entryCSN of the 15 groups (before writing one): not 152 accounts
     assert read < 30, f"the inactivity step read {read} entries for 1 idle account out of 152"
+
+
+def test_a_password_change_counts_as_activity_since_it_erases_the_last_login(partner):
+    """slapd's ppolicy deletes pwdLastSuccess when a password is set: the change itself is the
+    latest sign of life (pwdChangedTime), or the person would be locked for changing it."""
+    env = partner
+    env.write_config(inactivity={"max_locks_per_run": 10})
+    env.request(staff(2))
+    env.age(["u0", "u1", "zhangsan"], days=40)
+    bind(env.server.ldap_uri, "zhangsan", "Zhangsan-Init-1")
+    bind(env.server.ldap_uri, "u0", "Pass-u-0-xyz")
+    assert env.entry(account_dn("u0"), "pwdLastSuccess").first("pwdLastSuccess")
+    subprocess.run(["ldappasswd", "-x", "-H", env.server.ldap_uri, "-D", account_dn("u0"), "-w", "Pass-u-0-xyz",
+                    "-s", "Own-Choice-u0-1"], check=True, capture_output=True)
+    assert env.entry(account_dn("u0"), "pwdLastSuccess").first("pwdLastSuccess") is None  # the login is gone
+    result = env.cli("lock-inactive")
+    assert "1 locked" in result.out  # u1, idle for 40 days
+    status = {u: env.entry(account_dn(u), "mopAccountStatus").first("mopAccountStatus") for u in ("u0", "u1")}
+    assert status == {"u0": "active", "u1": "disabled"}

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import BASE_DN, ROOT, ROOT_PW, account_dn
+from conftest import BASE_DN, account_dn
 
 LISI = {"op": "create_user", "username": "lisi", "name": "李四", "user_type": "service",
         "roles": ["service-specialist"], "initial_password": "Lisi-Init-2026!"}
@@ -320,19 +320,14 @@ def test_validate_checks_request_files_offline(partner, project_root):
 
 def test_a_write_the_server_refuses_fails_its_request_only(own_server, tmp_path):
     """Requests are written in batches; a refusal fails the request it belongs to, not its batch mates."""
-    from conftest import Env
+    from conftest import make_env
 
     unique = ("dn: olcOverlay=unique,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
               "objectClass: olcUniqueConfig\nolcOverlay: unique\nolcUniqueURI: ldap:///?mail?sub\n")
     subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", own_server.ldapi_uri], input=
                    "dn: cn=module,cn=config\nobjectClass: olcModuleList\ncn: module\nolcModuleLoad: unique\n\n" + unique,
                    text=True, check=True, capture_output=True)  # the customer's own rule: mail is unique
-    config_dir = tmp_path / "config"
-    config_dir.mkdir()
-    (config_dir / "roles.yaml").write_text((ROOT / "config" / "roles.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    (config_dir / "admin.password").write_text(ROOT_PW)
-    env = Env(own_server, tmp_path, config_dir / "mopldap.yaml")
-    env.write_config()
+    env = make_env(own_server, tmp_path)
     env.cli("init", "--hq-admin", "hqadmin", "--name", "HQ")
     env.request([{"op": "create_partner", "name": "P1", "admin": {"username": "zhangsan", "name": "张三",
                   "user_type": "sales", "email": "boss@p001.example.com", "initial_password": "Zhangsan-Init-1"}}],

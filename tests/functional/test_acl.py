@@ -1,0 +1,133 @@
+"""The SPEC's access table, row by row: `mopldap acl`'s rules loaded into a real slapd, mopldap
+running as its own account under them, and every identity binding to see what it may read and
+write (acl_probe.py holds the checks, one function per identity)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import acl_probe as probe
+from conftest import BASE_DN, make_env
+
+
+@pytest.fixture(scope="module")
+def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[probe.Probe, dict[str, str]]]:
+    p = probe.Probe(Path(tmp_path_factory.mktemp("acl")))
+    p.server.start()
+    try:
+        who = probe.setup(p)
+        assert not failures(0), failures(0)  # mopldap did its whole job as its own account
+        yield p, who
+    finally:
+        p.server.stop()
+
+
+def failures(start: int) -> list[str]:
+    return [f"{identity}: {operation}: expected {expected}, observed {observed}"
+            for identity, operation, expected, observed, ok in probe.RESULTS[start:] if not ok]
+
+
+def run(check, *args) -> None:
+    start = len(probe.RESULTS)
+    check(*args)
+    assert len(probe.RESULTS) > start, "no check ran"
+    assert not failures(start), "\n".join(failures(start))
+
+
+def test_anonymous_reads_only_the_root_dse_and_the_schema_and_binds(directory):
+    p, _ = directory
+    run(probe.anonymous, p)
+
+
+def test_an_account_reads_itself_and_its_systems_and_writes_only_its_password(directory):
+    p, w = directory
+    run(probe.account, p, w["ST1"], w["ST1B"], w["ST2"], w["ZS"], w["HQA"])
+
+
+def test_a_partners_staff_see_nothing_of_another_partner(directory):
+    p, w = directory
+    run(probe.other_partner_staff, p, w["ST2"], w["ST1"], w["ZS"])
+
+
+def test_an_hq_account_that_is_not_an_administrator_reads_only_itself(directory):
+    p, w = directory
+    run(probe.hq_account, p, w["HQU"], w["ST1"])
+
+
+def test_a_partner_administrator_reads_its_partner_and_writes_nothing(directory):
+    p, w = directory
+    run(probe.partner_admin, p, w["ZS"], w["LS"], w["ST1"], w["ST1B"], w["ST2"])
+
+
+def test_an_application_reads_accounts_and_systems_and_writes_nothing(directory):
+    p, w = directory
+    run(probe.application, p, w["ST1"], w["ST2"], w["HQA"])
+
+
+def test_the_service_account_does_its_work_with_write_and_reads_no_password(directory):
+    p, w = directory
+    run(probe.service, p, w["ST1"], w["ST1B"], w["ST2"])
+
+
+def test_an_hq_administrator_reads_all_but_passwords_and_writes_the_tree(directory):
+    p, w = directory
+    run(probe.hq_admin, p, w["HQA"], w["ST1"])
+
+
+def test_holding_an_administrator_role_in_the_wrong_place_gives_nothing(directory):
+    p, w = directory
+    run(probe.fake_admins, p, w["ST1"], w["ST2"])
+
+
+def test_nobody_dodges_the_password_policy(directory):
+    p, w = directory
+    run(probe.passwords, p, w["ST1"], w["ST2"])
+
+
+def test_size_limits_hold_for_all_but_mopldap_and_the_administrators(directory):
+    p, _ = directory
+    run(probe.limits, p)
+
+
+def test_the_local_root_keeps_its_access_over_ldapi(directory):
+    p, _ = directory
+    run(probe.local_root, p)
+
+
+def test_the_printed_rules_load_with_ldapmodify_and_shut_anonymous_out(own_server, tmp_path):
+    """`mopldap acl` as the README has an administrator run it on Debian's defaults (everyone reads
+    everything): the output goes straight into `ldapmodify -Y EXTERNAL -H ldapi:///`, after which
+    anonymous clients list nobody, and mopldap still works as its own account."""
+    env = make_env(own_server, tmp_path, rules=False)
+    env.ldap_tool("ldapmodify", input=f"dn: {BASE_DN}\nchangetype: modify\nreplace: description\n"
+                                      "description: readable before the rules\n")
+
+    def anonymous() -> subprocess.CompletedProcess:
+        return subprocess.run(["ldapsearch", "-x", "-LLL", "-H", env.server.ldap_uri, "-b", BASE_DN, "(objectClass=*)",
+                               "description"], capture_output=True, text=True)
+
+    assert "readable before the rules" in anonymous().stdout  # Debian's default, as the issue found it
+    printed = env.cli("acl").out
+    assert printed.startswith("dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\nreplace: olcAccess\n")
+    rules = [line for line in printed.splitlines() if line.startswith("olcAccess:")]
+    assert [r for r in rules if " manage " in r] == [rules[0]] and "cn=peercred,cn=external" in rules[0]  # root only
+    local = printed.replace("gidNumber=0+uidNumber=0", f"gidNumber={os.getgid()}+uidNumber={os.getuid()}")
+    proc = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", env.server.ldapi_uri], input=local,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    after = anonymous()
+    assert after.returncode == 32 and "readable" not in after.stdout, after  # noSuchObject: nothing to see
+    env.cli("init")
+    assert env.cli("sync").code == 0
+
+
+def test_acl_refuses_a_role_map_without_an_hq_or_partner_administrator_role(env):
+    roles = env.config_path.parent / "roles.yaml"
+    roles.write_text(roles.read_text().replace("    hq: true\n", ""))
+    result = env.cli("acl", expect=1)
+    assert "access rules need an HQ role (hq: true)" in result.err and result.out == ""
