@@ -63,11 +63,13 @@ class Directory:
     """A bound connection to one LDAP server."""
 
     def __init__(self, config: LdapConfig, url: str | None = None, bind_dn: str | None = None,
-                 password: str | None = None) -> None:
-        """A connection to `url` (default: ldap.url) as ldap.bind_dn, or as `bind_dn` with `password`."""
+                 password: str | None = None, anonymous: bool = False) -> None:
+        """A connection to `url` (default: ldap.url) as ldap.bind_dn, or as `bind_dn` with `password`,
+        or (`anonymous`) as any client that does not bind."""
         self.config = config
         self.url = url or config.url
-        self.bind_dn = bind_dn or config.bind_dn
+        self.anonymous = anonymous
+        self.bind_dn = "anonymous" if anonymous else bind_dn or config.bind_dn
         self._password = password
         self.stats: Counter[str] = Counter()
         self._conn: ldap3.Connection | None = None
@@ -103,8 +105,9 @@ class Directory:
         )
         conn = ldap3.Connection(
             server,
-            user=self.bind_dn,
-            password=self._password if self._password is not None else self.config.bind_password(),
+            user=None if self.anonymous else self.bind_dn,
+            password=None if self.anonymous else
+            self._password if self._password is not None else self.config.bind_password(),
             receive_timeout=max(1, int(self.config.timeout)),
             raise_exceptions=False,
             auto_referrals=False,

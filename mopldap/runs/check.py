@@ -42,6 +42,7 @@ FIXES = {
               "passwords.scheme",
     "sizelimit": "give the bind DN an olcLimits without a size limit (`mopldap acl` prints one)",
     "tree": "run `mopldap init`",
+    "acl": "load the access rules: mopldap acl | sudo ldapmodify -Y EXTERNAL -H ldapi:/// (README, Installing)",
 }
 
 
@@ -75,6 +76,7 @@ class Checker:
         with directory:
             self.schema(directory)
             self.tree(directory)
+            self.anonymous_access()
             self.policy(directory)
             self.memberof(directory)
             self.size_limit(directory)
@@ -127,6 +129,21 @@ class Checker:
             self.add("FAIL", "tree", f"{len(missing)} entries missing, e.g. {missing[0]}", "tree")
         else:
             self.add("ok", "tree", f"the containers and the {len(wanted) - 6} role and system groups")
+
+    def anonymous_access(self) -> None:
+        """Debian's default access lets anyone read every entry: have the rules been loaded?"""
+        layout = Layout(self.config.ldap.base_dn)
+        try:
+            with Directory(self.config.ldap, anonymous=True).connect() as anonymous:
+                seen = [base for base in (layout.partners, layout.hq, layout.roles, layout.systems)
+                        if anonymous.any(base, "(objectClass=*)")]
+        except DirectoryError:
+            self.add("ok", "access rules", "anonymous binds are refused")
+            return
+        if seen:
+            self.add("FAIL", "access rules", f"an anonymous client reads {seen[0]} and what is below it", "acl")
+        else:
+            self.add("ok", "access rules", "an anonymous client reads no account and no group")
 
     def policy(self, directory: Directory) -> None:
         layout = Layout(self.config.ldap.base_dn)

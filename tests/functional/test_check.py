@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 
-from conftest import BASE_DN, ROOT_PW, Env, make_env
+from conftest import BASE_DN, ROOT_PW, Env, make_env, secure
 from mopldap.ldap.slapd import MopSlapd
 
 
@@ -27,7 +27,7 @@ def test_a_healthy_server_passes_every_check_and_the_probe_cleans_up(partner: En
     found = lines(result)
     assert all(v.startswith("ok") for k, v in found.items() if k != "size limit"), result.out
     assert found["size limit"].startswith("warn")  # fewer than 500 entries here: cannot tell
-    for what in ("schema", "tree", "password policy", "memberOf (probe)", "binds recorded (probe)",
+    for what in ("schema", "tree", "access rules", "password policy", "memberOf (probe)", "binds recorded (probe)",
                  "password scheme (probe)", "folders", "logins on provider"):
         assert what in found, what
     assert "mopldap-probe" not in env.ldapsearch("(objectClass=*)", "1.1")
@@ -124,3 +124,17 @@ def test_an_unreachable_replica_exits_2(partner: Env):
     env.write_config(ldap={"replicas": ["ldap://127.0.0.1:9"], "timeout": 2})
     found = lines(env.cli("check", expect=2))
     assert found["replica ldap://127.0.0.1:9"].startswith("FAIL") and "cannot reach" in found["replica ldap://127.0.0.1:9"]
+
+
+def test_a_server_without_the_access_rules_fails_until_they_are_loaded(own_server, tmp_path):
+    """Debian's default access (anyone reads everything), as the issue found it; then the rules."""
+    env = make_env(own_server, tmp_path, rules=False)
+    (tmp_path / "root").mkdir()
+    root = make_env(own_server, tmp_path / "root", service=False)  # without the rules the service cannot write
+    root.cli("init")
+    found = lines(root.cli("check", expect=1))
+    assert found["access rules"].startswith("FAIL") and f"reads ou=partners,{BASE_DN}" in found["access rules"]
+    assert "mopldap acl | sudo ldapmodify -Y EXTERNAL" in found["access rules"]
+    secure(own_server)
+    env.cli("init")  # its own folders; the tree is there
+    assert lines(env.cli("check"))["access rules"] == "ok an anonymous client reads no account and no group"
