@@ -9,6 +9,7 @@ binding as each identity against a real slapd (tests/functional/test_acl.py).
 
 from __future__ import annotations
 
+from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.dn import parse_dn
 
 LOCAL_ROOT = "gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth"
@@ -17,7 +18,10 @@ CONTAINERS = ("partners", "hq", "roles", "systems", "policies", "services")
 
 def norm(dn: str) -> str:
     """The normalized form slapd matches ACLs against (mopldap's DNs: dc/ou/cn/uid, case-insensitive)."""
-    parts = parse_dn(dn, escape=False, strip=True)
+    try:
+        parts = parse_dn(dn, escape=False, strip=True)
+    except LDAPInvalidDnError:
+        raise ValueError(f"{dn}: not a DN") from None
     for attr, value, _ in parts:
         if any(c in value for c in '\\"+,;<>=#') or any(c in attr for c in '\\"'):
             raise ValueError(f"{dn}: DN values with special characters are not supported in the ACL")
