@@ -185,8 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = command(
         "check",
         "check that the directory and mopldap's folders are set up for the lock and the delegation",
-        "One line per check (ok, warn, FAIL and what to do): the schema, memberOf, the default password "
-        "policy with pwdLockout, binds recorded (olcLastBind) on every server, the bind DN's size limit, "
+        "One line per check (ok, warn, FAIL and what to do): the schema, memberOf, the access rules loaded "
+        "(an anonymous client reads nothing), the default password policy with pwdLockout and "
+        "pwdCheckQuality 2, binds recorded (olcLastBind) on every server, the bind DN's size limit, "
         "the tree from init, the folders, the replicas. --probe also creates a temporary account and "
         "group under ou=services, binds as it (is the bind recorded? does the password scheme verify?) "
         "and deletes them. Exit 0 if nothing failed, 1 if a check failed, 2 if a server cannot be reached.",
@@ -203,9 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         "applications read accounts and systems; mopldap's account (ldap.bind_dn) writes the tree; HQ "
         "administrators read and write it; nobody reads a password.",
     )
-    acl.add_argument("--database", default="olcDatabase={1}mdb,cn=config",
+    acl.add_argument("--database", metavar="DN",
                      help="the database's DN in cn=config (default: Debian's olcDatabase={1}mdb,cn=config)")
-    acl.add_argument("--local-admin", default="", metavar="DN",
+    acl.add_argument("--local-admin", metavar="DN",
                      help="who keeps manage access over ldapi (default: root, "
                           "gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth)")
 

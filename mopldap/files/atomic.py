@@ -20,12 +20,17 @@ def cannot_write(path: Path, exc: OSError) -> LocalFilesError:
 MAX_OWN_FILE = 16 * 1024 * 1024
 
 
+def open_unfollowed(path: Path) -> int:
+    """Open `path` for reading without following a symbolic link (ELOOP), without blocking on a
+    FIFO and without taking a terminal; the caller checks with fstat what it opened."""
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+
+
 def read_own(path: Path) -> str:
     """Read a file mopldap wrote itself (a result, a journal, the state, a .secret): never through
     a symbolic link, only a regular file, at most 16 MiB. Raise OSError (or UnicodeDecodeError)
     if it is not such a file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as fh:
+    with os.fdopen(open_unfollowed(path), "rb") as fh:
         if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
         return fh.read(MAX_OWN_FILE).decode("utf-8")
@@ -39,15 +44,16 @@ def create_new(path: Path, mode: int) -> int:
     return fd
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o640) -> None:
-    """Write `text` to `path` with `mode`: a new temporary file of a name chosen here, fsync,
-    rename over `path` (which replaces a link, never writes through it). A reader sees the
-    old file or the new one, never half of it. Raise LocalFilesError if it cannot."""
+def write_atomic(path: Path, text: str | bytes, mode: int = 0o640) -> None:
+    """Write `text` (str as UTF-8, or bytes as they are) to `path` with `mode`: a new temporary
+    file of a name chosen here, fsync, rename over `path` (which replaces a link, never writes
+    through it). A reader sees the old file or the new one, never half of it. Raise
+    LocalFilesError if it cannot."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with os.fdopen(create_new(tmp, mode), "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(create_new(tmp, mode), "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..model.errors import ConfigError
-
 from ..model.times import stamp
-from .atomic import cannot_write, create_new
+from .atomic import cannot_write, open_unfollowed, write_atomic
 
 MAX_REQUEST_BYTES = 1024 * 1024
 IGNORED_SUFFIXES = (".tmp", ".part")
@@ -144,7 +143,7 @@ class Inbox:
         if info.st_size > MAX_REQUEST_BYTES:
             return None, f"is {info.st_size} bytes; a request may not exceed 1 MiB ({MAX_REQUEST_BYTES} bytes)"
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            fd = open_unfollowed(path)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 return None, "is a symbolic link; requests must be regular files"
@@ -172,31 +171,21 @@ def _not_regular(info: os.stat_result) -> str | None:
 
 
 def _copy_regular(source: Path, target: Path) -> None:
-    """Copy a regular file (opened without following links, at most a request's size) to `target`:
-    a new file of a temporary name, fsync'd, renamed into place, so a kill never leaves half a
+    """Copy a regular file (opened without following links, at most a request's size and one byte,
+    so that reading it says it is too big) to `target`, atomically: a kill never leaves half a
     request to be claimed. Anything but a regular file cannot be copied."""
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = open_unfollowed(source)
     except OSError as exc:
         raise ConfigError(f"{source}: cannot be read: {exc.strerror} (requests are regular files)") from None
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
             raise ConfigError(f"{source}: not a regular file (requests are regular files)")
-        out = create_new(tmp, 0o600)
         try:
-            copied = 0
-            while copied <= MAX_REQUEST_BYTES and (chunk := os.read(fd, 1 << 16)):
-                os.write(out, chunk)
-                copied += len(chunk)
-            os.fsync(out)
-        finally:
-            os.close(out)
-        os.rename(tmp, target)
-    except OSError as exc:
-        raise cannot_write(target, exc) from None
-    finally:
-        os.close(fd)
+            data = fh.read(MAX_REQUEST_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot be read: {exc.strerror}") from None
+    write_atomic(target, data, 0o600)
 
 
 CLAIM_MARK = "__"  # processing/<time>.<pid>.<random>__<name as dropped>

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from ldap3.utils.conv import escape_filter_chars
 
@@ -15,7 +15,7 @@ from .directory import Directory
 def iter_accounts(directory: Directory, layout: Layout, filter: str = ACCOUNT_FILTER,
                   attrs=ACCOUNT_ATTRS, bases: tuple[str, ...] | None = None) -> Iterator[Entry]:
     """Yield the entries under ou=partners and ou=hq (or `bases`) matching `filter`, page by page."""
-    for base in bases or (layout.partners, layout.hq):
+    for base in bases or layout.account_bases:
         yield from directory.search(base, filter, attrs)
 
 
@@ -30,30 +30,36 @@ def count_enabled(directory: Directory, layout: Layout, cap: int | None = None) 
     return count
 
 
-CHUNK = 200  # uid terms per (|(uid=...)...) filter
+CHUNK = 200  # terms per (|(uid=...)...) or (|(member=...)...) filter
+
+
+def by_uid(directory: Directory, base: str, uids: Iterable[str], attrs: Sequence[str]) -> Iterator[Entry]:
+    """Yield the entries under `base` whose uid is one of `uids`: one search per CHUNK uids (uid is
+    indexed), never one per account."""
+    names = sorted(set(uids))
+    for start in range(0, len(names), CHUNK):
+        terms = "".join(f"(uid={escape_filter_chars(u)})" for u in names[start:start + CHUNK])
+        yield from directory.search(base, f"(|{terms})", attrs)
 
 
 def existing(directory: Directory, layout: Layout, dns: dict[str, str]) -> set[str]:
     """Given normalized DN -> DN, return the normalized DNs of those that are entries: one
     search per CHUNK uid= DNs (uid is indexed), a base read for any other."""
     found: set[str] = set()
-    by_uid: dict[str, list[str]] = {}
+    named: set[str] = set()
     for norm, dn in dns.items():
         try:
             attr, value = split_dn(dn)[0]
         except ValueError:
             continue
         if attr.lower() == "uid":
-            by_uid.setdefault(rdn_value(dn).lower(), []).append(norm)
+            named.add(rdn_value(dn).lower())
         elif directory.read(dn, ("1.1",)) is not None:
             found.add(norm)
-    uids = sorted(by_uid)
-    for start in range(0, len(uids), CHUNK):
-        terms = "".join(f"(uid={escape_filter_chars(u)})" for u in uids[start:start + CHUNK])
-        for entry in directory.search(layout.base_dn, f"(|{terms})", ("1.1",)):
-            norm = normalize_dn(entry.dn)
-            if norm in dns:
-                found.add(norm)
+    for entry in by_uid(directory, layout.base_dn, named, ("1.1",)):
+        norm = normalize_dn(entry.dn)
+        if norm in dns:
+            found.add(norm)
     return found
 
 

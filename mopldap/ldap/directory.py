@@ -83,7 +83,7 @@ class Directory:
     def connect(self) -> Directory:
         """Open, secure and bind the connection. Raise DirectoryError (exit 2) if it fails."""
         self._conn = self._open(ldap3.SYNC)
-        log.debug("ldap_bind", url=self.url, bind_dn=self.config.bind_dn)
+        log.debug("ldap_bind", url=self.url, bind_dn=self.bind_dn)
         return self
 
     def _open(self, strategy: str) -> ldap3.Connection:
@@ -321,9 +321,7 @@ class Directory:
     def add(self, dn: str, attrs: Mapping[str, Sequence[str | bytes]]) -> None:
         log.debug("ldap_add", cmd=self._cli("ldapadd") + f"  # dn: {dn}")
         self.stats["add"] += 1
-        object_classes = list(attrs.get("objectClass", []))
-        rest = {k: list(v) for k, v in attrs.items() if k != "objectClass"}
-        self._check(self._call(f"add {dn}", self.conn.add, dn, object_classes, rest), "add", dn)
+        self._check(self._call(f"add {dn}", self.conn.add, dn, *_add_arguments(attrs)), "add", dn)
 
     def modify(self, dn: str, mods: Sequence[Modification], read_csn: bool = False) -> tuple[str | None, str | None]:
         """Modify `dn`. With `read_csn`, return its entryCSN before and after (RFC 4527 pre/post-read)."""
@@ -346,6 +344,11 @@ class Directory:
         self.stats["extended"] += 1
         ok = self._call(f"password change of {dn}", self.conn.extend.standard.modify_password, dn, None, password)
         self._check(bool(ok), "password change of", dn)
+
+
+def _add_arguments(attrs: Mapping[str, Sequence[str | bytes]]) -> tuple[list, dict[str, list]]:
+    """ldap3's add arguments: the object classes, and the other attributes."""
+    return list(attrs.get("objectClass", [])), {k: list(v) for k, v in attrs.items() if k != "objectClass"}
 
 
 def _changes(mods: Sequence[Modification]) -> dict[str, list]:
@@ -384,8 +387,7 @@ class Pipeline:
 
     def add(self, dn: str, attrs: Mapping[str, Sequence[str | bytes]]) -> None:
         self.directory.stats["add"] += 1
-        object_classes = list(attrs.get("objectClass", []))
-        rest = {k: list(v) for k, v in attrs.items() if k != "objectClass"}
+        object_classes, rest = _add_arguments(attrs)
         self._futures.append(self.directory._submit(f"add {dn}", lambda c: c.add(dn, object_classes, rest)))
 
     def modify(self, dn: str, mods: Sequence[Modification]) -> None:

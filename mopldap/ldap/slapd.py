@@ -91,6 +91,12 @@ olcAccess: to * by * read
 """
 
 
+def local_identity() -> str:
+    """The DN slapd gives this process's user over ldapi (SASL EXTERNAL): the config administrator
+    of the embedded server, and who keeps manage access under the access rules there."""
+    return f"gidNumber={os.getgid()}+uidNumber={os.getuid()},cn=peercred,cn=external,cn=auth"
+
+
 def schema_dir() -> Path:
     """Return the folder holding the shipped `*.ldif` (installed copy, or the source tree's)."""
     here = Path(__file__).resolve().parent.parent  # the mopldap package
@@ -164,7 +170,7 @@ class MopSlapd(slapd.Slapd):
         hashed = subprocess.run(
             ["slappasswd", "-h", "{SSHA}", "-s", self.root_pw], capture_output=True, text=True, check=True
         ).stdout.strip()
-        peercred = f"gidNumber={os.getgid()}+uidNumber={os.getuid()},cn=peercred,cn=external,cn=auth"
+        peercred = local_identity()
         return CONFIG_TEMPLATE % {
             "pidfile": self.pidfile,
             "cafile": self.cafile,
@@ -206,16 +212,16 @@ class MopSlapd(slapd.Slapd):
         """Load schema/*.ldif into the running server, exactly as the README tells a customer."""
         for path in schema_files():
             text = self.edit_ldif(path.name, adapt_ldif(path.read_text(encoding="utf-8"), self.suffix))
-            if not text.strip():
-                continue
-            proc = subprocess.run(
-                [self.PATH_LDAPADD, "-Q", "-Y", "EXTERNAL", "-H", self.ldapi_uri],
-                input=text,
-                capture_output=True,
-                text=True,
-            )
-            if proc.returncode != 0:
-                raise ServerSetupError(f"ldapadd -f {path} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+            if text.strip():
+                self.load_ldif(text, f"ldapadd -f {path}")
+
+    def load_ldif(self, text: str, what: str) -> None:
+        """Load LDIF (entries, or changetype: modify records) as the config administrator:
+        `ldapadd -Y EXTERNAL -H ldapi://...`, the way the README has a customer do it."""
+        proc = subprocess.run([self.PATH_LDAPADD, "-Q", "-Y", "EXTERNAL", "-H", self.ldapi_uri], input=text,
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ServerSetupError(f"{what} failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
     # -- running --------------------------------------------------------------
 

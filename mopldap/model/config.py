@@ -237,8 +237,8 @@ class PasswordsConfig(_Strict):
 class AccessConfig(_Strict):
     first_password_gate: bool = True
     """An account still on the password an administrator or mopldap set (pwdReset: TRUE) is in no
-    system group until the person has set their own: most applications do not send the password
-    policy control, so slapd's own restriction of such sessions does not reach them."""
+    system group until the person has set their own: slapd accepts such a bind and restricts only
+    what that connection may do next, and most applications check a password with a bind alone."""
 
 
 class DevServerConfig(_Strict):

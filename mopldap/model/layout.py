@@ -71,6 +71,11 @@ class Layout:
         return f"ou=hq,{self.base_dn}"
 
     @property
+    def account_bases(self) -> tuple[str, str]:
+        """Where accounts live: under their partner's OU, or under ou=hq."""
+        return self.partners, self.hq
+
+    @property
     def roles(self) -> str:
         return f"ou=roles,{self.base_dn}"
 

@@ -55,6 +55,8 @@ Mobile = Annotated[str, _matches(MOBILE_PATTERN, "mobile number", "digits, optio
                    BeforeValidator(_quoted_number)]
 Name = _text(64, "name")
 Title = _text(64, "title")
+
+
 def _not_the_marker(value: Any) -> Any:
     if isinstance(value, str) and value.strip() == REDACTED:
         raise ValueError(f"{REDACTED} is what archived copies show in place of a password: give the password "
@@ -99,22 +101,23 @@ class UpdateUser(_Strict):
     user_type: str | None = None
 
 
-class SetRoles(_Strict):
+class _RolesOf(_Strict):
+    """An operation on an account's roles."""
+
+    username: Username
+    roles: list[RoleId] = Field(min_length=1, max_length=MAX_ROLES)
+
+
+class SetRoles(_RolesOf):
     op: Literal["set_roles"]
-    username: Username
-    roles: list[RoleId] = Field(min_length=1, max_length=MAX_ROLES)
 
 
-class AddRoles(_Strict):
+class AddRoles(_RolesOf):
     op: Literal["add_roles"]
-    username: Username
-    roles: list[RoleId] = Field(min_length=1, max_length=MAX_ROLES)
 
 
-class RemoveRoles(_Strict):
+class RemoveRoles(_RolesOf):
     op: Literal["remove_roles"]
-    username: Username
-    roles: list[RoleId] = Field(min_length=1, max_length=MAX_ROLES)
 
 
 class DisableUser(_Strict):

@@ -10,6 +10,8 @@ ADMIN_LOCK = "000001010000Z"
 ACCOUNT_CLASSES = ("top", "inetOrgPerson", "mopAccount")
 ACCOUNT_FILTER = "(objectClass=inetOrgPerson)"
 LOCKED_FILTER = f"(pwdAccountLockedTime={ADMIN_LOCK})"
+NO_ENTRY_FILTER = "(!(objectClass=*))"
+"""Matches nothing: the empty side of an OR built from a list that turned out empty."""
 RESET_FILTER = "(pwdReset=TRUE)"
 """Accounts still on a password an administrator (or mopldap) set: until the person sets their
 own, the first password gate keeps them out of every system group."""

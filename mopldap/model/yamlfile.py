@@ -101,8 +101,8 @@ MAX_DEPTH = 64
 
 
 def _check_aliases(root: yaml.Node, source: str) -> None:
-    """Refuse an alias that refers to itself, and aliases that would expand past a million
-    values (a few hundred bytes of `&a [*b, *b, ...]` can ask for billions). Plain anchors,
+    """Refuse an alias that refers to itself, and aliases that would expand past
+    MAX_EXPANDED_NODES values (a few hundred bytes of `&a [*b, *b, ...]` can ask for billions). Plain anchors,
     as PyYAML writes them for shared lists, are fine."""
     size: dict[int, int] = {}
     on_path: set[int] = set()

@@ -9,23 +9,24 @@ binding as each identity against a real slapd (tests/functional/test_acl.py).
 
 from __future__ import annotations
 
-from ldap3.core.exceptions import LDAPInvalidDnError
-from ldap3.utils.dn import parse_dn
+from ..model.layout import Layout, split_dn
+from .init import CONTAINERS as INIT_CONTAINERS
 
 LOCAL_ROOT = "gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth"
-CONTAINERS = ("partners", "hq", "roles", "systems", "policies", "services")
+DEFAULT_DATABASE = "olcDatabase={1}mdb,cn=config"  # Debian's: the database holding the base DN
+CONTAINERS = tuple(INIT_CONTAINERS)  # what init creates under the base DN
 
 
 def norm(dn: str) -> str:
-    """The normalized form slapd matches ACLs against (mopldap's DNs: dc/ou/cn/uid, case-insensitive)."""
+    """The normalized form slapd matches ACLs against (mopldap's DNs: dc/ou/cn/uid, case-insensitive).
+    Raise ValueError for a DN whose values need escaping: the rules' patterns could not match it."""
     try:
-        parts = parse_dn(dn, escape=False, strip=True)
-    except LDAPInvalidDnError:
+        parts = split_dn(dn)
+    except ValueError:
         raise ValueError(f"{dn}: not a DN") from None
-    for attr, value, _ in parts:
-        if any(c in value for c in '\\"+,;<>=#') or any(c in attr for c in '\\"'):
-            raise ValueError(f"{dn}: DN values with special characters are not supported in the ACL")
-    return ",".join(f"{a.lower()}={v.lower()}" for a, v, _ in parts)
+    if any(c in value for _, value in parts for c in '\\"+,;<>=#'):
+        raise ValueError(f"{dn}: DN values with special characters are not supported in the ACL")
+    return ",".join(f"{attr.lower()}={value.lower()}" for attr, value in parts)
 
 
 def rx(text: str) -> str:
@@ -120,18 +121,19 @@ def limits(service_dn: str, hq_groups: list[str], partner_admin_groups: list[str
     return values
 
 
-def acl_ldif(base_dn: str, service_dn: str | None = None, applications_dn: str | None = None,
-             hq_groups: list[str] | None = None, partner_admin_groups: list[str] | None = None,
-             database: str = "olcDatabase={1}mdb,cn=config", comments: bool = True,
-             service_password_admin: bool = True, local_admin_dn: str | None = LOCAL_ROOT) -> str:
-    """The LDIF for `ldapmodify -Y EXTERNAL -H ldapi:///`: replace olcAccess and olcLimits of `database`."""
-    service_dn = service_dn or f"cn=mopldap,ou=services,{base_dn}"
-    applications_dn = applications_dn or f"cn=applications,ou=services,{base_dn}"
-    hq_groups = hq_groups or [f"cn=hq-admin,ou=roles,{base_dn}"]
-    partner_admin_groups = partner_admin_groups or [f"cn=partner-admin,ou=roles,{base_dn}"]
+def acl_ldif(base_dn: str, service_dn: str | None = None, hq_groups: list[str] | None = None,
+             partner_admin_groups: list[str] | None = None, database: str = DEFAULT_DATABASE,
+             comments: bool = True, service_password_admin: bool = True,
+             local_admin_dn: str | None = LOCAL_ROOT) -> str:
+    """The LDIF for `ldapmodify -Y EXTERNAL -H ldapi:///`: replace olcAccess and olcLimits of `database`.
+    Defaults: init's layout (mopldap's own account, the applications group) and the shipped role map."""
+    layout = Layout(base_dn)
+    service_dn = service_dn or layout.service_account
+    hq_groups = hq_groups or [layout.role("hq-admin")]
+    partner_admin_groups = partner_admin_groups or [layout.role("partner-admin")]
     lines = [f"dn: {database}", "changetype: modify", "replace: olcAccess"]
-    for i, (rule, why) in enumerate(acl_rules(base_dn, service_dn, applications_dn, hq_groups, partner_admin_groups,
-                                             service_password_admin, local_admin_dn)):
+    for i, (rule, why) in enumerate(acl_rules(base_dn, service_dn, layout.applications, hq_groups,
+                                             partner_admin_groups, service_password_admin, local_admin_dn)):
         if comments:
             lines.append(f"# {{{i}}} {why}")
         lines.append(f"olcAccess: {{{i}}}{rule}")

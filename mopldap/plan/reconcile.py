@@ -24,13 +24,12 @@ from ldap3.utils.conv import escape_filter_chars
 from ..model.change import Change, Modification
 from ..model.layout import Layout, normalize_dn
 from ..model.rolemap import RoleMap
-from ..model.schema import ACCOUNT_FILTER, ACTIVE, DISABLED, LOCKED_FILTER, RESET_FILTER
+from ..model.schema import ACCOUNT_FILTER as ACCOUNT
+from ..model.schema import ACTIVE, DISABLED, NO_ENTRY_FILTER, RESET_FILTER
+from ..model.schema import LOCKED_FILTER as LOCKED
 from ..model.times import format_time
 from .accounts import AccountState, account_modifications, entitled_systems
 from .membership import MAX_VALUES, membership_changes
-
-ACCOUNT = ACCOUNT_FILTER
-LOCKED = LOCKED_FILTER
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,7 @@ def drift_of(state: AccountState, rolemap: RoleMap) -> list[Drift]:
 
 def _any_member_of(dns: Iterable[str]) -> str:
     terms = "".join(f"(memberOf={escape_filter_chars(dn)})" for dn in sorted(dns))
-    return f"(|{terms})" if terms else "(!(objectClass=*))"
+    return f"(|{terms})" if terms else NO_ENTRY_FILTER
 
 
 def system_filters(system: str, rolemap: RoleMap, layout: Layout, gate: bool = True) -> list[tuple[str, str, str]]:
@@ -174,7 +173,7 @@ def system_filters(system: str, rolemap: RoleMap, layout: Layout, gate: bool = T
     locked, hold no role granting it, or (gate) are still on a password set for them. HQ roles
     count only under ou=hq.
     """
-    reset = RESET_FILTER if gate else "(!(objectClass=*))"
+    reset = RESET_FILTER if gate else NO_ENTRY_FILTER
     group = escape_filter_chars(layout.system(system))
     granting = {r for r in rolemap.roles if system in rolemap.systems_of(r)}
     out = []
@@ -195,16 +194,14 @@ def status_filter() -> str:
 def drift_filters(rolemap: RoleMap, layout: Layout, role_groups: Iterable[str]) -> list[tuple[str, str, str]]:
     """Return (kind, base, filter) of the drift searches of a full reconcile."""
     known_types = "".join(f"(mopUserType={escape_filter_chars(t)})" for t in sorted(rolemap.user_types))
-    out = [("no-role", base, f"(&{ACCOUNT}(!{_any_member_of(layout.role(r) for r in role_groups)}))")
-           for base in (layout.partners, layout.hq)]
-    out += [("no-user-type", base, f"(&{ACCOUNT}(!(mopUserType=*)))") for base in (layout.partners, layout.hq)]
-    out += [("unknown-user-type", base, f"(&{ACCOUNT}(mopUserType=*)(!(|{known_types})))")
-            for base in (layout.partners, layout.hq)]
+    queries = [("no-role", f"(&{ACCOUNT}(!{_any_member_of(layout.role(r) for r in role_groups)}))"),
+               ("no-user-type", f"(&{ACCOUNT}(!(mopUserType=*)))"),
+               ("unknown-user-type", f"(&{ACCOUNT}(mopUserType=*)(!(|{known_types})))")]
     for role_id, role in sorted(rolemap.roles.items()):
         allowed = "".join(f"(mopUserType={escape_filter_chars(t)})" for t in role.user_types)
-        for base in (layout.partners, layout.hq):
-            out.append(("role-not-allowed", base,
+        queries.append(("role-not-allowed",
                         f"(&(memberOf={escape_filter_chars(layout.role(role_id))})(mopUserType=*)(!(|{allowed})))"))
+    out = [(kind, base, query) for kind, query in queries for base in layout.account_bases]
     if rolemap.hq_roles:
         out.append(("hq-role-outside-hq", layout.partners, _any_member_of(layout.role(r) for r in rolemap.hq_roles)))
     return out

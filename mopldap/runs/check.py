@@ -22,8 +22,10 @@ from ..model.errors import DirectoryError, MopldapError
 from ..model.layout import Layout, normalize_dn
 from ..model.passwords import generate, hash_password
 from ..model.rolemap import RoleMap
-from ..model.schema import ACCOUNT_FILTER
 from ..model.times import parse_time
+from ..plan.init import plan_init
+from .inactivity import logins_since
+from .init import read_tree
 from .runtime import trusted_folders
 
 MOP_CLASSES = ("mopaccount", "moppartner")
@@ -61,6 +63,7 @@ class Checker:
         self.config = config
         self.rolemap = rolemap
         self.probe = probe
+        self.layout = Layout(config.ldap.base_dn)
         self.lines: list[Line] = []
         self.unreachable = False
 
@@ -121,18 +124,18 @@ class Checker:
             self.add("ok", "schema", "mopAccount, mopPartner and their attributes")
 
     def tree(self, directory: Directory) -> None:
-        layout = Layout(self.config.ldap.base_dn)
-        wanted = [layout.partners, layout.hq, layout.roles, layout.systems, layout.policies, layout.services]
-        wanted += [layout.role(r) for r in self.rolemap.roles] + [layout.system(s) for s in self.rolemap.systems]
-        missing = [dn for dn in wanted if directory.read(dn, ("1.1",)) is None]
+        """What `mopldap init` would still add (read as init reads it: a few searches, no members)."""
+        plan = plan_init(self.layout, self.rolemap, read_tree(directory, self.layout))
+        missing = [change.dn for change in plan if change.action == "add"]
         if missing:
             self.add("FAIL", "tree", f"{len(missing)} entries missing, e.g. {missing[0]}", "tree")
         else:
-            self.add("ok", "tree", f"the containers and the {len(wanted) - 6} role and system groups")
+            groups = len(self.rolemap.roles) + len(self.rolemap.systems)
+            self.add("ok", "tree", f"the containers and the {groups} role and system groups")
 
     def anonymous_access(self) -> None:
         """Debian's default access lets anyone read every entry: have the rules been loaded?"""
-        layout = Layout(self.config.ldap.base_dn)
+        layout = self.layout
         try:
             with Directory(self.config.ldap, anonymous=True).connect() as anonymous:
                 seen = [base for base in (layout.partners, layout.hq, layout.roles, layout.systems)
@@ -146,7 +149,7 @@ class Checker:
             self.add("ok", "access rules", "an anonymous client reads no account and no group")
 
     def policy(self, directory: Directory) -> None:
-        layout = Layout(self.config.ldap.base_dn)
+        layout = self.layout
         entry = directory.read(layout.default_policy, ("pwdLockout", "pwdAttribute", "pwdCheckQuality"))
         if entry is None:
             self.add("FAIL", "password policy", f"no {layout.default_policy}", "policy")
@@ -164,7 +167,7 @@ class Checker:
         if "memberof" not in directory.known_attributes():
             self.add("FAIL", "memberOf", "the schema has no memberOf", "memberof")
             return
-        layout = Layout(self.config.ldap.base_dn)
+        layout = self.layout
         placeholder = escape_filter_chars(layout.placeholder)
         for group in directory.search(layout.roles, f"(&(objectClass=groupOfNames)(!(member={placeholder})))",
                                       ("member",), scope=ONELEVEL):
@@ -183,7 +186,7 @@ class Checker:
 
     def size_limit(self, directory: Directory) -> None:
         """A paged search past 500 entries (Debian's olcSizeLimit): mopldap reads more at once."""
-        layout = Layout(self.config.ldap.base_dn)
+        layout = self.layout
         count = 0
         try:
             for _ in directory.search(layout.base_dn, "(objectClass=*)", ("1.1",), page_size=100):
@@ -202,23 +205,21 @@ class Checker:
                      "is capped at 500 (Debian's olcSizeLimit)")
 
     def recorded_logins(self, directory: Directory, where: str) -> None:
-        attributes = [a for a in self.config.inactivity.attributes if a.lower() in directory.known_attributes()]
-        if not attributes:
-            self.add("FAIL", f"logins on {where}", "none of inactivity.attributes is in its schema", "lastbind")
-            return
+        attributes = self.config.inactivity.attributes
         since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.config.inactivity.max_idle_days)
-        when = since.strftime("%Y%m%d%H%M%SZ")
-        layout = Layout(self.config.ldap.base_dn)
-        query = f"(&{ACCOUNT_FILTER}(|{''.join(f'({a}>={when})' for a in attributes)}))"
-        if any(directory.any(base, query) for base in (layout.partners, layout.hq)):
-            self.add("ok", f"logins on {where}", f"recorded ({', '.join(attributes)})")
+        recorded = logins_since(directory, self.layout, attributes, since)
+        if recorded is None:
+            self.add("FAIL", f"logins on {where}", "none of inactivity.attributes is in its schema", "lastbind")
+        elif recorded:
+            usable = [a for a in attributes if a.lower() in directory.known_attributes()]
+            self.add("ok", f"logins on {where}", f"recorded ({', '.join(usable)})")
         else:
             self.add("warn", f"logins on {where}", f"no account has a login in the last "
                      f"{self.config.inactivity.max_idle_days} days: is olcLastBind on? (--probe tells)")
 
     def probe_account(self, directory: Directory) -> None:
         """A temporary account in a temporary group: memberOf, a recorded bind, the scheme; then gone."""
-        layout = Layout(self.config.ldap.base_dn)
+        layout = self.layout
         tag = f"mopldap-probe-{secrets.token_hex(4)}"
         account, group = f"uid={tag},{layout.services}", f"cn={tag},{layout.services}"
         password = generate(24)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,7 +13,7 @@ import structlog
 
 from ..files.atomic import write_secret
 from ..ldap.directory import Directory
-from ..ldap.slapd import MopSlapd
+from ..ldap.slapd import MopSlapd, local_identity
 from ..model.change import Modification
 from ..model.config import Config, is_loopback
 from ..model.errors import ConfigError, MopldapError, ServerSetupError
@@ -37,17 +36,23 @@ def read_pid(pidfile: Path) -> int | None:
     return pid
 
 
-def stop_pid(pid: int, timeout: float = 30) -> None:
-    """Send SIGTERM to `pid` and wait until it is gone."""
-    os.kill(pid, signal.SIGTERM)
+def gone_within(pid: int, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for process `pid` to end; True if it did."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
         except OSError:
-            return
+            return True
         time.sleep(0.1)
-    raise ServerSetupError(f"slapd (pid {pid}) did not stop within {timeout:.0f} s")
+    return False
+
+
+def stop_pid(pid: int, timeout: float = 30) -> None:
+    """Send SIGTERM to `pid` and wait until it is gone."""
+    os.kill(pid, signal.SIGTERM)
+    if not gone_within(pid, timeout):
+        raise ServerSetupError(f"slapd (pid {pid}) did not stop within {timeout:.0f} s")
 
 
 def port_of(url: str) -> int:
@@ -79,14 +84,10 @@ def secure(server: MopSlapd, config: Config, root_dn: str, service_dn: str, pass
                     root.modify(dn, [Modification("userPassword", "replace", attrs["userPassword"])])
         finally:
             root.close()
-        local = f"gidNumber={os.getgid()}+uidNumber={os.getuid()},cn=peercred,cn=external,cn=auth"
-        ldif = rules_ldif(config, load_rolemap(config.paths.role_map), local_admin=local)
+        ldif = rules_ldif(config, load_rolemap(config.paths.role_map), local_admin=local_identity())
     except MopldapError as exc:
         raise ServerSetupError(f"dev-server: setting up mopldap's account: {exc}") from None
-    proc = subprocess.run([server.PATH_LDAPADD, "-Q", "-Y", "EXTERNAL", "-H", server.ldapi_uri], input=ldif,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ServerSetupError(f"dev-server: loading the access rules failed: {proc.stderr.strip()}")
+    server.load_ldif(ldif, "dev-server: loading the access rules")
     write_secret(password_file, password)
 
 

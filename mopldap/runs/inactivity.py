@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 
 import structlog
 
@@ -58,19 +59,22 @@ def lock_limit(rt: Runtime, wanted: int) -> int:
     return config.lock_limit(count_enabled(rt.directory, rt.layout, cap))
 
 
+def logins_since(directory: Directory, layout: Layout, attributes: Sequence[str], since: dt.datetime) -> bool | None:
+    """True if some enabled account has a login (one of `attributes`) at or after `since` on this
+    server: one search per base, stopped at the first match. None if the server defines none of
+    `attributes` (it cannot record logins in them)."""
+    usable = [a for a in attributes if a.lower() in directory.known_attributes()]
+    if not usable:
+        return None
+    when = format_time(since)
+    query = f"(&{ACCOUNT_FILTER}(!{LOCKED_FILTER})(|{''.join(f'({a}>={when})' for a in usable)}))"
+    return any(directory.any(base, query) for base in layout.account_bases)
+
+
 def _logins_recorded(servers: list[tuple[str, Directory]], layout: Layout, attributes: list[str],
                      since: dt.datetime) -> bool:
-    """True if some enabled account has a login (one of `attributes`) at or after `since` on some
-    server: one search per base and server, stopped at the first match."""
-    when = format_time(since)
-    for _, directory in servers:
-        usable = [a for a in attributes if a.lower() in directory.known_attributes()]
-        if not usable:
-            continue
-        query = f"(&{ACCOUNT_FILTER}(!{LOCKED_FILTER})(|{''.join(f'({a}>={when})' for a in usable)}))"
-        if any(directory.any(base, query) for base in (layout.partners, layout.hq)):
-            return True
-    return False
+    """True if some server records logins of some enabled account since `since`."""
+    return any(logins_since(directory, layout, attributes, since) for _, directory in servers)
 
 
 def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None,

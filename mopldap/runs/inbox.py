@@ -6,14 +6,19 @@ run with an empty inbox does not even load the request models.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
-from ..files.inbox import Inbox
+from ..files.inbox import Claimed, Inbox
 from ..model.errors import ConfigError
 from .runtime import Runtime
 from .summary import InboxSummary
+
+if TYPE_CHECKING:
+    from .requests import RequestProcessor
 
 log = structlog.get_logger(__name__)
 
@@ -29,44 +34,39 @@ def run_inbox(rt: Runtime, echo=print, limit: int | None = None, leftovers_only:
     left = 0
     if limit is not None and len(pending) > limit:
         pending, left = pending[:limit], len(pending) - limit
-    from .requests import RequestProcessor
-
-    processor = RequestProcessor(rt, echo)
+    processor = _process(rt, echo, pending, inbox.claim)
     processor.summary.left = left
-    if rt.dry_run:
-        for path, _ in pending:
-            processor.process(None, path)
-        processor.close()
-        return processor.summary
-    try:
-        for path, resumed in pending:  # the run holds the run lock: nobody else claims meanwhile
-            claimed = inbox.claim(path, resumed)
-            if claimed is not None:
-                processor.process(claimed, claimed.path)
-    except BaseException:
-        processor.abort()  # stop at once: nothing more is written
-        raise
-    processor.close()
     return processor.summary
 
 
 def apply_file(rt: Runtime, path: Path, echo=print) -> str:
     """`mopldap apply FILE`: process one file now, as the inbox would. Return its status."""
-    from .requests import RequestProcessor
-
     inbox = Inbox(rt.config.paths.inbox, rt.config.paths.work)
-    processor = RequestProcessor(rt, echo)
     if not os.path.lexists(path):
         raise ConfigError(f"{path}: no such file")
-    if rt.dry_run:
-        processor.process(None, path)
-        processor.close()
-        return next(iter(processor.statuses.values()))
-    claimed = inbox.claim_from(path)
-    try:
-        processor.process(claimed, claimed.path)
-    except BaseException:
-        processor.abort()
-        raise
-    processor.close()
+    processor = _process(rt, echo, [(path, False)], lambda file, _: inbox.claim_from(file))
     return next(iter(processor.statuses.values()))
+
+
+def _process(rt: Runtime, echo, files: list[tuple[Path, bool]],
+             claim: Callable[[Path, bool], Claimed | None]) -> RequestProcessor:
+    """Claim and process each (file, left by a run that died) (in a dry run: read it where it is);
+    stop at once, writing nothing more, if the run fails (it holds the run lock: nobody else claims
+    meanwhile). Return the processor, which has the results."""
+    from .requests import RequestProcessor  # loaded only when a file waits
+
+    processor = RequestProcessor(rt, echo)
+    if rt.dry_run:
+        for path, _ in files:
+            processor.process(None, path)
+    else:
+        try:
+            for path, resumed in files:
+                claimed = claim(path, resumed)
+                if claimed is not None:
+                    processor.process(claimed, claimed.path)
+        except BaseException:
+            processor.abort()
+            raise
+    processor.close()
+    return processor

@@ -18,6 +18,7 @@ from ..model.times import format_time
 from ..plan.accounts import account_from_entry
 from ..plan.reconcile import (
     Drift,
+    GroupPlan,
     GroupRead,
     SystemDiff,
     drift_filters,
@@ -98,20 +99,23 @@ def plan_full(rt: Runtime) -> tuple[list[Change], list[Drift], int, int]:
     kept_out = f"(|{LOCKED_FILTER}{RESET_FILTER})" if rt.config.access.first_password_gate else LOCKED_FILTER
     locked = {sys.intern(normalize_dn(e.dn))  # locked, or (gate) still on a password set for them
               for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{kept_out})", ("1.1",))}
-    changes: list[Change] = []
-    drift: list[Drift] = []
-    repaired = read = 0
+    total = GroupPlan()
+    read = 0
+
+    def take(group: GroupRead, plan: GroupPlan) -> None:
+        nonlocal read
+        total.changes += plan.changes
+        total.drift += plan.drift
+        total.repaired += plan.repaired
+        read += len(group.members)
+
     granting: dict[str, dict[str, str]] = {}
     roles = sorted(r for dn in rt.watch.current if (r := layout.group_id(dn, layout.roles)) is not None)
     systems = sorted(s for dn in rt.watch.current if (s := layout.group_id(dn, layout.systems)) is not None)
     for role in roles:
         group = read_group(directory, layout.role(role), layout)
         granting[role] = granting_members(role, group, locked, rolemap, layout)
-        plan = plan_role_group(role, group, rolemap, layout)
-        changes += plan.changes
-        drift += plan.drift
-        repaired += plan.repaired
-        read += len(group.members)
+        take(group, plan_role_group(role, group, rolemap, layout))
     for system in systems:
         desired: dict[str, str] = {}
         for role, members in granting.items():
@@ -119,14 +123,10 @@ def plan_full(rt: Runtime) -> tuple[list[Change], list[Drift], int, int]:
                 desired.update(members)
         group = read_group(directory, layout.system(system), layout)
         if system not in rolemap.systems:  # dropped from the role map: nothing grants it any more
-            drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
-        plan = plan_system_group(group, desired, layout)
-        changes += plan.changes
-        drift += plan.drift
-        repaired += plan.repaired
-        read += len(group.members)
-    drift += _full_drift(rt, roles)
-    return changes, drift, repaired, read
+            total.drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
+        take(group, plan_system_group(group, desired, layout))
+    total.drift += _full_drift(rt, roles)
+    return total.changes, total.drift, total.repaired, read
 
 
 def _full_drift(rt: Runtime, role_groups: list[str]) -> list[Drift]:

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from ldap3.utils.conv import escape_filter_chars
 
 from ..files.archive import Archive
 from ..files.inbox import Claimed, Inbox, safe_name, shown_name
 from ..files.journal import read_journal, remove_journal, write_journal
 from ..files.outbox import Outbox
 from ..files.quarantine import Quarantine
+from ..ldap.accounts import by_uid, memberships
 from ..ldap.directory import ONELEVEL, Directory
 from ..model.errors import MopldapError
 from ..model.layout import Layout
@@ -30,14 +30,12 @@ from ..model.requests import HQ_OPERATIONS, ParsedRequest, read_request_text
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER
 from ..model.times import stamp
 from ..plan.accounts import account_from_entry
-from ..ldap.accounts import memberships
 from ..plan.requests import DirectoryView, FirstRun, PartnerState, RequestPlan, failed_ops, plan_request
 from .batches import BatchWrite, BatchWriter, Queued
 from .runtime import Runtime
 from .summary import InboxSummary
 
 log = structlog.get_logger(__name__)
-FILTER_CHUNK = 200
 BATCH_CHANGES = 1000  # writes per batch: the writer writes one while the next is planned
 
 
@@ -54,14 +52,12 @@ def load_view(rt: Runtime, request: ParsedRequest, min_length: int) -> Directory
     layout = rt.layout
     accounts = {}
     names = sorted(_usernames(request))
-    for start in range(0, len(names), FILTER_CHUNK):
-        terms = "".join(f"(uid={escape_filter_chars(n)})" for n in names[start:start + FILTER_CHUNK])
-        for entry in rt.directory.search(layout.base_dn, f"(|{terms})", ACCOUNT_ATTRS):
-            state = account_from_entry(entry, layout)
-            if state.username in accounts:
-                log.warning("duplicate_username", username=state.username, dns=[accounts[state.username].dn, entry.dn])
-                continue
-            accounts[state.username] = state
+    for entry in by_uid(rt.directory, layout.base_dn, names, ACCOUNT_ATTRS):
+        state = account_from_entry(entry, layout)
+        if state.username in accounts:
+            log.warning("duplicate_username", username=state.username, dns=[accounts[state.username].dn, entry.dn])
+            continue
+        accounts[state.username] = state
     partners = {}
     partner_dn = layout.partner(request.partner)
     found = rt.directory.read(partner_dn, ("ou", "mopPartnerName", "mopPartnerStatus"))

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -23,6 +23,8 @@ from ..ldap.groupwatch import GroupWatch
 from ..model.config import Config
 from ..model.layout import Layout
 from ..model.rolemap import RoleMap
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -71,9 +73,7 @@ class Runtime:
         if self.dry_run or self._marked or self.state is None:
             return
         self._marked = True
-        old = self.state
-        save_state(self.config.paths.state, RunState(old.base_dn, old.rolemap, old.watermark, old.last_full,
-                                                     old.groups, self.run_id))
+        save_state(self.config.paths.state, replace(self.state, writing_groups=self.run_id))
 
     def executor(self, directory: Directory | None = None) -> Executor:
         """The executor of this run, writing through `directory` (default: the run's connection)."""
@@ -94,8 +94,6 @@ class Runtime:
 def new_run_id() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
 
-
-log = structlog.get_logger(__name__)
 WAIT = 600.0  # seconds a command waits for another run to finish (sync --wait)
 
 

@@ -22,7 +22,7 @@ import yaml
 from ldap3.protocol.rfc4527 import post_read_control, pre_read_control
 
 from mopldap.cli import main as mopldap_main
-from mopldap.ldap.slapd import MopSlapd
+from mopldap.ldap.slapd import MopSlapd, local_identity
 from mopldap.plan.acl import acl_ldif
 from mopldap.plan.init import base_entry
 
@@ -31,7 +31,7 @@ ROOT_DN, ROOT_PW = f"cn=admin,{B}", "probe-root-secret"
 SVC, SVC_PW = f"cn=mopldap,ou=services,{B}", "Svc-Secret-123456"
 APPS = f"cn=applications,ou=services,{B}"
 APP1, APP_PW = f"cn=app1,ou=services,{B}", "App1-Secret-123456"
-LOCAL = f"gidNumber={os.getgid()}+uidNumber={os.getuid()},cn=peercred,cn=external,cn=auth"  # Debian: root's
+LOCAL = local_identity()  # on Debian, run as root: root's
 HQ_GROUP, PA_GROUP = f"cn=hq-admin,ou=roles,{B}", f"cn=partner-admin,ou=roles,{B}"
 
 
@@ -87,10 +87,6 @@ class Probe:
     def tool(self, *args: str, input: str | None = None, dn: str = ROOT_DN, pw: str = ROOT_PW):
         return subprocess.run([args[0], "-x", "-H", self.server.ldap_uri, "-D", dn, "-w", pw, *args[1:]],
                               input=input, capture_output=True, text=True)
-
-    def external(self, ldif: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", self.server.ldapi_uri], input=ldif,
-                              capture_output=True, text=True)
 
     def mop(self, *args: str) -> tuple[int, str]:
         out, err = io.StringIO(), io.StringIO()
@@ -179,8 +175,7 @@ def setup(p: Probe) -> dict[str, str]:
     r.add(APPS, ["groupOfNames"], {"cn": "applications", "member": [APP1]})
     assert r.result["result"] == 0, r.result
 
-    proc = p.external(acl_ldif(B, local_admin_dn=LOCAL))
-    assert proc.returncode == 0, proc.stderr
+    p.server.load_ldif(acl_ldif(B, local_admin_dn=LOCAL), "loading the access rules")
 
     # --- everything else as the service account, through mopldap itself ---
     p.write_config()

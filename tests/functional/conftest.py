@@ -23,7 +23,7 @@ import yaml
 
 from mopldap.cli import main
 from mopldap.model.config import load_settings
-from mopldap.ldap.slapd import INSTALL_HINT, MopSlapd
+from mopldap.ldap.slapd import INSTALL_HINT, MopSlapd, local_identity
 from mopldap.ldap.directory import Directory
 from mopldap.model.entry import Entry
 
@@ -244,10 +244,7 @@ def secure(server: MopSlapd) -> None:
         return
     from mopldap.plan.acl import acl_ldif
 
-    local = f"gidNumber={os.getgid()}+uidNumber={os.getuid()},cn=peercred,cn=external,cn=auth"
-    proc = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", server.ldapi_uri],
-                          input=acl_ldif(BASE_DN, SERVICE_DN, local_admin_dn=local), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    server.load_ldif(acl_ldif(BASE_DN, SERVICE_DN, local_admin_dn=local_identity()), "loading the access rules")
     server.secured = True
 
 

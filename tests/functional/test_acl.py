@@ -5,7 +5,6 @@ write (acl_probe.py holds the checks, one function per identity)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-import os
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import pytest
 
 import acl_probe as probe
 from conftest import BASE_DN, make_env
+from mopldap.ldap.slapd import local_identity
+from mopldap.plan.acl import LOCAL_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +117,8 @@ def test_the_printed_rules_load_with_ldapmodify_and_shut_anonymous_out(own_serve
     assert printed.startswith("dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\nreplace: olcAccess\n")
     rules = [line for line in printed.splitlines() if line.startswith("olcAccess:")]
     assert [r for r in rules if " manage " in r] == [rules[0]] and "cn=peercred,cn=external" in rules[0]  # root only
-    local = printed.replace("gidNumber=0+uidNumber=0", f"gidNumber={os.getgid()}+uidNumber={os.getuid()}")
-    proc = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", env.server.ldapi_uri], input=local,
-                          capture_output=True, text=True)
+    proc = subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", env.server.ldapi_uri],
+                          input=printed.replace(LOCAL_ROOT, local_identity()), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     after = anonymous()
     assert after.returncode == 32 and "readable" not in after.stdout, after  # noSuchObject: nothing to see
