@@ -106,6 +106,11 @@ def roles_of(index: int) -> tuple[list[str], str]:
     return STAFF[(index - 1) % len(STAFF)]
 
 
+def percentiles(ordered: list[float]) -> tuple[float, float]:
+    """p50 and p95 of sorted values."""
+    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
 def generate_ldif(path: Path, partners: int, per_partner: int, rng: random.Random) -> Directory:
     """Write the whole tree as slapadd LDIF, with memberOf, group members and realistic last logons.
 
@@ -287,8 +292,7 @@ class Bench:
     def auth(self) -> list[str]:
         return ["-x", "-H", self.uri, "-D", f"cn=admin,{BASE}", "-w", ROOT_PW]
 
-    def row(self, what: str, mop: dict | None, baseline: float | None, baseline_what: str, note: str = "",
-            higher_is_better: bool = False) -> None:
+    def row(self, what: str, mop: dict | None, baseline: float | None, baseline_what: str, note: str = "") -> None:
         ratio = None
         if mop is not None and baseline:
             ratio = mop["wall"] / baseline
@@ -347,11 +351,11 @@ class Bench:
                      note=f"{k // 2} locked and {k - k // 2} retitled with ldapmodify")
             self.changed[k] = changed
 
-        self.provisioning(made, rng)
+        self.provisioning(made)
         self.pickup(made)
-        self.adoption(rng)
+        self.adoption()
 
-    def provisioning(self, made: Directory, rng: random.Random) -> None:
+    def provisioning(self, made: Directory) -> None:
         rolemap = load_rolemap(ROOT / "config" / "roles.yaml")
         count = self.args.provision
         per_request = 50
@@ -432,10 +436,10 @@ class Bench:
             daemon.communicate(timeout=60)
         delays.sort()
         self.pickup_delays = delays
-        p50, p95 = delays[len(delays) // 2], delays[min(len(delays) - 1, int(len(delays) * 0.95))]
+        p50, p95 = percentiles(delays)
         print(f"pickup: p50 {p50:.2f}s p95 {p95:.2f}s max {delays[-1]:.2f}s", file=sys.stderr)
 
-    def adoption(self, rng: random.Random) -> None:
+    def adoption(self) -> None:
         """A directory loaded by hand, system groups empty: the first mopldap sync adopts it."""
         server = MopSlapd(self.work / "adopt", base_dn=BASE, root_pw=ROOT_PW)
         server.start()
@@ -547,7 +551,7 @@ class Bench:
                    f"** — {adopt['wall']:.1f} s against {hand:.1f} s (ratio {ratio:.2f}), in one run, group writes "
                    f"of at most 1,000 values: {adopt['ops'].get('modify', 0)} modifies.")
         delays = self.pickup_delays
-        p50, p95 = delays[len(delays) // 2], delays[min(len(delays) - 1, int(len(delays) * 0.95))]
+        p50, p95 = percentiles(delays)
         out.append(f"- **Daemon pickup within 2 s: {'met' if delays[-1] <= 2.0 else 'missed'}** — over {len(delays)} "
                    f"requests renamed into the inbox every 0.5 s: p50 {p50:.2f} s, p95 {p95:.2f} s, max "
                    f"{delays[-1]:.2f} s (rename to result file, one update_user each, schedule.inbox daily).")

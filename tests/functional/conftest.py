@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
+import socket
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -32,6 +37,52 @@ BASE_DN = "dc=example,dc=com"
 ROOT_PW = "test-root-secret"
 SERVICE_DN = f"cn=mopldap,ou=services,{BASE_DN}"
 SERVICE_PW = "test-service-secret-1"
+LISI = {"op": "create_user", "username": "lisi", "name": "李四", "user_type": "service",
+        "roles": ["service-specialist"], "initial_password": "Lisi-Init-2026!"}
+"""P001's staff member most tests create (as its administrator zhangsan)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float = 10) -> bool:
+    """Wait until something listens on 127.0.0.1:`port`; True if it does within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def run_mopldap(*args: str, env: dict | None = None, cwd: Path | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess:
+    """`mopldap ARGS` as its own process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "mopldap.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=timeout)
+
+
+def start_mopldap(*args: str, stderr=subprocess.PIPE) -> subprocess.Popen:
+    """`mopldap ARGS` started as its own process (to be killed, stopped or waited for)."""
+    return subprocess.Popen([sys.executable, "-m", "mopldap.cli", *args], stdout=subprocess.PIPE, stderr=stderr,
+                            text=True)
+
+
+def last_line(result: Result) -> str:
+    """The last line mopldap wrote to stderr: the one-line message of an error."""
+    return result.err.strip().splitlines()[-1]
+
+
+def stop_slapd(server: MopSlapd, sig: int = signal.SIGTERM) -> None:
+    """The directory goes away: slapd stopped (SIGTERM) or killed (SIGKILL); `_spawn()` brings it back."""
+    server._proc.send_signal(sig)
+    server._proc.wait()
+    server._proc = None
 
 
 @pytest.fixture(scope="session")
@@ -181,8 +232,6 @@ class Env:
     def audit(self) -> list[dict]:
         if not self.audit_file.exists():
             return []
-        import json
-
         return [json.loads(line) for line in self.audit_file.read_text(encoding="utf-8").splitlines()]
 
     def snapshot(self) -> str:
@@ -201,21 +250,32 @@ class Env:
                        for u in usernames)
         self.ldap_tool("ldapmodify", "-e", "relax", input=ldif)
 
-    def leave_claimed(self, rid: str, operations: list[dict], planned: list[tuple[str, str]],
-                      written_after: str = "2026-12-01T00:00:00+00:00") -> Path:
-        """Leave what a run killed after planning (and maybe writing) a request leaves: the claimed
-        file and its journal. Return the processing folder."""
-        import json
-
+    def leave_claimed(self, rid: str, operations: list[dict], planned: list[tuple[str, str]] = (),
+                      written_after: str = "2026-12-01T00:00:00+00:00", journal: bool = True) -> Path:
+        """Leave what a run killed after claiming a request leaves: the claimed file and (if it had
+        planned it: `journal`) its journal. Return the processing folder."""
         self.processing.mkdir(parents=True, exist_ok=True)
         claimed = self.processing / f"20261201T000000Z.1.abc__{rid}.yaml"
         claimed.write_text(yaml.safe_dump({"request_id": rid, "requested_by": "zhangsan", "partner": "P001",
                                            "operations": operations}, allow_unicode=True))
+        if not journal:
+            return self.processing
         (self.processing / f".{claimed.name}.journal").write_text(json.dumps({
             "run_id": "first-run", "written_after": written_after, "request_id": rid,
             "operations": [{"index": i, "op": op["op"], "target": op.get("username", "P001"), "status": status,
                             "message": message} for i, (op, (status, message)) in enumerate(zip(operations, planned))]}))
         return self.processing
+
+    def own_password(self, dn: str, old: str, new: str) -> None:
+        """The person sets their own password (RFC 3062, bound as themselves): slapd clears pwdReset."""
+        subprocess.run(["ldappasswd", "-x", "-H", self.server.ldap_uri, "-D", dn, "-w", old, "-s", new, dn],
+                       check=True, capture_output=True)
+
+    def assert_nowhere(self, secret: str) -> None:
+        """`secret` is in no file of the outbox or the archive."""
+        for folder in (self.outbox, self.archive):
+            for path in folder.rglob("*"):
+                assert path.is_dir() or secret not in path.read_text(errors="replace"), path
 
     def can_bind(self, dn: str, password: str) -> bool:
         proc = subprocess.run(["ldapwhoami", "-x", "-H", self.server.ldap_uri, "-D", dn, "-w", password],
@@ -321,6 +381,14 @@ def with_partner(env: Env) -> Env:
     return env
 
 
+def with_second_partner(env: Env) -> Env:
+    """Add partner P002, whose administrator is `qianba` (HQ's request)."""
+    env.request([{"op": "create_partner", "name": "P2", "admin": {"username": "qianba", "name": "钱八",
+                  "user_type": "service", "initial_password": "Qianba-Init-1"}}],
+                requested_by="hqadmin", partner="P002", request_id="P002-HQ-1")
+    return env
+
+
 @pytest.fixture(scope="session")
 def replica_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MopSlapd]:
     """A second slapd with the same configuration, standing in for a replica that took other binds."""
@@ -348,3 +416,23 @@ def own_server(tmp_path: Path) -> Iterator[MopSlapd]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def small_fs():
+    """Mount a tmpfs of `size` at a folder (root in the test machine; CI runs as root)."""
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str = "256k") -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.fail(f"cannot mount a tmpfs for the disk-full tests (run them as root): {proc.stderr.strip()}",
+                        pytrace=False)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

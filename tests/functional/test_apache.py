@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import base64
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,17 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_DN, ROOT, Env, account_dn
+from conftest import BASE_DN, ROOT, Env, account_dn, free_port, wait_for_port
 
 APP_DN = f"cn=app-service,ou=services,{BASE_DN}"
 APP_PASSWORD = "App-Service-Secret-1"
 MODULES = ["mpm_event", "authz_core", "authn_core", "auth_basic", "ldap", "authnz_ldap", "mime", "dir"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Apache:
@@ -63,14 +55,7 @@ Include {root}/mop-systems.conf
         proc = subprocess.run(["apache2", "-f", str(self.root / "httpd.conf"), "-k", "start"],
                               capture_output=True, text=True, env={"APACHE_RUN_DIR": str(self.root), "PATH": "/usr/sbin:/usr/bin"})
         assert proc.returncode == 0, proc.stderr
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"apache did not listen: {(self.root / 'error.log').read_text()}")
+        assert wait_for_port(self.port), f"apache did not listen: {(self.root / 'error.log').read_text()}"
 
     def stop(self) -> None:
         subprocess.run(["apache2", "-f", str(self.root / "httpd.conf"), "-k", "stop"], capture_output=True,
@@ -105,12 +90,6 @@ def apache(partner: Env) -> Iterator[Apache]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def own_password(env: Env, username: str, old: str, new: str) -> None:
-    dn = account_dn(username)
-    subprocess.run(["ldappasswd", "-x", "-H", env.server.ldap_uri, "-D", dn, "-w", old, "-s", new, dn],
-                   check=True, capture_output=True)
-
-
 def staff(username: str, roles: list[str], user_type: str = "service") -> dict:
     return {"op": "create_user", "username": username, "name": username, "user_type": user_type, "roles": roles,
             "initial_password": f"{username.title()}-Init-2026"}
@@ -121,8 +100,8 @@ def test_apache_lets_in_exactly_the_people_mopldap_grants_the_system(partner: En
     env.request([staff("lisi", ["service-specialist"]), staff("wangwu", ["sales-manager"], "sales")])
     # still on the password the administrator chose: refused
     assert apache.get("lisi", "Lisi-Init-2026") == 401
-    own_password(env, "lisi", "Lisi-Init-2026", "Lisi-Own-Choice-7")
-    own_password(env, "wangwu", "Wangwu-Init-2026", "Wangwu-Own-Choice-7")
+    env.own_password(account_dn("lisi"), "Lisi-Init-2026", "Lisi-Own-Choice-7")
+    env.own_password(account_dn("wangwu"), "Wangwu-Init-2026", "Wangwu-Own-Choice-7")
     env.cli("sync")
     assert apache.get("lisi", "Lisi-Own-Choice-7") == 200  # a role granting the system
     assert apache.get("wangwu", "Wangwu-Own-Choice-7") == 401  # no role granting it

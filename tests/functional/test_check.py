@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 
-from conftest import BASE_DN, ROOT_PW, Env, make_env, secure
+from conftest import BASE_DN, ROOT_PW, Env, account_dn, make_env, secure
 from mopldap.ldap.slapd import MopSlapd
 
 
@@ -21,8 +21,7 @@ def lines(result) -> dict[str, str]:
 
 def test_a_healthy_server_passes_every_check_and_the_probe_cleans_up(partner: Env):
     env = partner
-    subprocess.run(["ldapwhoami", "-x", "-H", env.server.ldap_uri, "-D", f"uid=zhangsan,ou=P001,ou=partners,{BASE_DN}",
-                    "-w", "Zhangsan-Init-1"], check=True, capture_output=True)
+    assert env.can_bind(account_dn("zhangsan"), "Zhangsan-Init-1")  # a login for "logins on provider"
     result = env.cli("check", "--probe")
     found = lines(result)
     assert all(v.startswith("ok") for k, v in found.items() if k != "size limit"), result.out
@@ -48,7 +47,7 @@ def test_a_policy_that_lets_people_store_pre_hashed_passwords_fails(partner: Env
     password pre-hashed, dodging pwdMinLength; check says so, and the fix closes the hole."""
     env = partner
     policy = f"dn: cn=default,ou=policies,{BASE_DN}\nchangetype: modify\nreplace: pwdCheckQuality\npwdCheckQuality: "
-    zhangsan = f"uid=zhangsan,ou=P001,ou=partners,{BASE_DN}"
+    zhangsan = account_dn("zhangsan")
 
     def set_own_hashed_password() -> int:
         own = f"dn: {zhangsan}\nchangetype: modify\nreplace: userPassword\nuserPassword: {{SSHA}}c2hvcnQ=\n"

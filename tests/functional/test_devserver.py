@@ -6,22 +6,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import yaml
 
+from conftest import ROOT, free_port, run_mopldap as mopldap, start_mopldap, wait_for_port
 from mopldap.ldap.slapd import INSTALL_HINT
 from mopldap.runs.devserver import gone_within
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_config(tmp_path: Path, port: int) -> Path:
@@ -35,11 +26,6 @@ def make_config(tmp_path: Path, port: int) -> Path:
     path = config_dir / "mopldap.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def mopldap(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mopldap.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
 
 
 def test_dev_server_starts_in_background_keeps_data_and_stops(tmp_path):
@@ -75,17 +61,9 @@ def test_dev_server_starts_in_background_keeps_data_and_stops(tmp_path):
 def test_dev_server_in_foreground_stops_on_ctrl_c(tmp_path):
     port = free_port()
     config = str(make_config(tmp_path, port))
-    proc = subprocess.Popen([sys.executable, "-m", "mopldap.cli", "dev-server", "--foreground", "--config", config],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_mopldap("dev-server", "--foreground", "--config", config)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the dev server did not open its port")
+        assert wait_for_port(port, 60), "the dev server did not open its port"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0
@@ -108,8 +86,7 @@ def test_dev_server_without_slapd_says_how_to_install_it(tmp_path):
 def test_killed_foreground_dev_server_takes_slapd_with_it(tmp_path):
     port = free_port()
     config = str(make_config(tmp_path, port))
-    proc = subprocess.Popen([sys.executable, "-m", "mopldap.cli", "dev-server", "--foreground", "--config", config],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_mopldap("dev-server", "--foreground", "--config", config)
     for line in proc.stdout:  # the server is up once this line is printed
         if "Ctrl-C stops it" in line:
             break

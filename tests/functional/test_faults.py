@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BASE_DN, Env, account_dn
+from conftest import BASE_DN, ROOT_PW, Env, account_dn, last_line, make_env, start_mopldap, stop_slapd
 from truth import ldapsearch, truth
 
 ROLE = f"cn=service-specialist,ou=roles,{BASE_DN}"
@@ -40,18 +39,11 @@ def holders(env: Env, group: str) -> int:
 
 
 def kill_slapd(env: Env) -> None:
-    env.server._proc.send_signal(signal.SIGKILL)
-    env.server._proc.wait()
-    env.server._proc = None
-
-
-def restart_slapd(env: Env) -> None:
-    env.server._spawn()
+    stop_slapd(env.server, signal.SIGKILL)
 
 
 def mopldap_process(env: Env, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mopldap.cli", "--config", str(env.config_path), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_mopldap("--config", str(env.config_path), *args)
 
 
 def wait_for_audit(env: Env, proc: subprocess.Popen, predicate, timeout: float = 60) -> list[dict]:
@@ -81,7 +73,7 @@ def test_slapd_killed_during_a_big_role_group_edit_is_repaired_by_the_next_sync(
     env.ldap_tool("ldapadd", input=accounts_ldif(names))
     env.cli("sync")
     edit = subprocess.Popen(["ldapmodify", "-x", "-H", env.server.ldap_uri, "-D", f"cn=admin,{BASE_DN}", "-w",
-                             "test-root-secret"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             ROOT_PW], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     edit.stdin.write(add_members_ldif(ROLE, [account_dn(n) for n in names]))
     edit.stdin.close()
@@ -89,7 +81,7 @@ def test_slapd_killed_during_a_big_role_group_edit_is_repaired_by_the_next_sync(
         assert edit.poll() is None or holders(env, ROLE) > 0, "the edit ended before it could be interrupted"
     kill_slapd(env)
     edit.wait()
-    restart_slapd(env)
+    env.server._spawn()
     damaged = holders(env, ROLE)
     members = env.ldapsearch("(objectClass=*)", "member", base=ROLE).count("member: uid=bulk")
     assert members == 3000 and damaged < 3000, f"no damage to repair: {damaged} of {members} hold the role"
@@ -102,8 +94,6 @@ def test_slapd_killed_during_a_big_role_group_edit_is_repaired_by_the_next_sync(
 def test_slapd_killed_while_mopldap_adopts_an_existing_directory_then_the_next_run_finishes(own_server, tmp_path):
     """A directory loaded by hand (accounts and role memberships, system groups empty): the first
     sync is killed by slapd dying in mid-write; the next one finishes the adoption."""
-    from conftest import make_env
-
     env = make_env(own_server, tmp_path)
     env.cli("init")
     names = [f"old{i:04d}" for i in range(2500)]
@@ -117,7 +107,7 @@ def test_slapd_killed_while_mopldap_adopts_an_existing_directory_then_the_next_r
     kill_slapd(env)
     proc.communicate(timeout=60)
     assert proc.returncode == 2
-    restart_slapd(env)
+    env.server._spawn()
     result = env.cli("sync")
     assert "reconcile (full)" in result.out
     assert_truth(env)
@@ -282,26 +272,6 @@ def _race(env: Env, names: list[str]) -> None:
 # -- mopldap's own files full or read-only ------------------------------------------------------
 
 
-@pytest.fixture
-def small_fs(tmp_path):
-    """Mount a tmpfs of `size` at a folder (root in the test machine; CI runs as root)."""
-    mounted: list[Path] = []
-
-    def mount(path: Path, size: str = "256k") -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            pytest.fail(f"cannot mount a tmpfs for the disk-full tests (run them as root): {proc.stderr.strip()}",
-                        pytrace=False)
-        mounted.append(path)
-        return path
-
-    yield mount
-    for path in reversed(mounted):
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
 def fill(folder: Path) -> Path:
     """Fill the file system of `folder`; return the filler file (delete it to free the space)."""
     filler = folder / "filler"
@@ -323,7 +293,7 @@ def test_a_full_outbox_stops_the_run_with_exit_4_and_the_next_run_finishes(partn
                        "roles": ["service-specialist"], "initial_password": "Lisi-pass-001"}])
     filler = fill(env.outbox)
     result = env.cli("sync", expect=4)
-    last = result.err.strip().splitlines()[-1]
+    last = last_line(result)
     assert last.startswith(f"mopldap: {env.outbox}") and "free space" in last and "Traceback" not in result.err
     filler.unlink()
     env.cli("sync")
@@ -375,7 +345,7 @@ def test_a_read_only_archive_stops_the_run_before_a_delete(partner, small_fs):
     subprocess.run(["mount", "-o", "remount,ro", str(archive)], check=True)
     rid = env.submit([{"op": "delete_user", "username": "lisi"}])
     result = env.cli("sync", expect=4)
-    assert "Read-only file system" in result.err.strip().splitlines()[-1]
+    assert "Read-only file system" in last_line(result)
     assert env.entry(account_dn("lisi")) is not None
     subprocess.run(["mount", "-o", "remount,rw", str(archive)], check=True)
     env.cli("sync")

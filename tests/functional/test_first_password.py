@@ -4,28 +4,18 @@ password its administrator or mopldap set reaches no system until the person set
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from conftest import BASE_DN, Env, account_dn
+from conftest import BASE_DN, LISI, Env, account_dn
 from test_operations import systems_of, roles_of
 
-LISI = {"op": "create_user", "username": "lisi", "name": "李四", "user_type": "service",
-        "roles": ["service-specialist"], "initial_password": "Lisi-Init-2026!"}
 
 
 @pytest.fixture
 def gated(partner: Env) -> Env:
     partner.write_config(access={"first_password_gate": True})  # the shipped default
     return partner
-
-
-def own_password(env: Env, username: str, old: str, new: str) -> None:
-    """The person sets their own password (RFC 3062, bound as themselves): slapd clears pwdReset."""
-    dn = account_dn(username)
-    subprocess.run(["ldappasswd", "-x", "-H", env.server.ldap_uri, "-D", dn, "-w", old, "-s", new, dn],
-                   check=True, capture_output=True)
 
 
 def test_a_new_account_has_its_roles_and_no_system_until_it_sets_its_own_password(gated: Env):
@@ -37,7 +27,7 @@ def test_a_new_account_has_its_roles_and_no_system_until_it_sets_its_own_passwor
     assert rows["lisi"]["status"] == "active, password not yet changed"
     env.cli("sync", "--full")
     assert systems_of(env, "lisi") == set()  # a full run keeps it out too
-    own_password(env, "lisi", "Lisi-Init-2026!", "Lisi-Own-Choice-7")
+    env.own_password(account_dn("lisi"), "Lisi-Init-2026!", "Lisi-Own-Choice-7")
     env.cli("sync")  # a routine run: the password change is a change of the entry
     assert systems_of(env, "lisi") == {"mop-service", "community"}
     assert json.loads(env.cli("report", "accounts", "--format", "json").out)[1]["status"] == "active"
@@ -46,12 +36,12 @@ def test_a_new_account_has_its_roles_and_no_system_until_it_sets_its_own_passwor
 def test_a_password_reset_takes_the_account_out_of_its_systems_until_the_new_one_is_its_own(gated: Env):
     env = gated
     env.request([LISI])
-    own_password(env, "lisi", "Lisi-Init-2026!", "Lisi-Own-Choice-7")
+    env.own_password(account_dn("lisi"), "Lisi-Init-2026!", "Lisi-Own-Choice-7")
     env.cli("sync")
     assert systems_of(env, "lisi") == {"mop-service", "community"}
     env.request([{"op": "reset_password", "username": "lisi", "new_password": "Reset-By-Admin-3"}])
     assert systems_of(env, "lisi") == set()
-    own_password(env, "lisi", "Reset-By-Admin-3", "Lisi-Own-Again-8")
+    env.own_password(account_dn("lisi"), "Reset-By-Admin-3", "Lisi-Own-Again-8")
     env.cli("sync")
     assert systems_of(env, "lisi") == {"mop-service", "community"}
 
@@ -68,12 +58,9 @@ def test_a_system_membership_added_by_hand_to_an_account_on_a_set_password_is_re
 def test_the_first_hq_administrator_reaches_its_systems_after_setting_its_password(env: Env):
     env.write_config(access={"first_password_gate": True})
     env.cli("init", "--hq-admin", "hq1", "--name", "总部")
-    import yaml
-
-    password = yaml.safe_load((env.outbox / "init-hq-admin-hq1.secret").read_text())["password"]
+    password = env.secret("init-hq-admin-hq1")["password"]
     dn = f"uid=hq1,ou=hq,{BASE_DN}"
     assert not [g for g in env.entry(dn, "memberOf").get("memberOf") if ",ou=systems," in g]
-    subprocess.run(["ldappasswd", "-x", "-H", env.server.ldap_uri, "-D", dn, "-w", password, "-s",
-                    "Hq-Own-Password-9", dn], check=True, capture_output=True)
+    env.own_password(dn, password, "Hq-Own-Password-9")
     env.cli("sync")
     assert [g for g in env.entry(dn, "memberOf").get("memberOf") if ",ou=systems," in g]

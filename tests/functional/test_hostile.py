@@ -14,14 +14,7 @@ import threading
 import pytest
 import yaml
 
-from conftest import BASE_DN, ROOT_PW, Env
-
-LISI = {"op": "create_user", "username": "lisi", "name": "李四", "user_type": "service",
-        "roles": ["service-specialist"], "initial_password": "Lisi-Init-2026!"}
-
-
-def last_line(result) -> str:
-    return result.err.strip().splitlines()[-1]
+from conftest import BASE_DN, LISI, ROOT_PW, Env, last_line, run_mopldap, with_second_partner
 
 
 # -- 1. the folders: owner-only ------------------------------------------------------------------
@@ -81,8 +74,7 @@ def test_a_parent_others_can_write_is_refused_unless_sticky(partner: Env):
 def test_the_daemon_refuses_to_start_on_folders_it_cannot_trust(partner: Env):
     env = partner
     env.work.chmod(0o777)
-    proc = subprocess.run([sys.executable, "-m", "mopldap.cli", "--config", str(env.config_path), "daemon"],
-                          capture_output=True, text=True, timeout=60)
+    proc = run_mopldap("--config", str(env.config_path), "daemon", timeout=60)
     assert proc.returncode == 1 and "work folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -211,9 +203,7 @@ def test_a_password_that_breaks_the_parser_appears_nowhere(partner: Env):
         "operations": [{"op": "reset_password", "username": "lisi", "new_pasword": SECRET}]}))
     result = env.cli("sync")
     assert SECRET not in result.out + result.err
-    for folder in (env.outbox, env.archive):
-        for path in folder.rglob("*"):
-            assert path.is_dir() or SECRET not in path.read_text(errors="replace"), path
+    env.assert_nowhere(SECRET)
     assert not env.audit_file.exists() or SECRET not in env.audit_file.read_text()
     assert "<redacted>" in (next((env.archive / "rejected").glob("*P001-g.yaml"))).read_text()
 
@@ -228,9 +218,7 @@ def test_the_redaction_marker_is_not_a_password(partner: Env):
 
 def test_one_partner_cannot_take_another_partners_request_id(partner: Env):
     env = partner
-    env.request([{"op": "create_partner", "name": "P2", "admin": {"username": "qianba", "name": "钱八",
-                  "user_type": "service", "initial_password": "Qianba-Init-1"}}],
-                requested_by="hqadmin", partner="P002", request_id="P002-HQ-1")
+    with_second_partner(env)
     env.submit([LISI], request_id="P002-2026-12-01-001", name="taken")  # by P001's administrator
     env.cli("sync")
     taken = env.result("taken.yaml")  # named after the file: the id is not P001's to use

@@ -184,8 +184,7 @@ def test_a_password_change_counts_as_activity_since_it_erases_the_last_login(par
     bind(env.server.ldap_uri, "zhangsan", "Zhangsan-Init-1")
     bind(env.server.ldap_uri, "u0", "Pass-u-0-xyz")
     assert env.entry(account_dn("u0"), "pwdLastSuccess").first("pwdLastSuccess")
-    subprocess.run(["ldappasswd", "-x", "-H", env.server.ldap_uri, "-D", account_dn("u0"), "-w", "Pass-u-0-xyz",
-                    "-s", "Own-Choice-u0-1"], check=True, capture_output=True)
+    env.own_password(account_dn("u0"), "Pass-u-0-xyz", "Own-Choice-u0-1")
     assert env.entry(account_dn("u0"), "pwdLastSuccess").first("pwdLastSuccess") is None  # the login is gone
     result = env.cli("lock-inactive")
     assert "1 locked" in result.out  # u1, idle for 40 days

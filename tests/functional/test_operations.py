@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from conftest import BASE_DN, account_dn
+from conftest import BASE_DN, account_dn, last_line
 
 SALES_MANAGER = {"op": "create_user", "username": "wangwu", "name": "王五", "title": "销售经理",
                  "email": "wangwu@p001.example.com", "mobile": "13800138003", "user_type": "sales",
@@ -218,7 +218,7 @@ def test_when_the_archive_cannot_be_written_nothing_is_deleted_and_the_next_run_
     (env.archive / "deleted").write_text("in the way")  # the archive folder cannot be created
     rid = env.submit([{"op": "delete_user", "username": "lisi"}])
     result = env.cli("sync", expect=4)
-    assert result.err.strip().splitlines()[-1].startswith(f"mopldap: {env.archive / 'deleted'}")
+    assert last_line(result).startswith(f"mopldap: {env.archive / 'deleted'}")
     assert "Traceback" not in result.err
     assert env.entry(account_dn("lisi")) is not None
     assert roles_of(env, "lisi") == {"service-specialist", "hotline-specialist"}  # memberships untouched

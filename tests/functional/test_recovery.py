@@ -22,10 +22,7 @@ def started() -> str:
 def test_a_claimed_file_without_a_journal_reusing_an_applied_id_is_a_duplicate(partner):
     env = partner
     env.request([LISI], request_id="P001-A")
-    env.processing.mkdir(parents=True, exist_ok=True)
-    (env.processing / "20261201T000000Z.1.abcdef__P001-A.yaml").write_text(yaml.safe_dump(  # claimed, then killed
-        {"request_id": "P001-A", "requested_by": "zhangsan", "partner": "P001",
-         "operations": [{"op": "delete_user", "username": "lisi"}]}))
+    env.leave_claimed("P001-A", [{"op": "delete_user", "username": "lisi"}], journal=False)  # claimed, then killed
     assert "1 duplicate" in env.cli("sync").out
     assert env.entry(account_dn("lisi")) is not None
     assert env.result("P001-A")["operations"][0]["op"] == "create_user"  # the first result stays
@@ -90,9 +87,7 @@ def test_a_password_glued_to_its_key_appears_nowhere(partner):
         "operations": [{"op": "enable_user", "username": "Sup3r-Secret-99"}]}))  # typed in the wrong field
     result = env.cli("sync")
     assert "Sup3r-Secret-99" not in result.out + result.err
-    for folder in (env.outbox, env.archive):
-        for path in folder.rglob("*"):
-            assert path.is_dir() or "Sup3r-Secret-99" not in path.read_text(errors="replace"), path
+    env.assert_nowhere("Sup3r-Secret-99")
 
 
 def test_apply_of_a_file_with_a_long_name_reports_its_status(partner, tmp_path):
@@ -104,12 +99,12 @@ def test_apply_of_a_file_with_a_long_name_reports_its_status(partner, tmp_path):
     assert ": applied; result in" in result.out and "Traceback" not in result.err
 
 
-def test_nothing_more_is_written_once_mopldaps_files_cannot_be(partner):
+def test_nothing_more_is_written_once_mopldaps_files_cannot_be(partner, small_fs):
     env = partner
     env.submit([dict(LISI, username="aaa")], request_id="P001-A1", name="a1", requested_by="hqadmin")  # same batch
     env.submit([{k: v for k, v in LISI.items() if k != "initial_password"} | {"username": "bbb"}],
                request_id="P001-B1", name="b1")  # its generated password cannot be recorded
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(env.outbox)], check=True)
+    small_fs(env.outbox, "1m")
     try:
         subprocess.run(["mount", "-o", "remount,ro", str(env.outbox)], check=True)
         env.cli("sync", expect=4)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from conftest import with_second_partner
 from test_operations import SALES_MANAGER, SERVICE
 
 
@@ -16,9 +17,7 @@ def report(env, *args: str):
 def test_accounts_and_access_per_partner_in_every_format(partner):
     env = partner
     env.request([SERVICE, SALES_MANAGER, {"op": "disable_user", "username": "wangwu", "reason": "offboarded"}])
-    env.request([{"op": "create_partner", "name": "P2", "admin": {"username": "qianba", "name": "钱八",
-                  "user_type": "service", "initial_password": "Qianba-Init-1"}}], requested_by="hqadmin",
-                partner="P002", request_id="P002-HQ-1")
+    with_second_partner(env)
     rows = json.loads(report(env, "accounts", "--partner", "P001", "--format", "json"))
     assert [(r["username"], r["status"], r["reason"]) for r in rows] == [
         ("lisi", "active, password not yet changed", ""), ("wangwu", "disabled", "offboarded"),
@@ -58,8 +57,6 @@ def test_report_rejects_a_bad_partner_code(partner):
 
 
 def test_access_marks_what_the_next_run_will_change(partner):
-    from test_operations import SERVICE
-
     env = partner
     env.request([SERVICE])
     env.ldapmodify("dn: cn=sales-manager,ou=roles,dc=example,dc=com\nchangetype: modify\nadd: member\n"

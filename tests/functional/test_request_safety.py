@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 import yaml
 
-from conftest import BASE_DN, account_dn
+from conftest import BASE_DN, LISI, account_dn, make_env, start_mopldap, with_second_partner
 
-LISI = {"op": "create_user", "username": "lisi", "name": "李四", "user_type": "service",
-        "roles": ["service-specialist"], "initial_password": "Lisi-Init-2026!"}
 
 
 @pytest.fixture
@@ -20,9 +17,7 @@ def two_partners(partner):
     """P001 (admin zhangsan, staff lisi) and P002 (admin qianba)."""
     env = partner
     env.request([LISI])
-    env.request([{"op": "create_partner", "name": "P2", "admin": {"username": "qianba", "name": "钱八",
-                  "user_type": "service", "initial_password": "Qianba-Init-1"}}],
-                requested_by="hqadmin", partner="P002", request_id="P002-HQ-1")
+    with_second_partner(env)
     return env
 
 
@@ -159,9 +154,7 @@ def test_bad_files_get_a_result_are_moved_aside_and_do_not_stop_the_run(partner,
     kept = {p.name.split("-", 2)[2]: p for p in quarantine.iterdir()}
     assert kept["d-link.yaml"].is_symlink() and kept["e-fifo.yaml"].is_fifo() and kept["f-folder.yaml"].is_dir()
     assert env.result("a-not-yaml.yaml")["kept_in"] == str(quarantine)
-    for folder in (env.outbox, env.archive):
-        for path in folder.rglob("*"):
-            assert path.is_dir() or "Secret-in-bad-file" not in path.read_text(errors="replace"), path
+    env.assert_nowhere("Secret-in-bad-file")
 
 
 def test_idempotent_operations_report_unchanged_and_write_nothing(partner):
@@ -221,8 +214,7 @@ def test_two_processes_never_apply_the_same_file_twice(partner):
     for i in range(12):
         env.submit([{"op": "create_user", "username": f"user{i}", "name": f"U{i}", "user_type": "service",
                      "roles": ["service-specialist"], "initial_password": f"User-pass-{i}"}])
-    procs = [subprocess.Popen([sys.executable, "-m", "mopldap.cli", "sync", "--config", str(env.config_path)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [start_mopldap("sync", "--config", str(env.config_path)) for _ in range(3)]
     for proc in procs:
         proc.communicate(timeout=120)
         assert proc.returncode == 0
@@ -320,8 +312,6 @@ def test_validate_checks_request_files_offline(partner, project_root):
 
 def test_a_write_the_server_refuses_fails_its_request_only(own_server, tmp_path):
     """Requests are written in batches; a refusal fails the request it belongs to, not its batch mates."""
-    from conftest import make_env
-
     unique = ("dn: olcOverlay=unique,olcDatabase={1}mdb,cn=config\nobjectClass: olcOverlayConfig\n"
               "objectClass: olcUniqueConfig\nolcOverlay: unique\nolcUniqueURI: ldap:///?mail?sub\n")
     subprocess.run(["ldapadd", "-Q", "-Y", "EXTERNAL", "-H", own_server.ldapi_uri], input=

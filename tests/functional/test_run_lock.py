@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import Env
+from conftest import Env, last_line
 from mopldap.files.lock import RunLock
 
 
@@ -25,7 +25,7 @@ def test_a_second_run_gives_up_after_its_wait_with_exit_5_and_writes_nothing(par
             result = env.cli("sync", "--only", step, "--wait", "0.3", expect=5)
             assert "another mopldap run holds" in result.err and "test-holder" in result.err
             assert [line for line in result.err.splitlines() if line.startswith("mopldap:")] == \
-                [result.err.strip().splitlines()[-1]]  # one line for the user, after the logged wait
+                [last_line(result)]  # one line for the user, after the logged wait
         env.cli("lock-inactive", "--wait", "0.3", expect=5)
     finally:
         lock.release()

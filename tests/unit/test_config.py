@@ -95,7 +95,7 @@ def test_bind_password_from_environment_wins(tmp_path, monkeypatch):
     assert config.ldap.bind_password() == "from-env"
 
 
-def test_cron_expressions_common_and_unusual(tmp_path):
+def test_cron_expressions_common_and_unusual():
     from mopldap.model.cron import check_cron
 
     for good in ("* * * * *", "*/15 * * * *", "0 2 * * *", "30 3 1-15/2 jan-jun mon-fri", "*/2 * * * * *",
