@@ -219,6 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("action", choices=("status",))
     request.add_argument("request_id", metavar="ID")
 
+    serve = command(
+        "serve",
+        "run the console (web pages) and the JSON API for partner administrators and their staff",
+        "Serve the console and the API /api/v1/ (default web.listen, 127.0.0.1:8080). People sign in "
+        "with their directory password (an LDAP bind as them); reads use their own connection, writes "
+        "are requests through the same pipeline as the inbox with the signed-in person as requester. "
+        "TLS with web.cert_file and web.key_file; a non-loopback address without TLS is refused unless "
+        "web.allow_insecure. SIGTERM or Ctrl-C stops it.",
+    )
+    serve.add_argument("--listen", metavar="HOST:PORT", help="where to listen (default: web.listen)")
+
     dev = command(
         "dev-server",
         "run the embedded OpenLDAP (Debian's slapd) for trying mopldap out",
@@ -284,6 +295,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .runs.status import run_request_status
 
         return run_request_status(config, args.request_id)
+    if args.command == "serve":
+        from .web.server import serve
+
+        return serve(config, rolemap, args.listen)
     if args.command == "daemon":
         from .runs.daemon import run_daemon
 

@@ -113,6 +113,13 @@ class Inbox:
             path.unlink()
         return Claimed(target, shown_name(path.name), False)
 
+    def hand_in(self, name: str, text: str) -> Claimed:
+        """Claim a request that comes as text (the console, the API): written straight into the
+        processing folder, so that if the process dies before its result, the next run finishes it."""
+        target = self._target(name)
+        write_atomic(target, text, 0o600)
+        return Claimed(target, shown_name(name), False)
+
     def claim_from(self, path: Path) -> Claimed:
         """Claim a file given on the command line (`mopldap apply`): moved if it is in the inbox,
         copied if it is elsewhere (a file of someone's own folder is left where it was)."""

@@ -43,6 +43,10 @@ class Outbox:
             return {}
         return {str(k): str(v) for k, v in known.items()} if isinstance(known, dict) else {}
 
+    def forget_secrets(self, request_id: str) -> None:
+        """Remove <request_id>.secret once its passwords were shown (the console, the API)."""
+        (self.folder / f"{request_id}.secret").unlink(missing_ok=True)
+
     def write_secrets(self, request_id: str, secrets: dict[str, str]) -> Path:
         """Merge generated passwords into <request_id>.secret (0600)."""
         path = self.folder / f"{request_id}.secret"

@@ -52,6 +52,15 @@ class WriteError(DirectoryError):
         self.code = code
 
 
+class BindRefused(DirectoryError):
+    """The server refused the bind itself (wrong password, locked account, unknown DN), as opposed
+    to not being reachable: the console answers one with "wrong username or password"."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def _decode(value: bytes) -> str:
     try:
         return value.decode("utf-8")
@@ -122,11 +131,11 @@ class Directory:
             self.stats["bind"] += 1
             if not conn.bind():
                 result = conn.result or {}
-                raise DirectoryError(
+                conn.unbind()
+                raise BindRefused(
                     f"{self.url}: bind as {self.bind_dn} refused "
                     f"({result.get('description')}{': ' + result['message'] if result.get('message') else ''}): "
-                    "check ldap.bind_dn and the bind password"
-                )
+                    "check ldap.bind_dn and the bind password", result.get("result"))
         except DirectoryError:
             raise
         except LDAPStartTLSError as exc:
@@ -344,6 +353,14 @@ class Directory:
         self.stats["extended"] += 1
         ok = self._call(f"password change of {dn}", self.conn.extend.standard.modify_password, dn, None, password)
         self._check(bool(ok), "password change of", dn)
+
+    def change_own_password(self, old: str, new: str) -> None:
+        """The bound person changes their own password (RFC 3062 with the old one): the server's
+        policy decides (minimum length, quality, history) and clears pwdReset. WriteError says why not."""
+        log.debug("ldap_passwd", cmd=self._cli("ldappasswd", "-a", "<old>", "-s", "<new>"))
+        self.stats["extended"] += 1
+        ok = self._call("password change", self.conn.extend.standard.modify_password, None, old, new)
+        self._check(bool(ok), "password change of", self.bind_dn)
 
 
 def _add_arguments(attrs: Mapping[str, Sequence[str | bytes]]) -> tuple[list, dict[str, list]]:

@@ -241,6 +241,49 @@ class AccessConfig(_Strict):
     what that connection may do next, and most applications check a password with a bind alone."""
 
 
+class WebConfig(_Strict):
+    """`mopldap serve`: the console and the API."""
+
+    listen: str = "127.0.0.1:8080"
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    allow_insecure: bool = False
+    session_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    sign_in_per_minute: int = Field(default=10, ge=1, le=1000)
+    """sign-in attempts allowed per minute from one address, and for one username (ppolicy counts
+    failures per account on top of that)"""
+    language: Literal["zh", "en"] = "zh"
+    write_wait_seconds: float = Field(default=30, gt=0)
+    """how long a write waits for a scheduled run holding the run lock before the page says 'busy'"""
+
+    _paths = field_validator("cert_file", "key_file")(_resolve)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host_port(value)
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WebConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both cert_file and key_file, or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.cert_file is not None
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """Split HOST:PORT ([v6]:PORT too). Raise ValueError saying what is wrong."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"'{text}' is not HOST:PORT (e.g. 127.0.0.1:8080)")
+    return host, int(port)
+
+
 class DevServerConfig(_Strict):
     data_dir: Path = Path("../var/slapd")
 
@@ -256,6 +299,7 @@ class Config(_Strict):
     logging: LoggingConfig = _section()
     passwords: PasswordsConfig = _section()
     access: AccessConfig = _section()
+    web: WebConfig = _section()
     dev_server: DevServerConfig = _section()
     source: Path = Field(default=Path("config/mopldap.yaml"), exclude=True)
 

@@ -48,6 +48,11 @@ def apply_file(rt: Runtime, path: Path, echo=print) -> str:
     return next(iter(processor.statuses.values()))
 
 
+def process_claimed(rt: Runtime, claimed: Claimed, echo=lambda text: None) -> RequestProcessor:
+    """Process one request already claimed (handed in by the console or the API)."""
+    return _process(rt, echo, [(claimed.path, False)], lambda file, _: claimed)
+
+
 def _process(rt: Runtime, echo, files: list[tuple[Path, bool]],
              claim: Callable[[Path, bool], Claimed | None]) -> RequestProcessor:
     """Claim and process each (file, left by a run that died) (in a dry run: read it where it is);

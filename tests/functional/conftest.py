@@ -436,3 +436,85 @@ def small_fs():
     yield mount
     for path in reversed(mounted):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+# -- the console and the API (mopldap serve) ------------------------------------------------
+
+ZHANGSAN_PW = "Zhangsan-Own-2026"  # P001's administrator, once he chose his own password
+HQADMIN_PW = "Hqadmin-Own-2026"
+QIANBA_PW = "Qianba-Own-2026"  # P002's administrator (with_second_partner), likewise
+
+
+@dataclass
+class Console:
+    """`mopldap serve` running as its own process for one test's env, and how to talk to it."""
+
+    env: Env
+    proc: subprocess.Popen
+    url: str
+
+    def client(self, lang: str = "en"):
+        import httpx
+
+        return httpx.Client(base_url=self.url, headers={"Accept-Language": lang}, timeout=30)
+
+    @staticmethod
+    def csrf(html: str) -> str:
+        import re
+
+        return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+    def sign_in(self, username: str, password: str, lang: str = "en"):
+        """A client signed in as `username` (cookies kept), and the page it landed on."""
+        client = self.client(lang)
+        page = client.get("/signin")
+        answer = client.post("/signin", data={"csrf": self.csrf(page.text), "username": username, "password": password},
+                             follow_redirects=True)
+        return client, answer
+
+    def log(self) -> str:
+        """What the server logged so far (it is stopped first)."""
+        self.stop()
+        return self.proc.stderr.read() if self.proc.stderr else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_console(env: Env, **sections: dict) -> Console:
+    """Start `mopldap serve` for `env` on a free loopback port and wait until it answers. With
+    `sections`, the config is rewritten first (the first password gate on, as shipped, unless
+    `access` says otherwise)."""
+    port = free_port()
+    env.write_config(**({"access": {"first_password_gate": True}} | sections))
+    proc = subprocess.Popen([sys.executable, "-m", "mopldap.cli", "--config", str(env.config_path), "serve",
+                             "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    if not wait_for_port(port, 30):
+        proc.kill()
+        raise AssertionError(f"mopldap serve did not start: {proc.stderr.read() if proc.stderr else ''}")
+    return Console(env, proc, f"http://127.0.0.1:{port}")
+
+
+def own_passwords(env: Env) -> Env:
+    """hqadmin and zhangsan set their own passwords (their first, set for them, only allows that)."""
+    hq_pw = yaml.safe_load((env.outbox / "init-hq-admin-hqadmin.secret").read_text())["password"]
+    env.own_password(f"uid=hqadmin,ou=hq,{BASE_DN}", hq_pw, HQADMIN_PW)
+    env.own_password(account_dn("zhangsan"), "Zhangsan-Init-1", ZHANGSAN_PW)
+    return env
+
+
+@pytest.fixture
+def console(partner: Env) -> Iterator[Console]:
+    """Partner P001 (administrator zhangsan, password ZHANGSAN_PW) and HQ's hqadmin (HQADMIN_PW),
+    with `mopldap serve` running for them; the first password gate on, as shipped."""
+    own_passwords(partner)
+    running = start_console(partner)
+    yield running
+    running.stop()
