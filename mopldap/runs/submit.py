@@ -55,6 +55,17 @@ def submit_request(config: Config, rolemap: RoleMap, request: dict[str, Any], ch
     if status != "duplicate" and isinstance(rid, str):
         outbox = Outbox(config.paths.outbox)
         passwords = outbox.read_secrets(rid)
-        outbox.forget_secrets(rid)
-        result.pop("secrets", None)
+        if passwords:
+            outbox.forget_secrets(rid)
+            _say_shown(result, rid)
+            outbox.write_result(rid, result)  # the outbox's copy says where the passwords went, too
     return Submitted(status, result, passwords)
+
+
+def _say_shown(result: dict[str, Any], request_id: str) -> None:
+    """The result no longer points at the .secret file: its passwords go to the requester only."""
+    result.pop("secrets", None)
+    note = f"generated password in {request_id}.secret"
+    for op in result.get("operations") or []:
+        if isinstance(op, dict) and isinstance(op.get("message"), str):
+            op["message"] = op["message"].replace(note, "generated password shown once to the requester, stored nowhere")

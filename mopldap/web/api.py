@@ -15,17 +15,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..files.atomic import read_own
 from ..files.outbox import Outbox
 from ..ldap.directory import Directory
-from ..model.requests import (HQ_OPERATIONS, MAX_OPERATIONS, REQUEST_ID_PATTERN, AddRoles, CreatePartner, CreateUser,
-                              DeleteUser, DisableUser, EnableUser, PartnerCode, RemoveRoles, RequestId, ResetPassword,
-                              ResumePartner, SetRoles, SuspendPartner, UpdateUser, Username, id_belongs_to)
+from ..model.requests import (HQ_OPERATIONS, MAX_OPERATIONS, OPERATIONS, REQUEST_ID_PATTERN, PartnerCode, RequestId,
+                              Username, id_belongs_to)
 from ..model.layout import PARTNER_CODE_PATTERN
 from ..model.times import parse_as_of
-from ..model.yamlfile import format_location
+from ..model.yamlfile import format_location, pydantic_errors
 from . import actions, reads
 from .people import Person, WrongCredentials, sign_in
 
@@ -33,9 +33,7 @@ log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/v1")
 basic = HTTPBasic(auto_error=False, realm="mopldap")
 
-Operation = Annotated[Union[CreateUser, UpdateUser, SetRoles, AddRoles, RemoveRoles, DisableUser, EnableUser,
-                            ResetPassword, DeleteUser, CreatePartner, SuspendPartner, ResumePartner],
-                      Field(discriminator="op")]
+Operation = Annotated[Union[tuple(OPERATIONS.values())], Field(discriminator="op")]  # the request format's own
 
 
 class RequestBody(BaseModel):
@@ -108,7 +106,7 @@ async def post_request(request: Request, body: RequestBody, who: Signed) -> Resp
     document = {"request_id": body.request_id or actions.new_request_id(body.partner, "api"),
                 "requested_by": person.username, "partner": body.partner, "operations": raw["operations"]}
     console = request.app.state.console
-    submitted = actions.submit(console.config, console.rolemap, document, "api")
+    submitted = await run_in_threadpool(actions.submit, console.config, console.rolemap, document, "api")
     result = dict(submitted.result)
     if submitted.passwords:
         result["passwords"] = submitted.passwords  # generated: this answer is the only place they are shown
@@ -157,6 +155,23 @@ def partner_accounts(request: Request, code: str, who: Signed, q: str = "", stat
     return JSONResponse({"partner": code, "accounts": [row.as_json() for row in rows]})
 
 
+@dataclass
+class _Errors:
+    """FastAPI's validation errors, shaped like pydantic's ValidationError for pydantic_errors()."""
+
+    items: Any
+
+    def errors(self, include_url: bool = False) -> Any:
+        return self.items
+
+
+def _plain(loc: tuple) -> tuple:
+    """('body', 'operations', 0, 'create_user', 'email') -> ('operations', 0, 'email'): as a file's problems read."""
+    loc = loc[1:] if loc[:1] == ("body",) else loc
+    return tuple(part for i, part in enumerate(loc)
+                 if not (part in OPERATIONS and i > 0 and isinstance(loc[i - 1], int)))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError) -> Response:
@@ -164,9 +179,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
-        # loc and message only: the input could be a password
-        problems = [f"{format_location(tuple(p for p in e['loc'] if p != 'body'), hide_secrets=True)}: {e['msg']}"
-                    for e in exc.errors()]
+        # where and what only, in the request format's words: the input could be a password
+        problems = [f"{format_location(_plain(loc), hide_secrets=True)}: {message}"
+                    for loc, message in pydantic_errors(_Errors(exc.errors()), hide_secrets=True)]
         if request.url.path.startswith("/api/"):
             return api_error(400, "invalid request", problems=problems)
         console = request.app.state.console

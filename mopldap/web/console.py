@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ from ..model.config import Config
 from ..model.rolemap import RoleMap
 from .guard import SignInLimiter
 from .i18n import LANGUAGES, pick_language, translator
+from .people import find_account, person_of
 from .sessions import Session, SessionStore
 
 HERE = Path(__file__).parent
+RECHECK_SECONDS = 60
 
 
 class Console:
@@ -31,7 +34,19 @@ class Console:
         self.templates.env.autoescape = True
 
     def session(self, request: Request) -> Session | None:
-        return self.sessions.get(request.session.get("sid"))
+        """The signed-in session, if any. Once a minute it is checked against the directory: an
+        account disabled, locked, deleted or moved since signing in is signed out, and a change of
+        roles (no longer an administrator) takes effect."""
+        session = self.sessions.get(request.session.get("sid"))
+        if session is None or time.monotonic() - session.checked_at < RECHECK_SECONDS:
+            return session
+        state = find_account(self.config, session.person.username)
+        if state is None or not state.enabled or state.dn != session.person.dn:
+            self.sessions.end(session.sid)
+            return None
+        session.person = person_of(state, self.rolemap)
+        session.checked_at = time.monotonic()
+        return session
 
     def language(self, request: Request) -> str:
         return pick_language(request.cookies.get("lang"), request.headers.get("accept-language"),

@@ -92,7 +92,8 @@ ZH = {
     "none": "无",
     "not locked for inactivity": "不会因不活跃被锁定",
     "offboarded": "离职",
-    "inactive": "不活跃",
+    "inactivity": "长期未登录",
+    "partner-suspended": "伙伴已暂停",
     "suspended": "已暂停",
     "unchanged": "不变",
     "Search code or name": "搜索编码或名称",
@@ -134,14 +135,14 @@ ZH = {
         "无法连接目录服务或操作被拒绝,未做任何修改。请稍后再试,或联系总部。",
     "mopldap cannot write its own files (disk full?); nothing was changed. Tell HQ.":
         "mopldap 无法写入自己的文件(磁盘已满?),未做任何修改。请联系总部。",
-    "Your session ended; please sign in again.": "会话已结束,请重新登录。",
 }
 
 
 EN = {  # keys that are codes rather than English
     "first-password": "active, password not yet changed",
     "admin": "by an administrator",
-    "inactive": "inactive for too long",
+    "inactivity": "no login for too long",
+    "partner-suspended": "partner suspended",
     "sort: username": "sort by username",
     "sort: name": "sort by name",
     "sort: status": "sort by status",

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from ..ldap.directory import Directory, WriteError
@@ -116,7 +117,7 @@ async def signin(request: Request) -> Response:
         return console.page(request, "signin.html", None, 429, username=username,
                             error="Too many failed sign-ins; wait a minute and try again.")
     try:
-        person, own = sign_in(console.config, console.rolemap, username, password)
+        person, own = await run_in_threadpool(sign_in, console.config, console.rolemap, username, password)
     except WrongCredentials:
         console.limiter.failed(address, username)
         log.info("sign_in_refused", client=address)
@@ -177,6 +178,10 @@ async def change_password(request: Request) -> Response:
     console = _console(request)
     session = _signed_in(request, console)
     form = await _form(request, session, console)
+    return await run_in_threadpool(_change_password, console, request, session, form)
+
+
+def _change_password(console: Console, request: Request, session: Session, form: FormData | None) -> Response:
     min_length = actions.min_password_length(console.config)
     if form is None:
         return console.page(request, "password.html", session, 400, min_length=min_length,
@@ -249,8 +254,8 @@ async def create_partner(request: Request) -> Response:
         return console.problem(request, session, 400, "The form expired; please try again.")
     code = str(form.get("partner_code") or "").strip()
     operation = operation_from_form("create_partner", form)
-    return _submit(console, request, session, code or "?", operation, form,
-                   again=lambda errors: _partners_again(console, request, session, errors, form))
+    return await run_in_threadpool(_submit, console, request, session, code or "?", operation, form,
+                                   again=lambda errors: _partners_again(console, request, session, errors, form))
 
 
 def _partners_again(console: Console, request: Request, session: Session, errors: dict, form: FormData) -> Response:
@@ -279,7 +284,7 @@ async def _partner_action(request: Request, code: str, op: str) -> Response:
     form = await _form(request, session, console)
     if form is None:
         return console.problem(request, session, 400, "The form expired; please try again.")
-    return _submit(console, request, session, code, {"op": op}, form)
+    return await run_in_threadpool(_submit, console, request, session, code, {"op": op}, form)
 
 
 # -- a partner's accounts --------------------------------------------------------------------
@@ -344,9 +349,9 @@ async def new_account(request: Request, code: str) -> Response:
     roles = [str(r) for r in form.getlist("roles")]
     operation = operation_from_form("create_user", form, roles)
     values = {k: v for k, v in form.items() if "password" not in k and k != "csrf"}
-    return _submit(console, request, session, code, operation, form,
-                   again=lambda errors: console.page(request, "new_account.html", session, 400, code=code,
-                                                     errors=errors, values=values, chosen=roles))
+    return await run_in_threadpool(_submit, console, request, session, code, operation, form,
+                                   again=lambda errors: console.page(request, "new_account.html", session, 400, code=code,
+                                                                     errors=errors, values=values, chosen=roles))
 
 
 @router.get("/partners/{code}/accounts/{username}", response_class=HTMLResponse)
@@ -385,8 +390,8 @@ async def account_action(request: Request, code: str, username: str, op: str) ->
                              op)
     roles = [str(r) for r in form.getlist("roles")]
     operation = operation_from_form(op, form, roles)
-    return _submit(console, request, session, code, operation, form,
-                   again=lambda errors: _account_page(request, code, username, 400, errors, op))
+    return await run_in_threadpool(_submit, console, request, session, code, operation, form,
+                                   again=lambda errors: _account_page(request, code, username, 400, errors, op))
 
 
 def _submit(console: Console, request: Request, session: Session, partner: str, operation: dict[str, Any],

@@ -23,6 +23,7 @@ class Session:
     own: Directory  # bound as the person; one request at a time uses it (`lock`)
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     last_seen: float = field(default_factory=time.monotonic)
+    checked_at: float = field(default_factory=time.monotonic)  # when the account was last found enabled
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def csrf_ok(self, token: object) -> bool:
