@@ -68,6 +68,8 @@ ZH = {
     "Save": "保存",
     "Search": "搜索",
     "Set these roles": "设置为这些角色",
+    "Add this role": "增加此角色",
+    "Remove this role": "去掉此角色",
     "Show": "查询",
     "Sign in": "登录",
     "Sign out": "退出",

@@ -4,6 +4,8 @@ is a request through the pipeline with the person as requester (actions.submit).
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import re
 from typing import Any
 
 import structlog
@@ -25,6 +27,7 @@ from .sessions import Session
 
 log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
+_LOCAL_PATH = re.compile(r"/(?:[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*)?")  # the console's own paths only
 ACCOUNT_OPS = ("update_user", "set_roles", "add_roles", "remove_roles", "disable_user", "enable_user",
                "reset_password", "delete_user")
 
@@ -60,8 +63,6 @@ async def _form(request: Request, session: Session | None, console: Console) -> 
 
 
 def _same(a: str, b: str) -> bool:
-    import hmac
-
     return hmac.compare_digest(a.encode(), b.encode())
 
 
@@ -144,7 +145,7 @@ async def signout(request: Request) -> Response:
 
 @router.get("/language")
 def language(request: Request, to: str = "", back: str = "/") -> Response:
-    target = back if back.startswith("/") and not back.startswith("//") and "\\" not in back else "/"
+    target = back if _LOCAL_PATH.fullmatch(back) else "/"  # never elsewhere: no //host, no \\, no control characters
     response = redirect(target)
     if to in LANGUAGES:
         response.set_cookie("lang", to, max_age=365 * 86400, httponly=True, samesite="strict",

@@ -6,7 +6,6 @@ or when the process stops."""
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import threading
 import time
@@ -25,9 +24,6 @@ class Session:
     last_seen: float = field(default_factory=time.monotonic)
     checked_at: float = field(default_factory=time.monotonic)  # when the account was last found enabled
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def csrf_ok(self, token: object) -> bool:
-        return isinstance(token, str) and hmac.compare_digest(token.encode(), self.csrf.encode())
 
 
 class SessionStore:
