@@ -212,6 +212,12 @@ def pydantic_errors(error: Any, prefix: Location = (), hide_secrets: bool = Fals
             if not hide_secrets:  # a request file's values are never quoted
                 message += f", not {item.get('input')!r}"
             message = f"must be {message}"
+        elif item["type"] == "union_tag_invalid":  # pydantic's own message quotes the value
+            message = f"unknown {item.get('ctx', {}).get('discriminator', 'tag')}; one of: " \
+                      f"{item.get('ctx', {}).get('expected_tags', '?')}"
+        given = item.get("input")
+        if hide_secrets and isinstance(given, str) and len(given) >= 3 and given in message:
+            message = message.replace(given, "<the value given>")  # whatever pydantic says next
         out.append((loc, message))
     return out
 

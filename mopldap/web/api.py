@@ -193,4 +193,4 @@ def install_error_handlers(app: FastAPI) -> None:
             return api_error(exc.status_code, str(exc.detail))
         console = request.app.state.console
         return console.problem(request, console.session(request), exc.status_code,
-                               "No such page." if exc.status_code == 404 else str(exc.detail))
+                               "No such page." if exc.status_code in (404, 405) else "That address is not valid.")

@@ -60,7 +60,7 @@ class Console:
         context |= {"request": request, "session": session, "person": session.person if session else None,
                     "csrf": session.csrf if session else request.session["pre"], "lang": lang,
                     "languages": LANGUAGES, "_": translator(lang), "rolemap": self.rolemap,
-                    "path": request.url.path}
+                    "path": request.url.path if request.method == "GET" else "/"}  # a page one can come back to
         return self.templates.TemplateResponse(request, name, context, status_code=status_code)
 
     def problem(self, request: Request, session: Session | None, status_code: int, message: str) -> HTMLResponse:

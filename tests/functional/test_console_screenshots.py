@@ -1,0 +1,102 @@
+"""Screenshots of the console's main pages for the documentation (docs/screenshots/*.png), taken
+in the real browser of the browser tests with the same fixtures. Not a test of its own: skipped
+unless MOPLDAP_SCREENSHOTS=1 (scripts/screenshots sets it).
+
+The pages are Chinese, as the partners' staff see them (fonts-noto-cjk for the glyphs); a
+generated password is masked before its page is taken.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from browsing import check, choose, click, element, open_page, sign_in, start_browser, type_into
+from conftest import HQADMIN_PW, LISI, QIANBA_PW, ROOT, ZHANGSAN_PW, account_dn, with_second_partner
+
+pytestmark = pytest.mark.skipif(os.environ.get("MOPLDAP_SCREENSHOTS") != "1",
+                                reason="screenshots for the documentation: scripts/screenshots")
+
+OUT = ROOT / "docs" / "screenshots"
+WIDTH, HEIGHT = 1280, 800
+MASK = "••••••••••••••••••••"
+
+
+@pytest.fixture(scope="module")
+def camera() -> Iterator:
+    driver = start_browser(WIDTH, HEIGHT)
+    # exactly WIDTH x HEIGHT CSS pixels at scale 1, whatever the window's own frame takes
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
+    yield driver
+    driver.quit()
+
+
+def shoot(driver, name: str) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    driver.execute_script("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur();")
+    path = OUT / f"{name}.png"
+    path.write_bytes(driver.get_screenshot_as_png())
+    return path
+
+
+def test_screenshots_of_the_main_pages(console, camera):
+    env = console.env
+    driver = camera
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    env.request([LISI | {"title": "服务工程师", "email": "lisi@p001.example.com", "mobile": "13800138001"},
+                 {"op": "create_user", "username": "wangwu", "name": "王五", "user_type": "sales",
+                  "roles": ["sales-manager"], "title": "销售经理", "initial_password": "Wangwu-Init-2026!"},
+                 {"op": "create_user", "username": "zhouqi", "name": "周七", "user_type": "marketing",
+                  "roles": ["sales-marketing-staff"], "initial_password": "Zhouqi-Init-2026!"}])
+    env.request([{"op": "disable_user", "username": "zhouqi", "reason": "offboarded"}])
+    env.own_password(account_dn("lisi"), LISI["initial_password"], "Lisi-Own-Choice-7")
+    env.own_password(account_dn("wangwu"), "Wangwu-Init-2026!", "Wangwu-Own-Choice-7")
+    with_second_partner(env)
+    env.own_password(account_dn("qianba", "P002"), "Qianba-Init-1", QIANBA_PW)
+    env.cli("sync")  # their systems, now that their passwords are their own
+
+    open_page(driver, f"{console.url}/signin", "signin")
+    type_into(driver, "username", "zhangsan")
+    shoot(driver, "signin")
+
+    sign_in(driver, console, "zhangsan", ZHANGSAN_PW, expect_id="accounts")
+    click(driver, "new-account", "create-account")
+    type_into(driver, "f-username", "zhaoliu")
+    type_into(driver, "f-name", "赵六")
+    type_into(driver, "f-title", "热线专员")
+    type_into(driver, "f-email", "zhaoliu@p001.example.com")
+    choose(driver, "f-user_type", "service")
+    check(driver, "role-hotline-specialist")
+    shoot(driver, "new_account")
+
+    click(driver, "create-account", "result-status")
+    generated = element(driver, "password-zhaoliu").text
+    driver.execute_script("for (const e of document.querySelectorAll('code.password')) e.textContent = arguments[0];",
+                          MASK)
+    assert element(driver, "password-zhaoliu").text == MASK
+    shoot(driver, "result")
+
+    click(driver, "back", "account-zhaoliu")
+    shoot(driver, "accounts")
+
+    open_page(driver, f"{console.url}/partners/P001/accounts/lisi", "roles-form")
+    shoot(driver, "account")
+
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    sign_in(driver, console, "zhaoliu", generated, expect_id="must-change")
+    shoot(driver, "password")
+
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    sign_in(driver, console, "lisi", "Lisi-Own-Choice-7", expect_id="systems")
+    shoot(driver, "me")
+
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    sign_in(driver, console, "hqadmin", HQADMIN_PW, expect_id="partners")
+    shoot(driver, "partners")
+
+    names = {"signin", "new_account", "result", "accounts", "account", "password", "me", "partners"}
+    assert {p.stem for p in OUT.glob("*.png")} >= names
