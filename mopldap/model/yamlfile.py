@@ -216,8 +216,9 @@ def pydantic_errors(error: Any, prefix: Location = (), hide_secrets: bool = Fals
             message = f"unknown {item.get('ctx', {}).get('discriminator', 'tag')}; one of: " \
                       f"{item.get('ctx', {}).get('expected_tags', '?')}"
         given = item.get("input")
-        if hide_secrets and isinstance(given, str) and len(given) >= 3 and given in message:
-            message = message.replace(given, "<the value given>")  # whatever pydantic says next
+        if (hide_secrets and item["type"] != "value_error" and isinstance(given, str) and len(given) >= 3
+                and given in message):  # pydantic's own messages (ours, value_error, never quote a value)
+            message = message.replace(given, "<the value given>")
         out.append((loc, message))
     return out
 
