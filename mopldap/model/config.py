@@ -255,6 +255,10 @@ class WebConfig(_Strict):
     language: Literal["zh", "en"] = "zh"
     write_wait_seconds: float = Field(default=30, gt=0)
     """how long a write waits for a scheduled run holding the run lock before the page says 'busy'"""
+    behind_tls_proxy: bool = False
+    """a reverse proxy terminates TLS in front: cookies are Secure and HSTS is sent all the same"""
+    trusted_proxies: list[str] = ["127.0.0.1"]
+    """addresses whose X-Forwarded-For is believed (the client address that sign-ins are counted by)"""
 
     _paths = field_validator("cert_file", "key_file")(_resolve)
 
@@ -273,6 +277,11 @@ class WebConfig(_Strict):
     @property
     def tls(self) -> bool:
         return self.cert_file is not None
+
+    @property
+    def https(self) -> bool:
+        """People reach the console over HTTPS (its own TLS, or a TLS proxy's)."""
+        return self.tls or self.behind_tls_proxy
 
 
 def host_port(text: str) -> tuple[str, int]:

@@ -41,6 +41,18 @@ def submit(config: Config, rolemap: RoleMap, request: dict[str, Any], channel: s
     return submit_request(config, rolemap, request, channel, config.web.write_wait_seconds)
 
 
+SIGNING_OUT = frozenset({"reset_password", "disable_user", "delete_user"})
+
+
+def end_sessions_of_changed(sessions, request: dict[str, Any], submitted: Submitted) -> None:
+    """An account whose password was reset, or that was disabled or deleted, keeps no console session."""
+    if submitted.status not in ("applied", "failed", "pending"):
+        return
+    for op in request.get("operations") or []:
+        if isinstance(op, dict) and op.get("op") in SIGNING_OUT and isinstance(op.get("username"), str):
+            sessions.end_person(op["username"])
+
+
 def min_password_length(config: Config) -> int:
     """The default policy's pwdMinLength, read by mopldap's account (a person on a reset password
     may read nothing yet)."""

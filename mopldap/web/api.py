@@ -70,12 +70,12 @@ def caller(request: Request, credentials: Annotated[HTTPBasicCredentials | None,
         raise ApiError(401, "sign in: HTTP Basic authentication with your username and password")
     console = request.app.state.console
     address = request.client.host if request.client else "?"
-    if not console.limiter.allowed(address, credentials.username):
+    if not console.limiter.allowed(address):
         raise ApiError(429, "too many failed sign-ins; wait a minute")
     try:
         person, own = sign_in(console.config, console.rolemap, credentials.username, credentials.password)
     except WrongCredentials:
-        console.limiter.failed(address, credentials.username)
+        console.limiter.failed(address)
         raise ApiError(401, "wrong username or password") from None
     try:
         if person.must_change_password:
@@ -106,13 +106,19 @@ async def post_request(request: Request, body: RequestBody, who: Signed) -> Resp
     document = {"request_id": body.request_id or actions.new_request_id(body.partner, "api"),
                 "requested_by": person.username, "partner": body.partner, "operations": raw["operations"]}
     console = request.app.state.console
+    if body.request_id is not None:
+        earlier = _result_of(console, body.request_id)
+        if earlier is not None and earlier.get("requested_by") != person.username:
+            raise ApiError(409, f"request_id {body.request_id} is another request's: give a new one")
     submitted = await run_in_threadpool(actions.submit, console.config, console.rolemap, document, "api")
+    actions.end_sessions_of_changed(console.sessions, document, submitted)
     result = dict(submitted.result)
     if submitted.passwords:
         result["passwords"] = submitted.passwords  # generated: this answer is the only place they are shown
-    status = {"applied": 200, "rejected": 400, "duplicate": 409, "failed": 502}.get(submitted.status, 500)
-    if status == 200:
-        return JSONResponse(result)
+    status = {"applied": 200, "rejected": 400, "duplicate": 409, "failed": 502,
+              "pending": 202}.get(submitted.status, 500)
+    if status in (200, 202):
+        return JSONResponse(result, status_code=status)
     message = {"rejected": "the request was rejected: see problems",
                "duplicate": f"request_id {document['request_id']} was used before: give a new one",
                "failed": "the directory refused a write: see problems"}.get(submitted.status, submitted.status)
@@ -124,19 +130,25 @@ async def post_request(request: Request, body: RequestBody, who: Signed) -> Resp
 def get_request(request: Request, request_id: str, who: Signed) -> Response:
     console = request.app.state.console
     unknown = ApiError(404, f"no result for request {request_id} that you may see")
-    if not REQUEST_ID_PATTERN.fullmatch(request_id):
-        raise unknown
-    try:
-        result = yaml.safe_load(read_own(Outbox(console.config.paths.outbox).result_path(request_id)))
-    except (OSError, ValueError, yaml.YAMLError):
-        raise unknown from None
-    if not isinstance(result, dict):
+    result = _result_of(console, request_id)
+    if result is None:
         raise unknown
     person = who.person
     partner = str(result.get("partner") or request_id.split("-", 1)[0])
     if not (person.may_manage(partner) or result.get("requested_by") == person.username):
         raise unknown  # another partner's request: not even its existence is confirmed
     return JSONResponse(result)
+
+
+def _result_of(console, request_id: str) -> dict[str, Any] | None:
+    """The result document of `request_id` in the outbox, if there is one."""
+    if not REQUEST_ID_PATTERN.fullmatch(request_id):
+        return None
+    try:
+        result = yaml.safe_load(read_own(Outbox(console.config.paths.outbox).result_path(request_id)))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return result if isinstance(result, dict) else None
 
 
 @router.get("/partners/{code}/accounts", summary="A partner's accounts, as the console shows them",
@@ -183,14 +195,17 @@ def install_error_handlers(app: FastAPI) -> None:
         problems = [f"{format_location(_plain(loc), hide_secrets=True)}: {message}"
                     for loc, message in pydantic_errors(_Errors(exc.errors()), hide_secrets=True)]
         if request.url.path.startswith("/api/"):
+            if not request.headers.get("authorization", "").lower().startswith("basic "):
+                return api_error(401, "sign in: HTTP Basic authentication with your username and password")
             return api_error(400, "invalid request", problems=problems)
         console = request.app.state.console
-        return console.problem(request, console.session(request), 400, "That address is not valid.")
+        return console.problem(request, console.session(request, recheck=False), 400, "That address is not valid.")
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return api_error(exc.status_code, str(exc.detail))
         console = request.app.state.console
-        return console.problem(request, console.session(request), exc.status_code,
-                               "No such page." if exc.status_code in (404, 405) else "That address is not valid.")
+        message = {404: "No such page.", 405: "No such page.", 413: "The form is too large."}
+        return console.problem(request, console.session(request, recheck=False), exc.status_code,
+                               message.get(exc.status_code, "That address is not valid."))

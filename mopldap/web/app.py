@@ -16,6 +16,7 @@ from ..model.errors import DirectoryError, LocalFilesError
 from ..model.rolemap import RoleMap
 from . import api, pages
 from .console import HERE, Console, redirect
+from .guard import MAX_BODY
 
 log = structlog.get_logger(__name__)
 COOKIE = "mopldap_session"
@@ -42,16 +43,16 @@ def security_headers(tls: bool):
 
 def create_app(config: Config, rolemap: RoleMap) -> FastAPI:
     app = FastAPI(title="mopldap API", version="1", openapi_url="/api/v1/openapi.json", docs_url=None,
-                  redoc_url=None,
+                  redoc_url=None, max_body_size=MAX_BODY,
                   description="Partner account requests through mopldap's pipeline. HTTP Basic authentication "
                               "on every call, checked by an LDAP bind as that account; the caller is the requester.")
     console = Console(config, rolemap)
     app.state.console = console
-    app.middleware("http")(security_headers(config.web.tls))
+    app.middleware("http")(security_headers(config.web.https))
     # the signed cookie holds only the session id; its signing key lives as long as the process,
     # like the sessions themselves. max_age is renewed with every answer: the idle expiry
     app.add_middleware(SessionMiddleware, secret_key=secrets.token_urlsafe(48), session_cookie=COOKIE,
-                       max_age=config.web.session_minutes * 60, same_site="strict", https_only=config.web.tls)
+                       max_age=config.web.session_minutes * 60, same_site="strict", https_only=config.web.https)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -93,4 +94,4 @@ def _trouble(request: Request, status: int, kind: str) -> Response:
     if request.url.path.startswith("/api/"):
         return api.api_error(status, TROUBLE[kind])
     console: Console = request.app.state.console
-    return console.problem(request, console.session(request), status, TROUBLE[kind])
+    return console.problem(request, console.session(request, recheck=False), status, TROUBLE[kind])

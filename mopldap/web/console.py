@@ -33,12 +33,13 @@ class Console:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.autoescape = True
 
-    def session(self, request: Request) -> Session | None:
-        """The signed-in session, if any. Once a minute it is checked against the directory: an
-        account disabled, locked, deleted or moved since signing in is signed out, and a change of
-        roles (no longer an administrator) takes effect."""
+    def session(self, request: Request, recheck: bool = True) -> Session | None:
+        """The signed-in session, if any. Once a minute it is checked against the directory (an LDAP
+        search: call it off the event loop): an account disabled, locked, deleted or moved since
+        signing in is signed out, and a change of roles (no longer an administrator) takes effect.
+        Without `recheck` (error pages), only the session as it is."""
         session = self.sessions.get(request.session.get("sid"))
-        if session is None or time.monotonic() - session.checked_at < RECHECK_SECONDS:
+        if session is None or not recheck or time.monotonic() - session.checked_at < RECHECK_SECONDS:
             return session
         state = find_account(self.config, session.person.username)
         if state is None or not state.enabled or state.dn != session.person.dn:

@@ -84,6 +84,8 @@ ZH = {
     "User type": "用户类型",
     "Username": "用户名",
     "Your password was changed.": "密码已修改。",
+    "Sign in again with your new password.": "请用新密码重新登录。",
+    "Request pending": "请求已受理,等待执行",
     "Your password was set by an administrator. Choose your own password before you go on: until then your "
     "systems stay closed to you.": "您的密码是管理员设置的。请先设置您自己的密码:在此之前您无法使用各系统。",
     "Your systems open at the next scheduled run (within minutes).": "您的系统权限将在下一次定时运行时开通(几分钟内)。",
@@ -131,6 +133,7 @@ ZH = {
     "No such partner.": "伙伴不存在。",
     "No such account.": "帐号不存在。",
     "That address is not valid.": "地址无效。",
+    "The form is too large.": "提交的内容太大。",
     "Another mopldap run is writing; nothing was changed. Try again in a minute.":
         "另一个 mopldap 任务正在写入,未做任何修改。请一分钟后再试。",
     "The directory cannot be reached or refused the operation; nothing was changed. Try again later, or tell HQ.":

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from ..ldap.directory import Directory, WriteError
+from ..model.errors import DirectoryError
 from ..model.layout import PARTNER_CODE_PATTERN, USERNAME_PATTERN, Layout
 from ..model.times import parse_as_of
 from ..plan.reports import COLUMNS, access_rows, render
@@ -28,6 +29,7 @@ from .sessions import Session
 log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
 _LOCAL_PATH = re.compile(r"/(?:[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*)?")  # the console's own paths only
+WRONG_PASSWORDS = 3  # wrong current passwords in one session before it is ended
 ACCOUNT_OPS = ("update_user", "set_roles", "add_roles", "remove_roles", "disable_user", "enable_user",
                "reset_password", "delete_user")
 
@@ -113,14 +115,14 @@ async def signin(request: Request) -> Response:
     username = str(form.get("username") or "")[:64]
     password = str(form.get("password") or "")
     address = _client(request)
-    if not console.limiter.allowed(address, username):
+    if not console.limiter.allowed(address):
         log.warning("sign_in_rate_limited", client=address)
         return console.page(request, "signin.html", None, 429, username=username,
                             error="Too many failed sign-ins; wait a minute and try again.")
     try:
         person, own = await run_in_threadpool(sign_in, console.config, console.rolemap, username, password)
     except WrongCredentials:
-        console.limiter.failed(address, username)
+        console.limiter.failed(address)
         log.info("sign_in_refused", client=address)
         return console.page(request, "signin.html", None, 401, username=username,
                             error="Wrong username or password.")
@@ -136,7 +138,7 @@ async def signin(request: Request) -> Response:
 @router.post("/signout")
 async def signout(request: Request) -> Response:
     console = _console(request)
-    session = console.session(request)
+    session = console.session(request, recheck=False)
     if session is not None and await _form(request, session, console) is not None:
         console.sessions.end(session.sid)
     request.session.clear()
@@ -149,7 +151,7 @@ def language(request: Request, to: str = "", back: str = "/") -> Response:
     response = redirect(target)
     if to in LANGUAGES:
         response.set_cookie("lang", to, max_age=365 * 86400, httponly=True, samesite="strict",
-                            secure=_console(request).config.web.tls)
+                            secure=_console(request).config.web.https)
     return response
 
 
@@ -177,7 +179,7 @@ def password_page(request: Request) -> Response:
 @router.post("/password", response_class=HTMLResponse)
 async def change_password(request: Request) -> Response:
     console = _console(request)
-    session = _signed_in(request, console)
+    session = await run_in_threadpool(_signed_in, request, console)
     form = await _form(request, session, console)
     return await run_in_threadpool(_change_password, console, request, session, form)
 
@@ -203,17 +205,31 @@ def _change_password(console: Console, request: Request, session: Session, form:
                 session.own.change_own_password(old, new)
         except WriteError as exc:
             log.info("password_change_refused", username=session.person.username, code=exc.code)
-            error = ("The current password is wrong." if exc.code == 49 else
+            wrong_old = exc.code == 49 or (exc.code == 53 and "old password" in str(exc))
+            error = ("The current password is wrong." if wrong_old else
                      "The directory's password policy refused the new password (too short, too simple, "
                      "or used before).")
+            if wrong_old:  # slapd does not count these: a stolen session must not guess on
+                session.wrong_passwords += 1
+                if session.wrong_passwords >= WRONG_PASSWORDS:
+                    log.warning("signed_out_after_wrong_passwords", username=session.person.username)
+                    console.sessions.end(session.sid)
+                    request.session.clear()
+                    return redirect("/signin")
     if error is not None:
         return console.page(request, "password.html", session, 400, min_length=min_length, error=error)
-    person, own = _signed_in_again(console, session, new)
-    session = console.sessions.replace(session, person, own)
+    log.info("password_changed", username=session.person.username)
+    first = session.person.must_change_password
+    console.sessions.end_person(session.person.username)  # every session of the old password ends, this one too
+    request.session.clear()
+    try:
+        person, own = _signed_in_again(console, session, new)
+    except (DirectoryError, WrongCredentials):
+        return console.page(request, "password_done.html", None, granted=False, again=True)
+    session = console.sessions.create(person, own)
     request.session["sid"] = session.sid
-    log.info("password_changed", username=person.username)
-    granted = actions.grant_systems_now(console.config, console.rolemap) if console.config.access.first_password_gate \
-        else True
+    granted = actions.grant_systems_now(console.config, console.rolemap) \
+        if first and console.config.access.first_password_gate else True
     return console.page(request, "password_done.html", session, granted=granted)
 
 
@@ -247,7 +263,7 @@ def partner_list(request: Request, q: str = "", page: int = 1) -> Response:
 @router.post("/partners", response_class=HTMLResponse)
 async def create_partner(request: Request) -> Response:
     console = _console(request)
-    session = _signed_in(request, console)
+    session = await run_in_threadpool(_signed_in, request, console)
     if session.person.must_change_password or not session.person.is_hq_admin:
         return console.problem(request, session, 404, "No such page.")
     form = await _form(request, session, console)
@@ -279,7 +295,7 @@ async def resume_partner(request: Request, code: str) -> Response:
 
 async def _partner_action(request: Request, code: str, op: str) -> Response:
     console = _console(request)
-    session, refused = _guarded(console, request, code)
+    session, refused = await run_in_threadpool(_guarded, console, request, code)
     if refused is not None:
         return refused
     form = await _form(request, session, console)
@@ -341,7 +357,7 @@ def new_account_page(request: Request, code: str) -> Response:
 @router.post("/partners/{code}/new", response_class=HTMLResponse)
 async def new_account(request: Request, code: str) -> Response:
     console = _console(request)
-    session, refused = _guarded(console, request, code)
+    session, refused = await run_in_threadpool(_guarded, console, request, code)
     if refused is not None:
         return refused
     form = await _form(request, session, console)
@@ -380,7 +396,7 @@ def _account_page(request: Request, code: str, username: str, status_code: int =
 @router.post("/partners/{code}/accounts/{username}/{op}", response_class=HTMLResponse)
 async def account_action(request: Request, code: str, username: str, op: str) -> Response:
     console = _console(request)
-    session, refused = _guarded(console, request, code)
+    session, refused = await run_in_threadpool(_guarded, console, request, code)
     if refused is not None:
         return refused
     form = await _form(request, session, console)
@@ -404,8 +420,10 @@ def _submit(console: Console, request: Request, session: Session, partner: str, 
     if offline and again is not None:
         return again(offline)
     submitted = actions.submit(console.config, console.rolemap, request_doc, "console")
+    actions.end_sessions_of_changed(console.sessions, request_doc, submitted)
     if submitted.status == "rejected" and again is not None:  # the form again, as it was filled in
         placed, rest = problems_by_field(submitted.result.get("problems") or [])
         return again(placed | ({"": "; ".join(rest)} if rest else {}))
-    status_code = {"applied": 200, "rejected": 400, "failed": 502, "duplicate": 409}.get(submitted.status, 500)
+    status_code = {"applied": 200, "rejected": 400, "failed": 502, "duplicate": 409,
+                   "pending": 202}.get(submitted.status, 500)
     return console.page(request, "result.html", session, status_code, submitted=submitted, partner=partner)

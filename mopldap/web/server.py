@@ -39,6 +39,7 @@ def serve(config: Config, rolemap: RoleMap, listen: str | None = None) -> int:
     scheme = "https" if config.web.tls else "http"
     log.info("serving", url=f"{scheme}://{host}:{port}/", api=f"{scheme}://{host}:{port}/api/v1/openapi.json")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False,
+                proxy_headers=True, forwarded_allow_ips=",".join(config.web.trusted_proxies),
                 ssl_certfile=str(config.web.cert_file) if config.web.cert_file else None,
                 ssl_keyfile=str(config.web.key_file) if config.web.key_file else None)
     return 0

@@ -23,6 +23,7 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     last_seen: float = field(default_factory=time.monotonic)
     checked_at: float = field(default_factory=time.monotonic)  # when the account was last found enabled
+    wrong_passwords: int = 0  # wrong current passwords given to change it
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -50,10 +51,13 @@ class SessionStore:
                 session.last_seen = time.monotonic()
             return session
 
-    def replace(self, session: Session, person: Person, own: Directory) -> Session:
-        """A new session (new id, new token) for the same browser: after the password changes."""
-        self.end(session.sid)
-        return self.create(person, own)
+    def end_person(self, username: str) -> None:
+        """End every session of `username` (its password changed or was reset, it was disabled)."""
+        with self._lock:
+            ended = [self._sessions.pop(sid) for sid, s in list(self._sessions.items())
+                     if s.person.username == username]
+        for session in ended:
+            session.own.close()
 
     def end(self, sid: object) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ forms turned into operations and their problems placed next to fields, where `se
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,14 +82,18 @@ def test_sessions_have_their_own_ids_and_tokens_and_end_at_sign_out():
         store.end(sid)
 
 
-def test_replacing_a_session_gives_a_new_id_and_token_and_closes_the_old_connection():
+def test_ending_a_persons_sessions_ends_every_one_of_them_and_no_one_elses():
     store = SessionStore(idle_seconds=60)
-    old_own, new_own = Connection(), Connection()
-    old = store.create(ZHANGSAN, old_own)
-    new = store.replace(old, ZHANGSAN, new_own)
-    assert new.sid != old.sid and new.csrf != old.csrf
-    assert store.get(old.sid) is None and old_own.closed == 1
-    assert store.get(new.sid) is new and new.own is new_own
+    first, second, other = Connection(), Connection(), Connection()
+    one, two = store.create(ZHANGSAN, first), store.create(ZHANGSAN, second)
+    someone = store.create(replace(ZHANGSAN, username="lisi", dn="uid=lisi,ou=P001,ou=partners,dc=example,dc=com"),
+                           other)
+    store.end_person("zhangsan")
+    assert store.get(one.sid) is None and store.get(two.sid) is None
+    assert first.closed == 1 and second.closed == 1
+    assert store.get(someone.sid) is someone and other.closed == 0
+    again = store.create(ZHANGSAN, Connection())
+    assert again.sid not in (one.sid, two.sid) and again.csrf not in (one.csrf, two.csrf)
 
 
 # -- the language ------------------------------------------------------------------------------
