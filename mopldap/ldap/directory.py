@@ -23,7 +23,7 @@ from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError, LDAPStartT
 from ldap3.protocol.rfc4527 import post_read_control, pre_read_control
 
 from ..model.change import Modification
-from ..model.config import LdapConfig
+from ..model.config import LdapConfig, ReplicaConfig
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
 
@@ -361,6 +361,19 @@ class Directory:
         self.stats["extended"] += 1
         ok = self._call("password change", self.conn.extend.standard.modify_password, None, old, new)
         self._check(bool(ok), "password change of", self.bind_dn)
+
+
+def connect_replica(config: LdapConfig, replica: ReplicaConfig) -> Directory:
+    """A bound connection to `replica`, with its own credentials if it has them (else ldap.bind_dn's).
+    A refused bind is one line naming the replica and the settings to fix (DirectoryError, exit 2)."""
+    password = replica.password()
+    directory = Directory(config, url=replica.url, bind_dn=replica.bind_dn, password=password)
+    try:
+        return directory.connect()
+    except BindRefused as exc:
+        settings = "its bind_dn and bind_password_file" if password is not None else "ldap.bind_dn and its password"
+        raise DirectoryError(f"replica {replica.url} refused the bind as {directory.bind_dn} ({exc.code}): "
+                             f"check {settings} in ldap.replicas") from None
 
 
 def _add_arguments(attrs: Mapping[str, Sequence[str | bytes]]) -> tuple[list, dict[str, list]]:

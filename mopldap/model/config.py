@@ -66,6 +66,52 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+def _check_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("ldap", "ldaps") or not parsed.hostname:
+        raise ValueError(f"'{url}' is not an ldap:// or ldaps:// URL with a host")
+    return url
+
+
+def _read_password(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+
+
+class ReplicaConfig(_Strict):
+    """A replica read for logins: its URL, and its own credentials when it has them (else ldap.bind_dn's)."""
+
+    url: str
+    bind_dn: str | None = None
+    bind_password_file: Path | None = None
+
+    _paths = field_validator("bind_password_file")(_resolve)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value)
+
+    @field_validator("bind_dn")
+    @classmethod
+    def _dn(cls, value: str | None) -> str | None:
+        return None if value is None else _check_dn(value)
+
+    @model_validator(mode="after")
+    def _both(self) -> ReplicaConfig:
+        if (self.bind_dn is None) != (self.bind_password_file is None):
+            raise ValueError("give both bind_dn and bind_password_file, or neither (then ldap.bind_dn's are used)")
+        return self
+
+    def password(self) -> str | None:
+        """This replica's own bind password, or None: it takes ldap.bind_dn's."""
+        if self.bind_password_file is None:
+            return None
+        return _read_password(self.bind_password_file, f"ldap.replicas ({self.url}): bind_password_file")
+
+
 class LdapConfig(_Strict):
     url: str = "ldap://127.0.0.1:3890"
     start_tls: bool = False
@@ -74,20 +120,23 @@ class LdapConfig(_Strict):
     bind_dn: str = "cn=mopldap,ou=services,dc=example,dc=com"
     bind_password_file: Path | None = None
     base_dn: str = "dc=example,dc=com"
-    replicas: list[str] = []
+    replicas: list[ReplicaConfig] = []
+    """URLs, or {url, bind_dn, bind_password_file} for a replica with credentials of its own"""
     timeout: float = Field(default=10.0, gt=0)
     page_size: int = Field(default=500, ge=1, le=10000)
 
     _paths = field_validator("ca_file", "bind_password_file")(_resolve)
 
-    @field_validator("url", "replicas")
+    @field_validator("url")
     @classmethod
-    def _check_urls(cls, value: str | list[str]) -> str | list[str]:
-        for url in [value] if isinstance(value, str) else value:
-            parsed = urlparse(url)
-            if parsed.scheme not in ("ldap", "ldaps") or not parsed.hostname:
-                raise ValueError(f"'{url}' is not an ldap:// or ldaps:// URL with a host")
-        return value
+    def _check_url(cls, value: str) -> str:
+        return _check_url(value)
+
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _replica_urls(cls, value: object) -> object:
+        """A replica given as a URL alone is {url: URL}."""
+        return [{"url": item} if isinstance(item, str) else item for item in value] if isinstance(value, list) else value
 
     @field_validator("bind_dn", "base_dn")
     @classmethod
@@ -96,7 +145,7 @@ class LdapConfig(_Strict):
 
     @model_validator(mode="after")
     def _transport_security(self) -> LdapConfig:
-        for url in [self.url, *self.replicas]:
+        for url in [self.url, *(replica.url for replica in self.replicas)]:
             parsed = urlparse(url)
             if parsed.scheme == "ldaps" and self.start_tls:
                 raise ValueError(f"start_tls makes no sense with {url}: ldaps:// is already TLS")
@@ -117,12 +166,7 @@ class LdapConfig(_Strict):
                 f"ldap.bind_password_file: not set and ${PASSWORD_ENV} is empty: "
                 "give one of them the bind DN's password"
             )
-        try:
-            return self.bind_password_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(
-                f"ldap.bind_password_file: cannot read {self.bind_password_file}: {exc.strerror}"
-            ) from None
+        return _read_password(self.bind_password_file, "ldap.bind_password_file")
 
 
 class PathsConfig(_Strict):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from ldap3.utils.conv import escape_filter_chars
 
 from ..files.folders import folder_problem
-from ..ldap.directory import ONELEVEL, Directory, WriteError
-from ..model.config import Config
+from ..ldap.directory import ONELEVEL, Directory, WriteError, connect_replica
+from ..model.config import Config, ReplicaConfig
 from ..model.errors import DirectoryError, MopldapError
 from ..model.layout import Layout, normalize_dn
 from ..model.passwords import generate, hash_password
@@ -88,23 +88,24 @@ class Checker:
                 self.probe_account(directory)
             else:
                 self.add("warn", "password scheme", f"{config.passwords.scheme}: verified only with --probe")
-        for url in config.ldap.replicas:
-            replica = self.connect(url, f"replica {url}")
+        for settings in config.ldap.replicas:
+            replica = self.connect(settings.url, f"replica {settings.url}", settings)
             if replica is not None:
                 with replica:
-                    self.recorded_logins(replica, f"replica {url}")
+                    self.recorded_logins(replica, f"replica {settings.url}")
         return self.lines
 
     # -- the checks ------------------------------------------------------------------
 
-    def connect(self, url: str, what: str) -> Directory | None:
+    def connect(self, url: str, what: str, replica: ReplicaConfig | None = None) -> Directory | None:
         try:
-            directory = Directory(self.config.ldap, url=url).connect()
+            directory = (connect_replica(self.config.ldap, replica) if replica is not None
+                         else Directory(self.config.ldap, url=url).connect())
         except DirectoryError as exc:
             self.unreachable = True
             self.add("FAIL", what, exc.message)
             return None
-        self.add("ok", what, f"{url}: bound as {self.config.ldap.bind_dn}")
+        self.add("ok", what, f"{url}: bound as {directory.bind_dn}")
         return directory
 
     def folders(self) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import structlog
 
 from ..ldap.accounts import count_enabled, iter_accounts
-from ..ldap.directory import Directory
+from ..ldap.directory import Directory, connect_replica
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
 from ..model.layout import Layout, normalize_dn
@@ -33,8 +33,8 @@ log = structlog.get_logger(__name__)
 
 def _connect_replicas(rt: Runtime, servers: list[tuple[str, Directory]]) -> None:
     """Append a connection to every replica to `servers` (the caller closes them, even on failure)."""
-    for url in rt.config.ldap.replicas:
-        servers.append((url, Directory(rt.config.ldap, url=url).connect()))
+    for replica in rt.config.ldap.replicas:
+        servers.append((replica.url, connect_replica(rt.config.ldap, replica)))
 
 
 def _idle_on(directory: Directory, layout: Layout, attributes: list[str], since: dt.datetime,

@@ -190,3 +190,40 @@ def test_a_password_change_counts_as_activity_since_it_erases_the_last_login(par
     assert "1 locked" in result.out  # u1, idle for 40 days
     status = {u: env.entry(account_dn(u), "mopAccountStatus").first("mopAccountStatus") for u in ("u0", "u1")}
     assert status == {"u0": "active", "u1": "disabled"}
+
+
+def test_a_replica_with_credentials_of_its_own_is_read_with_them(partner, replica_server):
+    """ldap.replicas entries may be {url, bind_dn, bind_password_file}: here the replica knows
+    nothing of mopldap's account, only its own administrator."""
+    env = partner
+    env.request(staff(2))
+    env.age(["u0", "u1", "zhangsan"], days=31)
+    copy_tree(env.server, replica_server)
+    bind(replica_server.ldap_uri, "u0", "Pass-u-0-xyz")  # logged in on the replica only
+    bind(env.server.ldap_uri, "zhangsan", "Zhangsan-Init-1")
+    (env.config_path.parent / "replica.password").write_text(ROOT_PW)
+    own = {"url": replica_server.ldap_uri.rstrip("/"), "bind_dn": f"cn=admin,{BASE_DN}",
+           "bind_password_file": "replica.password"}
+    env.write_config(ldap={"replicas": [own]}, inactivity={"max_locks_per_run": 10})
+    assert "1 locked" in env.cli("lock-inactive").out
+    status = {u: env.entry(account_dn(u), "mopAccountStatus").first("mopAccountStatus") for u in ("u0", "u1")}
+    assert status == {"u0": "active", "u1": "disabled"}
+    check = env.cli("check", expect=None)
+    assert f"ok   replica {own['url']}: {own['url']}: bound as cn=admin,{BASE_DN}" in check.out.splitlines(), check.out
+
+
+def test_a_replica_that_refuses_its_credentials_is_named_in_one_line(partner, replica_server):
+    env = partner
+    env.request(staff(1))
+    (env.config_path.parent / "replica.password").write_text("not-the-password")
+    url = replica_server.ldap_uri.rstrip("/")
+    env.write_config(ldap={"replicas": [{"url": url, "bind_dn": f"cn=admin,{BASE_DN}",
+                                         "bind_password_file": "replica.password"}]},
+                     inactivity={"max_locks_per_run": 10})
+    result = env.cli("lock-inactive", expect=2)
+    assert result.err.strip().splitlines()[-1] == (
+        f"mopldap: inactivity: replica {url} refused the bind as cn=admin,{BASE_DN} (49): check its bind_dn and "
+        "bind_password_file in ldap.replicas; no account was locked")
+    check = env.cli("check", expect=2)
+    assert any(line.startswith(f"FAIL replica {url}: replica {url} refused the bind as cn=admin,{BASE_DN}")
+               for line in check.out.splitlines()), check.out

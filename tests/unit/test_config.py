@@ -120,3 +120,18 @@ def test_crontab_weekdays_mean_what_crontab_means():
     assert fire.weekday() == 0 and fire.day == 30  # the next Monday, 02:00
     fire = cron_trigger("0 2 * * 7").get_next_fire_time(None, monday)
     assert fire.weekday() == 6  # Sunday
+
+
+def test_a_replica_is_a_url_or_a_url_with_credentials_of_its_own(tmp_path):
+    (tmp_path / "r.pw").write_text("replica-secret\n")
+    path = tmp_path / "mopldap.yaml"
+    path.write_text("ldap:\n  replicas:\n    - ldap://127.0.0.1:3891\n"
+                    "    - {url: 'ldap://127.0.0.1:3892', bind_dn: 'cn=reader,dc=example,dc=com', "
+                    "bind_password_file: r.pw}\n")
+    from mopldap.model.config import load_config
+
+    plain, own = load_config(path).ldap.replicas
+    assert (plain.url, plain.bind_dn, plain.password()) == ("ldap://127.0.0.1:3891", None, None)
+    assert (own.bind_dn, own.password()) == ("cn=reader,dc=example,dc=com", "replica-secret")
+    half = problems(tmp_path, "ldap: {replicas: [{url: 'ldap://127.0.0.1:3892', bind_dn: 'cn=x'}]}\n")
+    assert any("give both bind_dn and bind_password_file" in p for p in half), half
