@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ldap3.utils.conv import escape_filter_chars
 
-from ..model.change import Change
+from ..model.change import Change, Modification
 from ..model.entry import Entry
 from ..model.schema import ACCOUNT_FILTER, LOCKED_FILTER
 from ..model.times import format_time, parse_time
@@ -78,6 +78,32 @@ class InactivityPlan:
     warnings: list[IdleAccount] = field(default_factory=list)
     limit: int | None = None
     braked: str | None = None
+
+
+CARRY_AFTER = dt.timedelta(days=1)
+
+
+def carried_logins(provider_idle: dict[str, Entry], replica_copies: dict[str, list[tuple[str, Entry]]],
+                   attributes: Sequence[str], login_attributes: Sequence[str]) -> list[Change]:
+    """The logins to write into mopLastLogon on the provider: for each account the provider holds
+    idle, the latest login a replica holds (`replica_copies`: normalized DN -> (url, entry)), when it
+    is newer than the provider's latest activity by more than a day. A consumer's pwdLastSuccess
+    lives only there, and the provider's next change to the entry replicates over it."""
+    changes = []
+    for key, entry in sorted(provider_idle.items()):
+        copies = replica_copies.get(key) or []
+        seen, attr = last_activity([copy for _, copy in copies], login_attributes)
+        if seen is None:
+            continue
+        held, _ = last_activity([entry], attributes)
+        if held is not None and seen - held <= CARRY_AFTER:
+            continue
+        where = next(url for url, copy in copies if seen in [parse_time(v) for v in copy.get(attr or "")])
+        changes.append(Change("modify", entry.dn, (Modification("mopLastLogon", "replace", (format_time(seen),)),),
+                              {"mopLastLogon": tuple(entry.get("mopLastLogon"))}, operation="carry-login",
+                              reason=f"{attr} {format_time(seen)} on replica {where}: kept on the provider, "
+                                     "where replication cannot overwrite it"))
+    return changes
 
 
 def merge_idle(per_server: Sequence[dict[str, Entry]]) -> dict[str, list[Entry]]:

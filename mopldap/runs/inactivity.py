@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 import structlog
 
-from ..ldap.accounts import count_enabled, iter_accounts
+from ..ldap.accounts import by_uid, count_enabled, iter_accounts
 from ..ldap.directory import Directory, connect_replica
+from ..model.change import Change
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
 from ..model.layout import Layout, normalize_dn
@@ -20,6 +21,7 @@ from ..plan.accounts import account_from_entry
 from ..plan.inactivity import (
     IdleAccount,
     activity_attributes,
+    carried_logins,
     idle_filter,
     last_activity,
     merge_idle,
@@ -77,13 +79,35 @@ def _logins_recorded(servers: list[tuple[str, Directory]], layout: Layout, attri
     return any(logins_since(directory, layout, attributes, since) for _, directory in servers)
 
 
-def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None,
+def _carry(servers: list[tuple[str, Directory]], per_server: list[dict[str, Entry]], idle: dict,
+           attributes: list[str], login_attributes: list[str], base: str) -> list[Change]:
+    """The replica logins to keep on the provider: of the accounts idle on the provider but not on
+    some replica (so only those active elsewhere: no account read for nothing), read on those
+    replicas, one search per 200 uids."""
+    provider_idle = per_server[0]
+    active_elsewhere = {key: entry for key, entry in provider_idle.items() if key not in idle}
+    if not active_elsewhere:
+        return []
+    copies: dict[str, list[tuple[str, Entry]]] = {}
+    for (url, directory), idle_there in zip(servers[1:], per_server[1:]):
+        wanted = [e.first("uid") for key, e in active_elsewhere.items() if key not in idle_there and e.first("uid")]
+        usable = [a for a in login_attributes if a.lower() in directory.known_attributes()]
+        for entry in by_uid(directory, base, wanted, ("uid", *usable)) if usable else ():
+            key = normalize_dn(entry.dn)
+            if key in active_elsewhere:
+                copies.setdefault(key, []).append((url, entry))
+    return carried_logins(active_elsewhere, copies, attributes, login_attributes)
+
+
+def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Change] | None = None,
               ) -> tuple[list[IdleAccount], list[IdleAccount], bool]:
     """Return (accounts to lock, accounts in the warning window, whether any server records logins);
     log the attributes no server defines.
 
     Each server answers one filtered search per base; an account is idle only if every server
     reports it idle. Whether logins are recorded is asked only when there is someone to lock.
+    With `carry`, the logins replicas hold that the provider lacks are appended to it as changes
+    (see plan.inactivity.carried_logins).
     """
     config = rt.config.inactivity
     layout = rt.layout
@@ -100,8 +124,11 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None,
                      why="not in the schema of every server: those servers cannot hold them")
         # warn_since is later than the threshold: its idle set holds the accounts to lock too.
         # Read little for them: most are only warned; those to lock are read in full below.
-        idle_warn = merge_idle([_idle_on(d, layout, attributes, warn_since, exempt, bases, ("uid", "cn"))
-                                for _, d in servers])
+        per_server = [_idle_on(d, layout, attributes, warn_since, exempt, bases, ("uid", "cn"))
+                      for _, d in servers]
+        idle_warn = merge_idle(per_server)
+        if carry is not None and len(servers) > 1:
+            carry += _carry(servers, per_server, idle_warn, attributes, list(config.attributes), layout.base_dn)
         to_lock, warnings = [], []
         for copies in idle_warn.values():
             last, source = last_activity(copies, attributes)
@@ -125,7 +152,11 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None,
 def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
     """Disable enabled, non-exempt accounts idle longer than max_idle_days on every server."""
     config = rt.config.inactivity
-    to_lock, warnings, recorded = find_idle(rt)
+    carry: list[Change] = []
+    to_lock, warnings, recorded = find_idle(rt, carry=carry)
+    if carry:  # first: whatever happens to the locks, a login seen on a replica is kept
+        carried = rt.executor().execute(carry, keep_going=True)
+        log.info("replica_logins_kept", accounts=len(carried.applied), failed=len(carried.errors))
     limit = lock_limit(rt, len(to_lock)) if to_lock else None
     plan = plan_inactivity(to_lock, warnings, limit, rt.now, rt.layout.system, force=force,
                            logins_recorded=recorded, max_idle_days=config.max_idle_days)

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from mopldap.cli import main
-from mopldap.model.config import load_settings
+from mopldap.model.config import LdapConfig, load_settings
 from mopldap.ldap.slapd import INSTALL_HINT, MopSlapd, local_identity
 from mopldap.ldap.directory import Directory
 from mopldap.model.entry import Entry
@@ -111,6 +111,7 @@ class Env:
     config_path: Path
     overrides: dict = field(default_factory=dict)
     bind_dn: str = SERVICE_DN  # mopldap runs as its own account, under the access rules (mopldap acl)
+    consumer: MopSlapd | None = None  # a replica of `server` (fixture `replicated`)
 
     @property
     def var(self) -> Path:
@@ -518,3 +519,66 @@ def console(partner: Env) -> Iterator[Console]:
     running = start_console(partner)
     yield running
     running.stop()
+
+
+# -- replication: a provider and a refreshAndPersist consumer, configured as the README says -----
+
+
+def replication_ldif(name: str, **values: str) -> str:
+    """config/replication/NAME.ldif with its placeholders filled in."""
+    text = (ROOT / "config" / "replication" / f"{name}.ldif").read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
+@pytest.fixture(scope="module")
+def replication(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MopSlapd, MopSlapd]]:
+    """(provider, consumer): two slapd servers with the project's configuration, the provider with
+    syncprov, the consumer replicating it (refreshAndPersist) as its root DN."""
+    provider = MopSlapd(tmp_path_factory.mktemp("provider"), base_dn=BASE_DN, root_pw=ROOT_PW)
+    consumer = MopSlapd(tmp_path_factory.mktemp("consumer"), base_dn=BASE_DN, root_pw=ROOT_PW)
+    provider.start()
+    consumer.start()
+    try:
+        provider.load_ldif(replication_ldif("provider"), "config/replication/provider.ldif")
+        secure(provider)
+        secure(consumer)
+        consumer.load_ldif(replication_ldif("consumer", PROVIDER_URL=provider.ldap_uri.rstrip("/"), BASE_DN=BASE_DN,
+                                            REPLICATOR_DN=f"cn=admin,{BASE_DN}", REPLICATOR_PASSWORD=ROOT_PW),
+                           "config/replication/consumer.ldif")
+        yield provider, consumer
+    finally:
+        consumer.stop()
+        provider.stop()
+
+
+def wait_until(condition, seconds: float = 15, what: str = "replication") -> None:
+    """Poll `condition` (replication has no event to wait on) until it holds; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds} s")
+        time.sleep(0.05)
+
+
+def read_on(server: MopSlapd, dn: str, *attrs: str) -> Entry | None:
+    """`dn` as `server` holds it, read as its root DN."""
+    directory = Directory(LdapConfig(url=server.ldap_uri.rstrip("/"), base_dn=BASE_DN), bind_dn=f"cn=admin,{BASE_DN}",
+                          password=ROOT_PW)
+    with directory:
+        return directory.read(dn, attrs or ("*", "+"))
+
+
+@pytest.fixture
+def replicated(replication, tmp_path: Path) -> Env:
+    """Partner P001 on the provider (as `partner`), and the consumer in step with it; the config
+    lists the consumer in ldap.replicas."""
+    provider, consumer = replication
+    reset_tree(provider)
+    env = make_env(provider, tmp_path)
+    env.cli("init")
+    with_partner(env)
+    wait_until(lambda: read_on(consumer, account_dn("zhangsan"), "uid") is not None)
+    env.consumer = consumer
+    return env

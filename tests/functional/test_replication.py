@@ -1,0 +1,48 @@
+"""mopldap on OpenLDAP's own replication: a provider with syncprov and a refreshAndPersist consumer,
+configured from config/replication/*.ldif as the README says."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import BASE_DN, account_dn, read_on, wait_until
+from test_inactivity import bind, staff
+
+
+def test_the_consumer_follows_the_provider(replicated):
+    env = replicated
+    env.request(staff(1))
+    wait_until(lambda: read_on(env.consumer, account_dn("u0"), "uid") is not None)
+    env.request([{"op": "disable_user", "username": "u0"}])
+    wait_until(lambda: (read_on(env.consumer, account_dn("u0"), "mopAccountStatus").first("mopAccountStatus")
+                        == "disabled"))
+
+
+def test_a_login_on_the_consumer_survives_the_providers_next_change(replicated):
+    """The issue's case: a bind only on the consumer; the provider's next change to the entry wipes
+    it there. The inactivity run between keeps it on the provider, so a later run does not lock."""
+    env = replicated
+    env.write_config(ldap={"replicas": [env.consumer.ldap_uri.rstrip("/")]}, inactivity={"max_locks_per_run": 10})
+    env.request(staff(2))
+    env.age(["u0", "u1", "zhangsan"], days=31)
+    bind(env.server.ldap_uri, "zhangsan", "Zhangsan-Init-1")
+    wait_until(lambda: read_on(env.consumer, account_dn("u1"), "createTimestamp").first("createTimestamp")
+               == env.entry(account_dn("u1"), "createTimestamp").first("createTimestamp"))
+    bind(env.consumer.ldap_uri, "u0", "Pass-u-0-xyz")  # u0 works; u1 does not
+    on_consumer = read_on(env.consumer, account_dn("u0"), "pwdLastSuccess").first("pwdLastSuccess")
+    assert on_consumer is not None and env.entry(account_dn("u0"), "pwdLastSuccess").first("pwdLastSuccess") is None
+    result = env.cli("lock-inactive")
+    assert "1 locked" in result.out, result.out + result.err
+    kept = next(json.loads(line) for line in result.err.splitlines() if '"replica_logins_kept"' in line)
+    assert kept["accounts"] == 1
+    assert env.entry(account_dn("u0"), "mopLastLogon").first("mopLastLogon") == on_consumer
+
+    env.ldapmodify(f"dn: {account_dn('u0')}\nchangetype: modify\nreplace: title\ntitle: 销售\n")
+    wait_until(lambda: read_on(env.consumer, account_dn("u0"), "title").first("title") == "销售")
+    assert read_on(env.consumer, account_dn("u0"), "pwdLastSuccess").first("pwdLastSuccess") is None  # wiped
+    env.cli("lock-inactive")
+    status = {u: env.entry(account_dn(u), "mopAccountStatus").first("mopAccountStatus") for u in ("u0", "u1")}
+    assert status == {"u0": "active", "u1": "disabled"}
+    again = env.cli("lock-inactive")  # kept once: nothing more to carry while the provider holds it
+    assert '"replica_logins_kept"' not in again.err
+    assert read_on(env.consumer, f"uid=hqadmin,ou=hq,{BASE_DN}", "uid") is not None
