@@ -248,6 +248,12 @@ class ScheduleConfig(_Strict):
         return value
 
 
+class DaemonConfig(_Strict):
+    lease_seconds: int = Field(default=60, ge=2, le=3600)
+    """two daemons (two hosts) share one directory: the one holding the lease entry runs the jobs;
+    the other takes over when the holder has not renewed it for this long"""
+
+
 class ReconcileConfig(_Strict):
     full_every_hours: float = Field(default=24, gt=0)
     """A routine reconcile reads only what changed; a full one looks at everything, at least this often."""
@@ -348,6 +354,7 @@ class Config(_Strict):
     paths: PathsConfig = _section()
     inactivity: InactivityConfig = _section()
     schedule: ScheduleConfig = _section()
+    daemon: DaemonConfig = _section()
     reconcile: ReconcileConfig = _section()
     logging: LoggingConfig = _section()
     passwords: PasswordsConfig = _section()

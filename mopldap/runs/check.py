@@ -31,8 +31,21 @@ from .runtime import trusted_folders
 MOP_CLASSES = ("mopaccount", "moppartner")
 MOP_ATTRIBUTES = ("mopaccountstatus", "mopdisabledreason", "mopdisabledat", "mopenabledat", "moplastlogon",
                   "mopinactivityexempt", "mopusertype", "moppartnername", "moppartnerstatus")
+def context_csns(directory: Directory, base_dn: str) -> dict[str, str]:
+    """The contextCSN values of the base entry, by server id (what a syncrepl copy has caught up to)."""
+    entry = directory.read(base_dn, ("contextCSN",))
+    csns = {}
+    for value in entry.get("contextCSN") if entry else []:
+        parts = value.split("#")
+        if len(parts) == 4:
+            csns[parts[2]] = value
+    return csns
+
+
 FIXES = {
     "schema": "load it: ldapadd -Y EXTERNAL -H ldapi:/// -f schema/mop.ldif (README, Installing)",
+    "replication": "see README, Replication (config/replication/*.ldif); a consumer catches up within "
+                   "seconds of a change unless it cannot reach the provider",
     "memberof": "load schema/modules.ldif and schema/server.ldif (the memberof overlay)",
     "policy": "run `mopldap init` (it creates cn=default,ou=policies with pwdLockout: TRUE), or set "
               "pwdLockout: TRUE on it: without it slapd ignores pwdAccountLockedTime",
@@ -84,6 +97,7 @@ class Checker:
             self.memberof(directory)
             self.size_limit(directory)
             self.recorded_logins(directory, "provider")
+            provider_csns = context_csns(directory, self.layout.base_dn)
             if self.probe:
                 self.probe_account(directory)
             else:
@@ -93,6 +107,7 @@ class Checker:
             if replica is not None:
                 with replica:
                     self.recorded_logins(replica, f"replica {settings.url}")
+                    self.caught_up(provider_csns, context_csns(replica, self.layout.base_dn), settings.url)
         return self.lines
 
     # -- the checks ------------------------------------------------------------------
@@ -217,6 +232,21 @@ class Checker:
         else:
             self.add("warn", f"logins on {where}", f"no account has a login in the last "
                      f"{self.config.inactivity.max_idle_days} days: is olcLastBind on? (--probe tells)")
+
+    def caught_up(self, provider: dict[str, str], replica: dict[str, str], url: str) -> None:
+        """Is the replica's copy as recent as the provider's (contextCSN of the base entry, per server id)?"""
+        what = f"replication to {url}"
+        if not provider or not replica:
+            self.add("warn", what, "no contextCSN on " + ("the provider" if not provider else "the replica") +
+                     ": not a syncrepl consumer of it? logins are read there all the same", "replication")
+            return
+        behind = sorted(sid for sid, csn in provider.items() if replica.get(sid, "") < csn)
+        if behind:
+            self.add("warn", what, "behind the provider: " + ", ".join(
+                f"server {sid} at {replica.get(sid, 'nothing')} on the replica, {provider[sid]} on the provider"
+                for sid in behind), "replication")
+        else:
+            self.add("ok", what, f"caught up (contextCSN {max(provider.values())})")
 
     def probe_account(self, directory: Directory) -> None:
         """A temporary account in a temporary group: memberOf, a recorded bind, the scheme; then gone."""

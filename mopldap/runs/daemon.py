@@ -10,13 +10,18 @@
 - Each run connects, runs its step with its own run id, and disconnects; a
   directory outage fails that run (logged) and the next one tries again.
 - SIGTERM/SIGINT: no new run starts; the run in progress finishes; exit 0.
+- Two daemons (two hosts, for availability) share the directory's lease entry
+  (ldap/lease.py): only the holder runs jobs; the other logs that it stands by, and takes
+  over once the holder has not renewed the lease for `daemon.lease_seconds`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import signal
+import socket
 import threading
 
 import structlog
@@ -27,9 +32,12 @@ from apscheduler.triggers.cron import CronTrigger
 
 from ..files.folders import check_folders
 from ..files.inbox import Inbox
+from ..ldap.directory import Directory
+from ..ldap.lease import release, take_or_renew
 from ..model.config import Config
 from ..model.cron import cron_trigger
 from ..model.errors import MopldapError
+from ..model.layout import Layout
 from ..model.rolemap import RoleMap
 from ..model.times import parse_as_of
 from .runtime import open_runtime, trusted_folders
@@ -82,12 +90,57 @@ class Daemon:
         self._queued = False  # an inbox run the watcher asked for has not started yet
         self._again = threading.Event()  # the last inbox run left files
         self._lock = threading.Lock()
+        self.me = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.holding = threading.Event()  # we hold the lease: jobs run
+        self._first_round = threading.Event()
+        self.lease_dn = f"cn=daemon-lease,{Layout(config.ldap.base_dn).services}"
+
+    def keep_lease(self) -> None:
+        """Take the lease, renew it a few times per period, or stand by; give it up on stopping."""
+        seconds = self.config.daemon.lease_seconds
+        skew = dt.timedelta(seconds=self.config.reconcile.clock_skew_seconds)
+        directory: Directory | None = None
+        shown: tuple[bool, str | None] | None = None
+        while True:
+            try:
+                if directory is None:
+                    directory = Directory(self.config.ldap).connect()
+                state = take_or_renew(directory, self.lease_dn, self.me, dt.datetime.now(dt.timezone.utc),
+                                      seconds, skew)
+                held, holder = state.held, state.holder
+            except MopldapError as exc:
+                log.warning("lease_unknown", error=exc.message, why="jobs wait until the directory answers")
+                held, holder = False, None
+                if directory is not None:
+                    directory.close()
+                    directory = None
+            (self.holding.set if held else self.holding.clear)()
+            if shown != (held, holder):
+                shown = (held, holder)
+                if held:
+                    log.info("lease_held", holder=self.me, lease_seconds=seconds)
+                else:
+                    log.info("standing_by", holder=holder, me=self.me,
+                             why="another daemon holds the lease; taking over when it expires")
+            self._first_round.set()
+            if self.stop.wait(max(1.0, seconds / 3)):
+                break
+        if directory is not None:
+            if self.holding.is_set():
+                try:
+                    release(directory, self.lease_dn, self.me, dt.datetime.now(dt.timezone.utc))
+                except MopldapError:
+                    pass  # it expires on its own
+            directory.close()
 
     def _job(self, name: str) -> None:
         with self._lock:
-            self._running.add(name)
             if name == "inbox":
                 self._queued = False
+            if not self.holding.is_set():
+                log.debug("run_not_ours", job=name, why="standing by: another daemon holds the lease")
+                return
+            self._running.add(name)
         try:
             if run_job(self.config, self.rolemap, name, self.stop):
                 self._again.set()  # files left (FILES_PER_RUN): the watcher starts the next run
@@ -125,6 +178,9 @@ class Daemon:
             self.scheduler.modify_job("inbox", next_run_time=dt.datetime.now(dt.timezone.utc))
 
     def run(self) -> int:
+        lease = threading.Thread(target=self.keep_lease, name="lease", daemon=True)
+        lease.start()
+        self._first_round.wait(self.config.ldap.timeout * 2 + 5)
         for name in JOBS:
             trigger: CronTrigger = cron_trigger(getattr(self.config.schedule, name))
             self.scheduler.add_job(self._job, trigger, args=(name,), id=name, name=name)
@@ -137,6 +193,7 @@ class Daemon:
             pass
         self.scheduler.shutdown(wait=True)
         watcher.join(5)
+        lease.join(self.config.ldap.timeout + 5)  # gives the lease up
         log.info("daemon_stopped")
         print("daemon: stopped", flush=True)
         return 0

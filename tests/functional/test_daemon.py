@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -175,9 +176,11 @@ def test_a_failing_inbox_run_is_not_retried_in_a_loop_and_queued_runs_stop_with_
     drop(env, "P001-HQ-9", [{"op": "disable_user", "username": "hq1"}])
     log = tmp_path / "daemon.log"
     with running_daemon(env, log):
-        wait_for_log(log, '"run_failed"')
-        time.sleep(3)  # the watcher ticks six times meanwhile: it must not start the run again
-    assert log.read_text().count('"run_failed"') == 1
+        # with the directory away, nobody can hold the lease: no run starts (it could only fail)
+        wait_for_log(log, '"lease_unknown"')
+        time.sleep(3)  # the watcher ticks six times meanwhile: it must not start a run in a loop
+    assert log.read_text().count('"run_failed"') <= 1
+    assert (env.inbox / "P001-HQ-9.yaml").exists()  # left for a run once the directory is back
 
 
 def test_a_run_queued_when_the_daemon_stops_does_not_start(partner):
@@ -188,3 +191,44 @@ def test_a_run_queued_when_the_daemon_stops_does_not_start(partner):
     before = env.snapshot()
     assert daemon_module.run_job(config, rolemap, "inactivity", stop) is False
     assert env.snapshot() == before
+
+
+def test_two_daemons_one_lease_each_request_once_and_a_takeover_after_kill_9(tmp_path, own_server):
+    """Two daemons (two hosts: their own work folder, state and audit file; the same inbox, outbox
+    and archive) against one directory: only the lease holder runs jobs, every request is applied
+    once, and when the holder is killed the other takes over within the lease time."""
+    env = daemon_env(tmp_path, own_server)
+    env.write_config(ldap={"timeout": 2}, schedule=FAST, access={"first_password_gate": True},
+                     daemon={"lease_seconds": 3}, reconcile={"clock_skew_seconds": 1})
+    config = yaml.safe_load(env.config_path.read_text())
+    config["paths"] |= {"work": "../var/work-b", "state": "../var/state-b.json"}
+    config["logging"]["audit_file"] = "../var/b/audit.jsonl"
+    (env.var / "work-b").mkdir(mode=0o700)
+    (env.var / "b").mkdir(mode=0o700)
+    second = Env(env.server, env.root, env.config_path.with_name("mopldap-b.yaml"))
+    second.config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    with running_daemon(env, log_a) as first, running_daemon(second, log_b):
+        wait_for_log(log_a, '"event": "lease_held"')
+        wait_for_log(log_b, '"event": "standing_by"')
+        partner = drop(env, "P001-HQ-1", [{"op": "create_partner", "name": "P1", "admin": {
+            "username": "zhangsan", "name": "张三", "user_type": "sales", "initial_password": "Zhangsan-Init-1"}}])
+        assert wait_for(partner)["status"] == "applied"
+        results = [drop(env, f"P001-HQ-{n}", [{"op": "create_user", "username": f"u{n}", "name": f"员工{n}",
+                                               "user_type": "sales", "roles": ["sales-specialist"],
+                                               "initial_password": f"Pass-u-{n}-xyz"}]) for n in range(2, 12)]
+        assert [wait_for(path)["status"] for path in results] == ["applied"] * 10
+        audit = [json.loads(line) for line in env.audit_file.read_text().splitlines()]
+        adds = [a["dn"].split(",")[0] for a in audit if a["action"] == "add" and a["dn"].startswith("uid=u")]
+        assert sorted(adds) == sorted(f"uid=u{n}" for n in range(2, 12))  # each once
+        assert not (env.var / "b" / "audit.jsonl").exists()  # the one standing by wrote nothing
+
+        first.kill()  # kill -9: the lease is not given up, it expires
+        first.wait()
+        killed = time.monotonic()
+        wait_for_log(log_b, '"event": "lease_held"', seconds=10)
+        took = time.monotonic() - killed
+        assert took <= 3 + 1 + 1 + 1  # the lease time, the clock skew allowed, a renewal period, a margin
+        late = drop(env, "P001-HQ-12", [{"op": "disable_user", "username": "u2"}])
+        assert wait_for(late)["status"] == "applied"
+    assert '"event": "standing_by"' in log_b.read_text()

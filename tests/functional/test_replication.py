@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import BASE_DN, account_dn, read_on, wait_until
+from conftest import BASE_DN, ROOT_PW, account_dn, read_on, replication_ldif, wait_until
 from test_inactivity import bind, staff
 
 
@@ -46,3 +46,25 @@ def test_a_login_on_the_consumer_survives_the_providers_next_change(replicated):
     again = env.cli("lock-inactive")  # kept once: nothing more to carry while the provider holds it
     assert '"replica_logins_kept"' not in again.err
     assert read_on(env.consumer, f"uid=hqadmin,ou=hq,{BASE_DN}", "uid") is not None
+
+
+def test_check_compares_each_replicas_contextcsn_with_the_providers(replicated):
+    env = replicated
+    env.write_config(ldap={"replicas": [env.consumer.ldap_uri.rstrip("/")]})
+    url = env.consumer.ldap_uri.rstrip("/")
+    env.request(staff(1))
+    wait_until(lambda: read_on(env.consumer, account_dn("u0"), "uid") is not None)
+    lines = env.cli("check", expect=None).out.splitlines()
+    assert any(line.startswith(f"ok   replication to {url}: caught up (contextCSN ") for line in lines), lines
+    consumer_config = replication_ldif("consumer", PROVIDER_URL=env.server.ldap_uri.rstrip("/"), BASE_DN=BASE_DN,
+                                       REPLICATOR_DN=f"cn=admin,{BASE_DN}", REPLICATOR_PASSWORD=ROOT_PW)
+    env.consumer.load_ldif("dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\ndelete: olcSyncrepl\n",
+                           "replication paused")
+    try:
+        env.request([{"op": "update_user", "username": "u0", "title": "落后"}])
+        lines = env.cli("check", expect=None).out.splitlines()
+    finally:
+        env.consumer.load_ldif(consumer_config, "replication resumed")
+    assert any(line.startswith(f"warn replication to {url}: behind the provider: server 000 at ") for line in lines), \
+        lines
+    wait_until(lambda: read_on(env.consumer, account_dn("u0"), "title").first("title") == "落后")
