@@ -73,10 +73,11 @@ class Directory:
 
     def __init__(self, config: LdapConfig, url: str | None = None, bind_dn: str | None = None,
                  password: str | None = None, anonymous: bool = False) -> None:
-        """A connection to `url` (default: ldap.url) as ldap.bind_dn, or as `bind_dn` with `password`,
-        or (`anonymous`) as any client that does not bind."""
+        """A connection to `url` (default: the first of ldap.url's providers that answers) as
+        ldap.bind_dn, or as `bind_dn` with `password`, or (`anonymous`) as any client that does not bind."""
         self.config = config
-        self.url = url or config.url
+        self._candidates = [url] if url else config.providers
+        self.url = self._candidates[0]
         self.anonymous = anonymous
         self.bind_dn = "anonymous" if anonymous else bind_dn or config.bind_dn
         self._password = password
@@ -89,9 +90,29 @@ class Directory:
 
     # -- connection -----------------------------------------------------------
 
+    def connect_first(self, urls: Sequence[str]) -> Directory:
+        """Connect to the first of `urls` that answers."""
+        self._candidates = list(urls)
+        return self.connect()
+
     def connect(self) -> Directory:
-        """Open, secure and bind the connection. Raise DirectoryError (exit 2) if it fails."""
-        self._conn = self._open(ldap3.SYNC)
+        """Open, secure and bind the connection, to the first provider that answers (a refused bind
+        is not tried elsewhere: the credentials are the same). Raise DirectoryError (exit 2) if it fails."""
+        failures = []
+        for url in self._candidates:
+            self.url = url
+            try:
+                self._conn = self._open(ldap3.SYNC)
+                break
+            except BindRefused:
+                raise
+            except DirectoryError as exc:
+                failures.append(exc)
+                if len(self._candidates) > 1:
+                    log.warning("provider_unavailable", url=url, error=exc.message)
+        else:
+            raise failures[0] if len(failures) == 1 else DirectoryError(
+                "no provider answers: " + "; ".join(f.message for f in failures))
         log.debug("ldap_bind", url=self.url, bind_dn=self.bind_dn)
         return self
 

@@ -113,7 +113,8 @@ class ReplicaConfig(_Strict):
 
 
 class LdapConfig(_Strict):
-    url: str = "ldap://127.0.0.1:3890"
+    url: str | list[str] = "ldap://127.0.0.1:3890"
+    """one provider, or several (multi-provider replication): mopldap writes to the first that answers"""
     start_tls: bool = False
     ca_file: Path | None = None
     allow_insecure: bool = False
@@ -129,8 +130,17 @@ class LdapConfig(_Strict):
 
     @field_validator("url")
     @classmethod
-    def _check_url(cls, value: str) -> str:
+    def _check_url(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give at least one provider URL")
+            return [_check_url(url) for url in value]
         return _check_url(value)
+
+    @property
+    def providers(self) -> list[str]:
+        """The provider URLs, in the order mopldap tries them."""
+        return list(self.url) if isinstance(self.url, list) else [self.url]
 
     @field_validator("replicas", mode="before")
     @classmethod
@@ -145,7 +155,7 @@ class LdapConfig(_Strict):
 
     @model_validator(mode="after")
     def _transport_security(self) -> LdapConfig:
-        for url in [self.url, *(replica.url for replica in self.replicas)]:
+        for url in [*self.providers, *(replica.url for replica in self.replicas)]:
             parsed = urlparse(url)
             if parsed.scheme == "ldaps" and self.start_tls:
                 raise ValueError(f"start_tls makes no sense with {url}: ldaps:// is already TLS")

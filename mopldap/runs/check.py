@@ -86,7 +86,7 @@ class Checker:
     def run(self) -> list[Line]:
         config = self.config
         self.folders()
-        directory = self.connect(config.ldap.url, "provider")
+        directory = self.connect(config.ldap.providers[0], "provider")
         if directory is None:
             return self.lines
         with directory:
@@ -102,6 +102,12 @@ class Checker:
                 self.probe_account(directory)
             else:
                 self.add("warn", "password scheme", f"{config.passwords.scheme}: verified only with --probe")
+        for url in config.ldap.providers[1:]:  # the other providers (multi-provider replication)
+            other = self.connect(url, f"provider {url}")
+            if other is not None:
+                with other:
+                    self.recorded_logins(other, f"provider {url}")
+                    self.caught_up(provider_csns, context_csns(other, self.layout.base_dn), url)
         for settings in config.ldap.replicas:
             replica = self.connect(settings.url, f"replica {settings.url}", settings)
             if replica is not None:

@@ -103,8 +103,9 @@ class Daemon:
         shown: tuple[bool, str | None] | None = None
         while True:
             try:
-                if directory is None:
-                    directory = Directory(self.config.ldap).connect()
+                if directory is None:  # always on the first provider: two daemons split between two
+                    # providers (a network partition) must not each find a lease of their own
+                    directory = Directory(self.config.ldap, url=self.config.ldap.providers[0]).connect()
                 state = take_or_renew(directory, self.lease_dn, self.me, dt.datetime.now(dt.timezone.utc),
                                       seconds, skew)
                 held, holder = state.held, state.holder

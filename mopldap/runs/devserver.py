@@ -94,7 +94,7 @@ def secure(server: MopSlapd, config: Config, root_dn: str, service_dn: str, pass
 def run_dev_server(config: Config, action: str, foreground: bool) -> int:
     """`mopldap dev-server [start|stop|status] [--foreground]`."""
     data_dir = config.dev_server.data_dir
-    url = config.ldap.url
+    url = config.ldap.providers[0]
     parsed = urlparse(url)
     if parsed.scheme != "ldap" or not is_loopback(parsed.hostname):
         raise ConfigError(f"dev-server: ldap.url {url} must be ldap:// on a loopback address, e.g. ldap://127.0.0.1:3890")

@@ -145,4 +145,4 @@ def _connected(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool
     finally:
         structlog.contextvars.unbind_contextvars("run_id")
         audit.close()
-        directory.close()
+        rt.directory.close()  # the one the run ended on (another provider, after a failover)

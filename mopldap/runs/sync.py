@@ -9,7 +9,8 @@ from pathlib import Path
 import structlog
 
 from ..model.config import Config
-from ..model.errors import MopldapError, SafetyBrakeError
+from ..ldap.directory import BindRefused, Directory, WriteError
+from ..model.errors import DirectoryError, MopldapError, SafetyBrakeError
 from ..model.rolemap import RoleMap
 from ..model.times import parse_as_of
 from ..files.inbox import Inbox
@@ -42,11 +43,33 @@ def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivit
             outcome.steps.append(StepResult(name, skipped=True))
             continue
         try:
-            outcome.steps.append(StepResult(name, step()))
+            outcome.steps.append(StepResult(name, _with_failover(rt, name, step)))
         except MopldapError as exc:
             log.error("step_failed", step=name, error=exc.message, exit_code=exc.exit_code)
             outcome.steps.append(StepResult(name, error=exc))
     return outcome
+
+
+def _with_failover(rt: Runtime, name: str, step):
+    """Run a step; if the provider it writes to goes away meanwhile and ldap.url lists others, run it
+    again on the next that answers. Nothing is applied twice: what the first attempt wrote is read
+    back (the inbox step resumes its claimed requests from their journals; reconcile and the
+    inactivity lock compute from what the directory holds)."""
+    tried = {rt.directory.url}
+    while True:
+        try:
+            return step()
+        except DirectoryError as exc:
+            if isinstance(exc, (BindRefused, WriteError)) or rt.dry_run or len(rt.config.ldap.providers) < 2:
+                raise
+            others = [url for url in rt.config.ldap.providers if url not in tried]
+            if not others:
+                raise
+            log.warning("provider_failed", step=name, url=rt.directory.url, error=exc.message,
+                        next=others, why="moving on to the next provider; the step resumes there")
+            rt.directory.close()
+            rt.directory = Directory(rt.config.ldap, url=None).connect_first(others)
+            tried.add(rt.directory.url)
 
 
 def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str | None = None,

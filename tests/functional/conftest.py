@@ -582,3 +582,24 @@ def replicated(replication, tmp_path: Path) -> Env:
     wait_until(lambda: read_on(consumer, account_dn("zhangsan"), "uid") is not None)
     env.consumer = consumer
     return env
+
+
+@pytest.fixture
+def multi_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MopSlapd, MopSlapd]]:
+    """Two providers replicating each other (config/replication/multi-provider.ldif), new for each test
+    (an emptied tree does not replicate cleanly: its suffix entry holds the replication state)."""
+    servers = [MopSlapd(tmp_path_factory.mktemp(f"provider{n}"), base_dn=BASE_DN, root_pw=ROOT_PW) for n in (1, 2)]
+    for server in servers:
+        server.start()
+    try:
+        for n, (server, other) in enumerate(zip(servers, reversed(servers)), start=1):
+            server.load_ldif(replication_ldif("provider"), "config/replication/provider.ldif")
+            secure(server)
+            server.load_ldif(replication_ldif("multi-provider", SERVER_ID=str(n), OTHER_URL=other.ldap_uri.rstrip("/"),
+                                              BASE_DN=BASE_DN, REPLICATOR_DN=f"cn=admin,{BASE_DN}",
+                                              REPLICATOR_PASSWORD=ROOT_PW), "config/replication/multi-provider.ldif")
+        yield servers[0], servers[1]
+    finally:
+        for server in servers:
+            if server._proc is not None:
+                server.stop()

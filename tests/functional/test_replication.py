@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import BASE_DN, ROOT_PW, account_dn, read_on, replication_ldif, wait_until
+from conftest import (BASE_DN, ROOT_PW, account_dn, make_env, read_on, replication_ldif, stop_slapd, wait_until,
+                      with_partner)
 from test_inactivity import bind, staff
 
 
@@ -68,3 +69,56 @@ def test_check_compares_each_replicas_contextcsn_with_the_providers(replicated):
     assert any(line.startswith(f"warn replication to {url}: behind the provider: server 000 at ") for line in lines), \
         lines
     wait_until(lambda: read_on(env.consumer, account_dn("u0"), "title").first("title") == "落后")
+
+
+# -- multi-provider: ldap.url lists both ------------------------------------------------------
+
+
+def providers_env(multi_provider, tmp_path):
+    first, second = multi_provider
+    env = make_env(first, tmp_path)
+    env.write_config(ldap={"url": [first.ldap_uri.rstrip("/"), second.ldap_uri.rstrip("/")]})
+    env.cli("init")
+    with_partner(env)
+    wait_until(lambda: read_on(second, account_dn("zhangsan"), "uid") is not None)
+    return env, first, second
+
+
+def test_with_the_first_provider_down_a_run_writes_to_the_second(multi_provider, tmp_path):
+    env, first, second = providers_env(multi_provider, tmp_path)
+    stop_slapd(first)
+    try:
+        env.submit(staff(1), request_id="P001-down-1")
+        result = env.cli("sync")
+        assert "provider_unavailable" in result.err and env.result("P001-down-1")["status"] == "applied"
+        assert read_on(second, account_dn("u0"), "uid") is not None
+    finally:
+        first._spawn()
+    wait_until(lambda: read_on(first, account_dn("u0"), "uid") is not None)  # and it catches up
+
+
+def test_a_provider_lost_between_two_batches_the_run_moves_on_applying_nothing_twice(multi_provider, tmp_path,
+                                                                                      monkeypatch):
+    env, first, second = providers_env(multi_provider, tmp_path)
+    from mopldap.runs.requests import RequestProcessor
+
+    report = RequestProcessor._report
+
+    def report_then_lose_the_provider(self, batch, failed, written):
+        report(self, batch, failed, written)
+        if first._proc is not None:  # after the first batch: once it has replicated, the provider dies
+            wait_until(lambda: read_on(second, account_dn("u0"), "uid") is not None)
+            stop_slapd(first)
+
+    monkeypatch.setattr(RequestProcessor, "_report", report_then_lose_the_provider)
+    env.submit(staff(1), request_id="P001-two-1")
+    env.submit([{"op": "update_user", "username": "u0", "title": "第二批"}], request_id="P001-two-2")  # a batch of its own
+    try:
+        result = env.cli("sync", "--only", "inbox")
+    finally:
+        first._spawn()
+    assert "provider_failed" in result.err
+    assert [env.result(f"P001-two-{n}")["status"] for n in (1, 2)] == ["applied", "applied"]
+    assert read_on(second, account_dn("u0"), "title").first("title") == "第二批"
+    adds = [a for a in env.audit() if a["action"] == "add" and a["dn"] == account_dn("u0")]
+    assert len(adds) == 1
