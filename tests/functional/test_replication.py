@@ -122,3 +122,76 @@ def test_a_provider_lost_between_two_batches_the_run_moves_on_applying_nothing_t
     assert read_on(second, account_dn("u0"), "title").first("title") == "第二批"
     adds = [a for a in env.audit() if a["action"] == "add" and a["dn"] == account_dn("u0")]
     assert len(adds) == 1
+
+
+def test_the_daemons_lease_is_taken_on_the_first_provider_only(multi_provider, tmp_path):
+    import threading
+
+    from mopldap.runs.daemon import Daemon
+
+    env, first, second = providers_env(multi_provider, tmp_path)
+
+    def one_round() -> bool:
+        config, rolemap = env.settings()
+        daemon = Daemon(config, rolemap, threading.Event())
+        lease = threading.Thread(target=daemon.keep_lease)
+        lease.start()
+        daemon._first_round.wait(30)
+        held = daemon.holding.is_set()
+        daemon.stop.set()
+        lease.join(30)
+        return held
+
+    assert one_round()
+    lease_dn = f"cn=daemon-lease,ou=services,{BASE_DN}"
+    assert read_on(first, lease_dn, "entryCSN").first("entryCSN").split("#")[2] == "001"  # written on the first
+    stop_slapd(first)
+    try:
+        assert not one_round()  # the second answers, but the lease is not taken there
+    finally:
+        first._spawn()
+
+
+def memberships_on(server, base: str = BASE_DN) -> dict[str, list[str]]:
+    from mopldap.ldap.directory import Directory
+    from mopldap.model.config import LdapConfig
+
+    directory = Directory(LdapConfig(url=server.ldap_uri.rstrip("/"), base_dn=BASE_DN), bind_dn=f"cn=admin,{BASE_DN}",
+                          password=ROOT_PW)
+    with directory:
+        return {e.dn.lower(): sorted(v.lower() for v in e.get("memberOf"))
+                for e in directory.search(f"ou=partners,{base}", "(objectClass=inetOrgPerson)", ("memberOf",))}
+
+
+def accounts_in(server) -> list[str]:
+    """The accounts in a stopped server's database (slapcat)."""
+    import subprocess
+
+    out = subprocess.run(["slapcat", "-F", server._slapd_conf, "-b", BASE_DN, "-a", "(objectClass=inetOrgPerson)"],
+                         capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.startswith("dn: uid=")]
+
+
+def test_a_consumer_started_empty_and_killed_mid_refresh_ends_with_the_providers_memberof(replicated, tmp_path):
+    from conftest import secure, stop_slapd as stop
+    from mopldap.ldap.slapd import MopSlapd
+
+    env = replicated
+    env.request(staff(400))
+    env.cli("sync")
+    expected = memberships_on(env.server)
+    assert len(expected) == 401 and all(expected.values())
+    late = MopSlapd(tmp_path / "late", base_dn=BASE_DN, root_pw=ROOT_PW)
+    late.start()
+    try:
+        secure(late)
+        late.load_ldif(replication_ldif("consumer", PROVIDER_URL=env.server.ldap_uri.rstrip("/"), BASE_DN=BASE_DN,
+                                        REPLICATOR_DN=f"cn=admin,{BASE_DN}", REPLICATOR_PASSWORD=ROOT_PW),
+                       "config/replication/consumer.ldif")
+        wait_until(lambda: read_on(late, f"ou=P001,ou=partners,{BASE_DN}", "ou") is not None, 30)
+        stop(late, 9)  # kill -9 in the middle of its first refresh
+        assert len(accounts_in(late)) < len(expected)  # it was killed before it had them all
+        late._spawn()
+        wait_until(lambda: memberships_on(late) == expected, 60, "memberOf on the consumer")
+    finally:
+        late.stop()
