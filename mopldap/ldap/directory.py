@@ -40,6 +40,7 @@ _MOD_CODES = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD, "delete"
 WORKERS = 4  # connections that write in parallel (see Pipeline)
 CSN_CONTROLS = [pre_read_control(["entryCSN"]), post_read_control(["entryCSN"])]
 NO_SUCH_ATTRIBUTE = 16
+CREDENTIAL_CODES = (48, 49, 50)  # inappropriateAuthentication, invalidCredentials, insufficientAccessRights
 VALUE_EXISTS = 20
 OBJECT_CLASS_VIOLATION = 65
 
@@ -89,6 +90,15 @@ class Directory:
         self._known: set[str] | None = None
 
     # -- connection -----------------------------------------------------------
+
+    def alive(self) -> bool:
+        """Does this connection still answer (a read of the root DSE)?"""
+        try:
+            ok = self._conn is not None and self._conn.search("", "(objectClass=*)", search_scope=ldap3.BASE,
+                                                              attributes=["1.1"])
+        except Exception:  # noqa: BLE001 - any failure means no
+            return False
+        return bool(ok)
 
     def connect_first(self, urls: Sequence[str]) -> Directory:
         """Connect to the first of `urls` that answers."""
@@ -153,6 +163,9 @@ class Directory:
             if not conn.bind():
                 result = conn.result or {}
                 conn.unbind()
+                if result.get("result") not in CREDENTIAL_CODES:  # busy, unavailable: try again or elsewhere
+                    raise DirectoryError(f"{self.url}: bind as {self.bind_dn} failed ({result.get('description')}"
+                                         f"{': ' + result['message'] if result.get('message') else ''})")
                 raise BindRefused(
                     f"{self.url}: bind as {self.bind_dn} refused "
                     f"({result.get('description')}{': ' + result['message'] if result.get('message') else ''}): "

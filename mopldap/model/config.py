@@ -373,6 +373,13 @@ class Config(_Strict):
     dev_server: DevServerConfig = _section()
     source: Path = Field(default=Path("config/mopldap.yaml"), exclude=True)
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_timeout(self) -> Config:
+        if self.daemon.lease_seconds <= self.ldap.timeout:
+            raise ValueError(f"daemon.lease_seconds ({self.daemon.lease_seconds}) must be longer than ldap.timeout "
+                             f"({self.ldap.timeout:g}): a renewal may take that long")
+        return self
+
 
 def config_path(explicit: str | None) -> Path:
     """Return the config file to use: --config, then $MOPLDAP_CONFIG, then the default."""

@@ -83,14 +83,15 @@ class InactivityPlan:
 CARRY_AFTER = dt.timedelta(days=1)
 
 
-def carried_logins(provider_idle: dict[str, Entry], replica_copies: dict[str, list[tuple[str, Entry]]],
+def carried_logins(provider: dict[str, Entry], replica_copies: dict[str, list[tuple[str, Entry]]],
                    attributes: Sequence[str], login_attributes: Sequence[str]) -> list[Change]:
-    """The logins to write into mopLastLogon on the provider: for each account the provider holds
-    idle, the latest login a replica holds (`replica_copies`: normalized DN -> (url, entry)), when it
-    is newer than the provider's latest activity by more than a day. A consumer's pwdLastSuccess
-    lives only there, and the provider's next change to the entry replicates over it."""
+    """The logins to write into mopLastLogon on the provider: for each account (normalized DN ->
+    its provider entry), the latest login a replica holds (`replica_copies`: normalized DN -> (url,
+    entry)), when it is newer than the provider's latest activity by more than a day (so at most one
+    write a day per account). A consumer's pwdLastSuccess lives only there, and the provider's next
+    change to the entry replicates over it."""
     changes = []
-    for key, entry in sorted(provider_idle.items()):
+    for key, entry in sorted(provider.items()):
         copies = replica_copies.get(key) or []
         seen, attr = last_activity([copy for _, copy in copies], login_attributes)
         if seen is None:

@@ -86,7 +86,12 @@ class Checker:
     def run(self) -> list[Line]:
         config = self.config
         self.folders()
-        directory = self.connect(config.ldap.providers[0], "provider")
+        directory, reference = None, None
+        for url in config.ldap.providers:  # the full checks on the first that answers
+            directory = self.connect(url, "provider" if len(config.ldap.providers) == 1 else f"provider {url}")
+            if directory is not None:
+                reference = url
+                break
         if directory is None:
             return self.lines
         with directory:
@@ -102,7 +107,7 @@ class Checker:
                 self.probe_account(directory)
             else:
                 self.add("warn", "password scheme", f"{config.passwords.scheme}: verified only with --probe")
-        for url in config.ldap.providers[1:]:  # the other providers (multi-provider replication)
+        for url in config.ldap.providers[config.ldap.providers.index(reference) + 1:]:  # the other providers
             other = self.connect(url, f"provider {url}")
             if other is not None:
                 with other:

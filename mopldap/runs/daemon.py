@@ -23,6 +23,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -92,16 +93,20 @@ class Daemon:
         self._lock = threading.Lock()
         self.me = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.holding = threading.Event()  # we hold the lease: jobs run
+        self.lease_deadline = 0.0  # monotonic time the lease was last renewed until
+        self._lease_stop = threading.Event()  # set once the scheduler has stopped
         self._first_round = threading.Event()
         self.lease_dn = f"cn=daemon-lease,{Layout(config.ldap.base_dn).services}"
 
     def keep_lease(self) -> None:
-        """Take the lease, renew it a few times per period, or stand by; give it up on stopping."""
+        """Take the lease, renew it three times per period, or stand by; give it up once the
+        scheduler has stopped (after the run in progress: never while a job still runs)."""
         seconds = self.config.daemon.lease_seconds
         skew = dt.timedelta(seconds=self.config.reconcile.clock_skew_seconds)
         directory: Directory | None = None
         shown: tuple[bool, str | None] | None = None
         while True:
+            asked = time.monotonic()
             try:
                 if directory is None:  # always on the first provider: two daemons split between two
                     # providers (a network partition) must not each find a lease of their own
@@ -109,13 +114,21 @@ class Daemon:
                 state = take_or_renew(directory, self.lease_dn, self.me, dt.datetime.now(dt.timezone.utc),
                                       seconds, skew)
                 held, holder = state.held, state.holder
-            except MopldapError as exc:
-                log.warning("lease_unknown", error=exc.message, why="jobs wait until the directory answers")
+            except Exception as exc:  # noqa: BLE001 - the lease thread must outlive anything
+                log.warning("lease_unknown", error=getattr(exc, "message", repr(exc)),
+                            why="no job starts until the lease is known again")
                 held, holder = False, None
                 if directory is not None:
                     directory.close()
                     directory = None
-            (self.holding.set if held else self.holding.clear)()
+            if held:  # counted from when we asked: a slow answer leaves less of it
+                self.lease_deadline = asked + seconds
+                taken_over = not self.holding.is_set() and shown is not None
+                self.holding.set()
+                if taken_over:
+                    self._catch_up()  # what the other daemon may not have run
+            else:
+                self.holding.clear()
             if shown != (held, holder):
                 shown = (held, holder)
                 if held:
@@ -124,7 +137,7 @@ class Daemon:
                     log.info("standing_by", holder=holder, me=self.me,
                              why="another daemon holds the lease; taking over when it expires")
             self._first_round.set()
-            if self.stop.wait(max(1.0, seconds / 3)):
+            if self._lease_stop.wait(max(1.0, seconds / 3)):
                 break
         if directory is not None:
             if self.holding.is_set():
@@ -134,12 +147,25 @@ class Daemon:
                     pass  # it expires on its own
             directory.close()
 
+    def holds_lease(self) -> bool:
+        """Do we hold the lease now (renewed, and not past the time it was renewed for)?"""
+        return self.holding.is_set() and time.monotonic() < self.lease_deadline
+
+    def _catch_up(self) -> None:
+        """After taking the lease over: run every job once now, so that a scheduled time that fell
+        while the lease changed hands (the daily inactivity run) is not lost. Each is idempotent."""
+        log.info("catching_up", why="took the lease over: each job runs once now")
+        now = dt.datetime.now(dt.timezone.utc)
+        for name in JOBS:
+            if self.scheduler.get_job(name) is not None:
+                self.scheduler.modify_job(name, next_run_time=now)
+
     def _job(self, name: str) -> None:
         with self._lock:
             if name == "inbox":
                 self._queued = False
-            if not self.holding.is_set():
-                log.debug("run_not_ours", job=name, why="standing by: another daemon holds the lease")
+            if not self.holds_lease():
+                log.debug("run_not_ours", job=name, why="standing by: we do not hold the lease")
                 return
             self._running.add(name)
         try:
@@ -192,8 +218,9 @@ class Daemon:
         print("daemon: running; SIGTERM or Ctrl-C stops it after the run in progress", flush=True)
         while not self.stop.wait(1):
             pass
-        self.scheduler.shutdown(wait=True)
+        self.scheduler.shutdown(wait=True)  # the run in progress finishes, under the lease
         watcher.join(5)
+        self._lease_stop.set()
         lease.join(self.config.ldap.timeout + 5)  # gives the lease up
         log.info("daemon_stopped")
         print("daemon: stopped", flush=True)

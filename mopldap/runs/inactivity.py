@@ -79,24 +79,33 @@ def _logins_recorded(servers: list[tuple[str, Directory]], layout: Layout, attri
     return any(logins_since(directory, layout, attributes, since) for _, directory in servers)
 
 
-def _carry(servers: list[tuple[str, Directory]], per_server: list[dict[str, Entry]], idle: dict,
-           attributes: list[str], login_attributes: list[str], base: str) -> list[Change]:
-    """The replica logins to keep on the provider: of the accounts idle on the provider but not on
-    some replica (so only those active elsewhere: no account read for nothing), read on those
-    replicas, one search per 200 uids."""
-    provider_idle = per_server[0]
-    active_elsewhere = {key: entry for key, entry in provider_idle.items() if key not in idle}
-    if not active_elsewhere:
-        return []
+CARRY_WINDOW = dt.timedelta(days=2)  # logins read back on each replica: a daily run, and one missed
+
+
+def _carry(rt: Runtime, servers: list[tuple[str, Directory]], attributes: list[str],
+           bases: tuple[str, ...] | None) -> list[Change]:
+    """The replica logins to keep on the provider: the accounts with a login in the last two days on
+    some replica (a filtered search on each: the day's logins, not every account), their activity
+    on the provider (one search per 200 uids), and those the provider is behind on by over a day."""
+    login_attributes = list(rt.config.inactivity.attributes)
+    when = format_time(rt.now - CARRY_WINDOW)
     copies: dict[str, list[tuple[str, Entry]]] = {}
-    for (url, directory), idle_there in zip(servers[1:], per_server[1:]):
-        wanted = [e.first("uid") for key, e in active_elsewhere.items() if key not in idle_there and e.first("uid")]
+    uids: set[str] = set()
+    for url, directory in servers[1:]:
         usable = [a for a in login_attributes if a.lower() in directory.known_attributes()]
-        for entry in by_uid(directory, base, wanted, ("uid", *usable)) if usable else ():
-            key = normalize_dn(entry.dn)
-            if key in active_elsewhere:
-                copies.setdefault(key, []).append((url, entry))
-    return carried_logins(active_elsewhere, copies, attributes, login_attributes)
+        if not usable:
+            continue
+        query = f"(&{ACCOUNT_FILTER}(|{''.join(f'({a}>={when})' for a in usable)}))"
+        for entry in iter_accounts(directory, rt.layout, query, ("uid", *usable), bases):
+            copies.setdefault(normalize_dn(entry.dn), []).append((url, entry))
+            if entry.first("uid"):
+                uids.add(entry.first("uid"))
+    if not uids:
+        return []
+    known = rt.directory.known_attributes()
+    provider = {normalize_dn(e.dn): e for e in by_uid(rt.directory, rt.layout.base_dn, uids,
+                                                      ("uid", *(a for a in attributes if a.lower() in known)))}
+    return carried_logins(provider, copies, attributes, login_attributes)
 
 
 def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Change] | None = None,
@@ -124,11 +133,10 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Cha
                      why="not in the schema of every server: those servers cannot hold them")
         # warn_since is later than the threshold: its idle set holds the accounts to lock too.
         # Read little for them: most are only warned; those to lock are read in full below.
-        per_server = [_idle_on(d, layout, attributes, warn_since, exempt, bases, ("uid", "cn"))
-                      for _, d in servers]
-        idle_warn = merge_idle(per_server)
+        idle_warn = merge_idle([_idle_on(d, layout, attributes, warn_since, exempt, bases, ("uid", "cn"))
+                                for _, d in servers])
         if carry is not None and len(servers) > 1:
-            carry += _carry(servers, per_server, idle_warn, attributes, list(config.attributes), layout.base_dn)
+            carry += _carry(rt, servers, attributes, bases)
         to_lock, warnings = [], []
         for copies in idle_warn.values():
             last, source = last_activity(copies, attributes)

@@ -62,6 +62,8 @@ def _with_failover(rt: Runtime, name: str, step):
         except DirectoryError as exc:
             if isinstance(exc, (BindRefused, WriteError)) or rt.dry_run or len(rt.config.ldap.providers) < 2:
                 raise
+            if rt.directory.alive():  # the provider answers: the fault is elsewhere (a replica, a limit)
+                raise
             others = [url for url in rt.config.ldap.providers if url not in tried]
             if not others:
                 raise

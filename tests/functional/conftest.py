@@ -595,7 +595,8 @@ def multi_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[M
         for n, (server, other) in enumerate(zip(servers, reversed(servers)), start=1):
             server.load_ldif(replication_ldif("provider"), "config/replication/provider.ldif")
             secure(server)
-            server.load_ldif(replication_ldif("multi-provider", SERVER_ID=str(n), OTHER_URL=other.ldap_uri.rstrip("/"),
+            server.load_ldif(replication_ldif("multi-provider", SERVER_ID=str(n), RID=f"{n:03d}",
+                                              OTHER_URL=other.ldap_uri.rstrip("/"),
                                               BASE_DN=BASE_DN, REPLICATOR_DN=f"cn=admin,{BASE_DN}",
                                               REPLICATOR_PASSWORD=ROOT_PW), "config/replication/multi-provider.ldif")
         yield servers[0], servers[1]

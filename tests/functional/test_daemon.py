@@ -228,7 +228,7 @@ def test_two_daemons_one_lease_each_request_once_and_a_takeover_after_kill_9(tmp
         killed = time.monotonic()
         wait_for_log(log_b, '"event": "lease_held"', seconds=10)
         took = time.monotonic() - killed
-        assert took <= 3 + 1 + 1 + 1  # the lease time, the clock skew allowed, a renewal period, a margin
+        assert took <= 3 + 1 + 1 + 4  # the lease time, the clock skew allowed, a renewal period, a margin
         late = drop(env, "P001-HQ-12", [{"op": "disable_user", "username": "u2"}])
         assert wait_for(late)["status"] == "applied"
     assert '"event": "standing_by"' in log_b.read_text()

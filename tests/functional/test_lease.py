@@ -39,3 +39,18 @@ def test_two_takers_of_one_expired_lease_cannot_both_win(initialized, monkeypatc
         assert not take_or_renew(b, DN, "host-b", later, 60, NO_SKEW).held
         monkeypatch.setattr(b, "read", read)
         assert read(DN, ("description",)).get("description")[0].startswith("host-c ")
+
+
+def test_a_hand_edited_lease_entry_never_gives_two_holders(initialized):
+    env = initialized
+    with env.directory() as a, env.directory() as b:
+        assert take_or_renew(a, DN, "host-a", NOW, 60, NO_SKEW).held
+        env.ldapmodify(f"dn: {DN}\nchangetype: modify\nadd: description\ndescription: a note by hand\n")
+        refused = take_or_renew(b, DN, "host-b", NOW + dt.timedelta(seconds=10), 60, NO_SKEW)
+        assert not refused.held and refused.holder == "host-a"  # the note changes nothing
+        assert take_or_renew(a, DN, "host-a", NOW + dt.timedelta(seconds=20), 60, NO_SKEW).held  # renewed, note gone
+        env.ldapmodify(f"dn: {DN}\nchangetype: modify\nreplace: description\ndescription: host-x 2099-01-01T00:00:00\n")
+        assert take_or_renew(b, DN, "host-b", NOW + dt.timedelta(seconds=30), 60, NO_SKEW).held  # no zone: expired
+        env.ldapmodify(f"dn: {DN}\nchangetype: modify\ndelete: description\n")
+        assert not take_or_renew(a, DN, "host-a", NOW + dt.timedelta(seconds=40), 60, NO_SKEW).held  # guard first
+        assert take_or_renew(a, DN, "host-a", NOW + dt.timedelta(seconds=41), 60, NO_SKEW).held

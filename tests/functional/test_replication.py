@@ -24,18 +24,21 @@ def test_a_login_on_the_consumer_survives_the_providers_next_change(replicated):
     it there. The inactivity run between keeps it on the provider, so a later run does not lock."""
     env = replicated
     env.write_config(ldap={"replicas": [env.consumer.ldap_uri.rstrip("/")]}, inactivity={"max_locks_per_run": 10})
-    env.request(staff(2))
+    env.request(staff(3))
     env.age(["u0", "u1", "zhangsan"], days=31)
+    env.age(["u2"], days=10)  # far from its lock: its login is kept all the same
     bind(env.server.ldap_uri, "zhangsan", "Zhangsan-Init-1")
     wait_until(lambda: read_on(env.consumer, account_dn("u1"), "createTimestamp").first("createTimestamp")
                == env.entry(account_dn("u1"), "createTimestamp").first("createTimestamp"))
     bind(env.consumer.ldap_uri, "u0", "Pass-u-0-xyz")  # u0 works; u1 does not
+    bind(env.consumer.ldap_uri, "u2", "Pass-u-2-xyz")
     on_consumer = read_on(env.consumer, account_dn("u0"), "pwdLastSuccess").first("pwdLastSuccess")
     assert on_consumer is not None and env.entry(account_dn("u0"), "pwdLastSuccess").first("pwdLastSuccess") is None
     result = env.cli("lock-inactive")
     assert "1 locked" in result.out, result.out + result.err
     kept = next(json.loads(line) for line in result.err.splitlines() if '"replica_logins_kept"' in line)
-    assert kept["accounts"] == 1
+    assert kept["accounts"] == 2
+    assert env.entry(account_dn("u2"), "mopLastLogon").first("mopLastLogon") is not None
     assert env.entry(account_dn("u0"), "mopLastLogon").first("mopLastLogon") == on_consumer
 
     env.ldapmodify(f"dn: {account_dn('u0')}\nchangetype: modify\nreplace: title\ntitle: 销售\n")
@@ -92,6 +95,10 @@ def test_with_the_first_provider_down_a_run_writes_to_the_second(multi_provider,
         result = env.cli("sync")
         assert "provider_unavailable" in result.err and env.result("P001-down-1")["status"] == "applied"
         assert read_on(second, account_dn("u0"), "uid") is not None
+        lines = env.cli("check", expect=2).out.splitlines()  # the first is down: the rest is still checked
+        assert any(line.startswith(f"FAIL provider {first.ldap_uri.rstrip('/')}") for line in lines), lines
+        assert any(line.startswith(f"ok   provider {second.ldap_uri.rstrip('/')}") for line in lines), lines
+        assert any(line.startswith("ok   schema") for line in lines), lines
     finally:
         first._spawn()
     wait_until(lambda: read_on(first, account_dn("u0"), "uid") is not None)  # and it catches up
@@ -137,8 +144,8 @@ def test_the_daemons_lease_is_taken_on_the_first_provider_only(multi_provider, t
         lease = threading.Thread(target=daemon.keep_lease)
         lease.start()
         daemon._first_round.wait(30)
-        held = daemon.holding.is_set()
-        daemon.stop.set()
+        held = daemon.holds_lease()
+        daemon._lease_stop.set()
         lease.join(30)
         return held
 
@@ -195,3 +202,12 @@ def test_a_consumer_started_empty_and_killed_mid_refresh_ends_with_the_providers
         wait_until(lambda: memberships_on(late) == expected, 60, "memberOf on the consumer")
     finally:
         late.stop()
+
+
+def test_a_replica_that_fails_is_not_taken_for_a_lost_provider(multi_provider, tmp_path):
+    env, first, second = providers_env(multi_provider, tmp_path)
+    env.write_config(ldap={"url": [first.ldap_uri.rstrip("/"), second.ldap_uri.rstrip("/")],
+                           "replicas": ["ldap://127.0.0.1:9"], "timeout": 2})
+    result = env.cli("lock-inactive", expect=2)
+    assert "cannot reach ldap://127.0.0.1:9" in result.err
+    assert "provider_failed" not in result.err  # the provider answers: no move to the next
