@@ -170,6 +170,14 @@ def memberships_on(server, base: str = BASE_DN) -> dict[str, list[str]]:
                 for e in directory.search(f"ou=partners,{base}", "(objectClass=inetOrgPerson)", ("memberOf",))}
 
 
+def members_by_filter(server, group: str) -> list[str]:
+    import subprocess
+
+    out = subprocess.run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", server.ldap_uri, "-D", f"cn=admin,{BASE_DN}", "-w", ROOT_PW,
+                          "-b", BASE_DN, f"(memberOf={group})", "1.1"], capture_output=True, text=True, check=True).stdout
+    return sorted(line.lower() for line in out.splitlines() if line.startswith("dn:"))
+
+
 def accounts_in(server) -> list[str]:
     """The accounts in a stopped server's database (slapcat)."""
     import subprocess
@@ -200,6 +208,9 @@ def test_a_consumer_started_empty_and_killed_mid_refresh_ends_with_the_providers
         assert len(accounts_in(late)) < len(expected)  # it was killed before it had them all
         late._spawn()
         wait_until(lambda: memberships_on(late) == expected, 60, "memberOf on the consumer")
+        for group in (f"cn=mop-service,ou=systems,{BASE_DN}", f"cn=service-specialist,ou=roles,{BASE_DN}"):
+            found = [members_by_filter(server, group) for server in (env.server, late)]
+            assert found[0] == found[1] and found[0], group  # memberOf filters find the same accounts
     finally:
         late.stop()
 
