@@ -173,8 +173,9 @@ def memberships_on(server, base: str = BASE_DN) -> dict[str, list[str]]:
 def members_by_filter(server, group: str) -> list[str]:
     import subprocess
 
-    out = subprocess.run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", server.ldap_uri, "-D", f"cn=admin,{BASE_DN}", "-w", ROOT_PW,
-                          "-b", BASE_DN, f"(memberOf={group})", "1.1"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", server.ldap_uri,
+                          "-D", f"cn=admin,{BASE_DN}", "-w", ROOT_PW, "-b", BASE_DN, f"(memberOf={group})", "1.1"],
+                         capture_output=True, text=True, check=True).stdout
     return sorted(line.lower() for line in out.splitlines() if line.startswith("dn:"))
 
 
