@@ -230,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--listen", metavar="HOST:PORT", help="where to listen (default: web.listen)")
 
+    notify = command(
+        "notify",
+        "the mails: preview a template with sample data, or send a sample to check the mail server",
+        "notify preview KIND: print the mail of KIND (warning, locked, digest) rendered with sample data, "
+        "plain text and HTML, from the shipped templates or those of notify.templates. "
+        "notify test ADDRESS: send a sample warning to ADDRESS through notify.smtp "
+        "(exit 2 with one line if the server, TLS or the login fails).",
+    )
+    notify.add_argument("action", choices=("preview", "test"))
+    notify.add_argument("target", metavar="KIND|ADDRESS", help="warning, locked or digest; or a mail address")
+    notify.add_argument("--language", choices=("zh", "en"), help="default: notify.language")
+
     dev = command(
         "dev-server",
         "run the embedded OpenLDAP (Debian's slapd) for trying mopldap out",
@@ -295,6 +307,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .runs.status import run_request_status
 
         return run_request_status(config, args.request_id)
+    if args.command == "notify":
+        from .runs.notify import run_preview, run_test_mail
+
+        if args.action == "preview":
+            if args.target not in ("warning", "locked", "digest"):
+                raise ConfigError(f"notify preview: '{args.target}' is not a kind of mail: warning, locked or digest")
+            return run_preview(config, args.target, args.language)
+        return run_test_mail(config, args.target, args.language)
     if args.command == "serve":
         from .web.server import serve
 

@@ -353,6 +353,65 @@ def host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class SmtpConfig(_Strict):
+    """The mail server mopldap sends through (smtplib; certificates always verified)."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    ca_file: Path | None = None
+    user: str | None = None
+    password_file: Path | None = None
+    sender: str = Field(alias="from", min_length=3)
+    timeout: float = Field(default=10, gt=0)
+
+    _paths = field_validator("ca_file", "password_file")(_resolve)
+
+    @model_validator(mode="after")
+    def _login(self) -> SmtpConfig:
+        if (self.user is None) != (self.password_file is None):
+            raise ValueError("give both user and password_file, or neither")
+        if self.security == "none" and not is_loopback(self.host):
+            raise ValueError(f"security: none would send mail (and a login) in clear to {self.host}: "
+                             "use starttls or ssl, or a relay on this host")
+        return self
+
+    def password(self) -> str | None:
+        return None if self.password_file is None else _read_password(self.password_file, "notify.smtp.password_file")
+
+
+class NotifyConfig(_Strict):
+    smtp: SmtpConfig | None = None
+    """no smtp: no mail (the warnings are logged and reported, as before)"""
+    warn_days: list[int] = [7, 1]
+    min_warning_days: int = Field(default=1, ge=0)
+    language: Literal["zh", "en"] = "zh"
+    timezone: str = "Asia/Shanghai"
+    """the readers' time zone: the dates in mails are theirs"""
+    templates: Path | None = None
+    """a folder of templates replacing the shipped ones, file by file (mopldap notify preview lists them)"""
+
+    _paths = field_validator("templates")(_resolve)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a time zone name (e.g. Asia/Shanghai, Europe/Berlin, UTC)") from None
+        return value
+
+    @field_validator("warn_days")
+    @classmethod
+    def _days(cls, value: list[int]) -> list[int]:
+        if any(day < 1 for day in value):
+            raise ValueError("days before the lock are 1 or more")
+        return sorted(set(value), reverse=True)
+
+
 class DevServerConfig(_Strict):
     data_dir: Path = Path("../var/slapd")
 
@@ -370,6 +429,7 @@ class Config(_Strict):
     passwords: PasswordsConfig = _section()
     access: AccessConfig = _section()
     web: WebConfig = _section()
+    notify: NotifyConfig = _section()
     dev_server: DevServerConfig = _section()
     source: Path = Field(default=Path("config/mopldap.yaml"), exclude=True)
 

@@ -604,3 +604,16 @@ def multi_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[M
         for server in servers:
             if server._proc is not None:
                 server.stop()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA), and its key."""
+    if shutil.which("openssl") is None:
+        pytest.fail("the TLS tests need the openssl command (apt-get install openssl)", pytrace=False)
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    key.chmod(0o600)
+    return cert, key

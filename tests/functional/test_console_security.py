@@ -5,10 +5,7 @@ sign-out, where it may listen, and TLS."""
 from __future__ import annotations
 
 import re
-import shutil
 import ssl
-import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
@@ -380,19 +377,6 @@ def test_a_non_loopback_address_without_tls_is_refused_unless_allowed(initialize
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, and its key."""
-    if shutil.which("openssl") is None:
-        pytest.fail("the TLS test needs the openssl command (apt-get install openssl)", pytrace=False)
-    cert, key = tmp_path / "console.crt", tmp_path / "console.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    key.chmod(0o600)
-    return cert, key
 
 
 def test_under_tls_the_cookie_is_secure_and_hsts_is_sent(partner: Env, certificate):

@@ -1,0 +1,83 @@
+"""Mails from templates: `templates/<kind>.<lang>.txt` (its first line `Subject: ...`, then the
+plain text) and `<kind>.<lang>.html`. A folder in notify.templates replaces any of them, file by
+file. Dates are given in the reader's time zone and language; no password is ever part of a mail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from ..model.config import NotifyConfig
+from ..model.errors import ConfigError
+
+KINDS = ("warning", "locked", "digest")
+LANGUAGES = ("zh", "en")
+SHIPPED = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class Mail:
+    kind: str
+    to: str
+    subject: str
+    text: str
+    html: str
+
+    def message(self, sender: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = sender, self.to, self.subject
+        message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
+        return message
+
+
+def local_date(moment: dt.datetime, lang: str, zone: str) -> str:
+    """A day as the reader writes it: 2026年12月24日, or 24 December 2026."""
+    day = moment.astimezone(ZoneInfo(zone))
+    return f"{day.year}年{day.month}月{day.day}日" if lang == "zh" else f"{day.day} {day:%B %Y}"
+
+
+class Templates:
+    def __init__(self, config: NotifyConfig) -> None:
+        self.config = config
+        folders = [str(config.templates)] if config.templates else []
+        loader = jinja2.FileSystemLoader([*folders, str(SHIPPED)])
+        self.env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                      autoescape=jinja2.select_autoescape(["html"]))
+        self.env.filters["date"] = lambda moment, lang: local_date(moment, lang, config.timezone)
+
+    def render(self, kind: str, lang: str, to: str, **context: Any) -> Mail:
+        """The mail of `kind` in `lang`. ConfigError (a customer's template that does not render)
+        names the template and the problem."""
+        name = f"{kind}.{lang}"
+        try:
+            text = self.env.get_template(f"{name}.txt").render(lang=lang, **context)
+            html = self.env.get_template(f"{name}.html").render(lang=lang, **context)
+        except jinja2.TemplateError as exc:
+            where = getattr(exc, "filename", None) or name
+            raise ConfigError(f"mail template {where}: {exc.message if hasattr(exc, 'message') else exc}") from None
+        first, _, body = text.partition("\n")
+        if not first.startswith("Subject: "):
+            raise ConfigError(f"mail template {name}.txt: its first line must be 'Subject: ...'")
+        return Mail(kind, to, first.removeprefix("Subject: ").strip(), body.lstrip("\n"), html)
+
+
+def sample(kind: str, now: dt.datetime) -> dict[str, Any]:
+    """What `mopldap notify preview KIND` renders the templates with."""
+    admins = [{"name": "张三", "mail": "zhangsan@p001.example.com"}]
+    person = {"name": "李四", "username": "lisi", "partner": "P001", "partner_name": "杭州云栖软件科技有限公司"}
+    if kind == "warning":
+        return {"person": person, "admins": admins, "lock_at": now + dt.timedelta(days=7), "days_left": 7,
+                "last_login": now - dt.timedelta(days=23)}
+    if kind == "locked":
+        return {"person": person, "admins": admins, "locked_at": now, "last_login": now - dt.timedelta(days=30)}
+    return {"admin": admins[0], "partner": "P001", "partner_name": person["partner_name"],
+            "soon": [{"username": "lisi", "name": "李四", "lock_at": now + dt.timedelta(days=3), "mail": True},
+                     {"username": "sunqi", "name": "孙七", "lock_at": now + dt.timedelta(days=6), "mail": False}],
+            "locked": [{"username": "wangwu", "name": "王五", "locked_at": now - dt.timedelta(hours=5)}]}
