@@ -12,6 +12,7 @@ import structlog
 import yaml
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
@@ -126,7 +127,7 @@ async def post_request(request: Request, body: RequestBody, who: Signed) -> Resp
 
 
 @router.get("/requests/{request_id}", summary="The result of a request you may see",
-            responses={401: {}, 404: {}})
+            responses={401: {}, 404: {}, 429: {}, 503: {}})
 def get_request(request: Request, request_id: str, who: Signed) -> Response:
     console = request.app.state.console
     unknown = ApiError(404, f"no result for request {request_id} that you may see")
@@ -152,7 +153,7 @@ def _result_of(console, request_id: str) -> dict[str, Any] | None:
 
 
 @router.get("/partners/{code}/accounts", summary="A partner's accounts, as the console shows them",
-            responses={401: {}, 403: {}, 404: {}})
+            responses={400: {}, 401: {}, 403: {}, 404: {}, 429: {}, 503: {}})
 def partner_accounts(request: Request, code: str, who: Signed, q: str = "", status: str = "", role: str = "",
                      sort: str = "username") -> Response:
     console = request.app.state.console
@@ -182,6 +183,37 @@ def _plain(loc: tuple) -> tuple:
     loc = loc[1:] if loc[:1] == ("body",) else loc
     return tuple(part for i, part in enumerate(loc)
                  if not (part in OPERATIONS and i > 0 and isinstance(loc[i - 1], int)))
+
+
+ERROR_SCHEMA = {"type": "object", "properties": {"status": {"type": "integer"}, "error": {"type": "string"},
+                                                "problems": {"type": "array", "items": {"type": "string"}},
+                                                "result": {"type": "object"}}, "required": ["status", "error"]}
+ERRORS = {"400": "invalid (problems, and the result when the pipeline rejected the request)",
+          "401": "not signed in, or a wrong username or password", "403": "not allowed",
+          "404": "unknown (also another partner's)", "409": "duplicate request_id",
+          "429": "too many failed sign-ins", "503": "another run writes, or the directory is down"}
+
+
+def document_errors(app: FastAPI) -> None:
+    """The OpenAPI document says what the API answers: JSON errors with these codes, never
+    FastAPI's default 422 (invalid input is 400 here)."""
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+            for schemas in ("HTTPValidationError", "ValidationError"):
+                schema["components"]["schemas"].pop(schemas, None)
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    responses = operation.setdefault("responses", {})
+                    responses.pop("422", None)
+                    for code in [c for c in responses if c in ERRORS]:
+                        responses[code] = {"description": ERRORS[code], "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/Error"}}}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -57,6 +57,7 @@ def create_app(config: Config, rolemap: RoleMap) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     api.install_error_handlers(app)
+    api.document_errors(app)
 
     @app.exception_handler(RunBusy)
     async def busy(request: Request, exc: RunBusy) -> Response:

@@ -438,6 +438,9 @@ def test_the_openapi_document_names_the_three_paths(console: Console):
         set(document["paths"])
     assert "post" in document["paths"]["/api/v1/requests"]
     assert not any(path.startswith("/partners") or path == "/signin" for path in document["paths"])
+    answers = document["paths"]["/api/v1/requests"]["post"]["responses"]
+    assert {"400", "401", "403", "409"} <= set(answers) and "422" not in answers  # what the API really answers
+    assert answers["403"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
 
 
 def test_an_api_call_counts_as_a_login(console: Console):
