@@ -1,6 +1,7 @@
-"""Screenshots of the console's main pages for the documentation (docs/screenshots/*.png), taken
-in the real browser of the browser tests with the same fixtures. Not a test of its own: skipped
-unless MOPLDAP_SCREENSHOTS=1 (scripts/screenshots sets it).
+"""Screenshots of the console's main pages, taken in the real browser of the browser tests with the
+same fixtures: a walk through every main page, each a PNG of the documentation's size. The suite
+writes them to a temporary folder; scripts/screenshots sets MOPLDAP_SCREENSHOTS_DIR to
+docs/screenshots, the ones the README shows.
 
 The pages are Chinese, as the partners' staff see them (fonts-noto-cjk for the glyphs); a
 generated password is masked before its page is taken.
@@ -15,12 +16,8 @@ from pathlib import Path
 import pytest
 
 from browsing import check, choose, click, element, open_page, sign_in, start_browser, type_into
-from conftest import HQADMIN_PW, LISI, QIANBA_PW, ROOT, ZHANGSAN_PW, account_dn, with_second_partner
+from conftest import HQADMIN_PW, LISI, QIANBA_PW, ZHANGSAN_PW, account_dn, with_second_partner
 
-pytestmark = pytest.mark.skipif(os.environ.get("MOPLDAP_SCREENSHOTS") != "1",
-                                reason="screenshots for the documentation: scripts/screenshots")
-
-OUT = ROOT / "docs" / "screenshots"
 WIDTH, HEIGHT = 1280, 800
 MASK = "••••••••••••••••••••"
 
@@ -35,15 +32,27 @@ def camera() -> Iterator:
     driver.quit()
 
 
-def shoot(driver, name: str) -> Path:
-    OUT.mkdir(parents=True, exist_ok=True)
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("MOPLDAP_SCREENSHOTS_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def shoot(driver, out: Path, name: str) -> Path:
     driver.execute_script("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur();")
-    path = OUT / f"{name}.png"
+    path = out / f"{name}.png"
     path.write_bytes(driver.get_screenshot_as_png())
     return path
 
 
-def test_screenshots_of_the_main_pages(console, camera):
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", path
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_screenshots_of_the_main_pages(console, camera, out):
     env = console.env
     driver = camera
     driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
@@ -61,7 +70,7 @@ def test_screenshots_of_the_main_pages(console, camera):
 
     open_page(driver, f"{console.url}/signin", "signin")
     type_into(driver, "username", "zhangsan")
-    shoot(driver, "signin")
+    shoot(driver, out, "signin")
 
     sign_in(driver, console, "zhangsan", ZHANGSAN_PW, expect_id="accounts")
     click(driver, "new-account", "create-account")
@@ -71,32 +80,33 @@ def test_screenshots_of_the_main_pages(console, camera):
     type_into(driver, "f-email", "zhaoliu@p001.example.com")
     choose(driver, "f-user_type", "service")
     check(driver, "role-hotline-specialist")
-    shoot(driver, "new_account")
+    shoot(driver, out, "new_account")
 
     click(driver, "create-account", "result-status")
     generated = element(driver, "password-zhaoliu").text
     driver.execute_script("for (const e of document.querySelectorAll('code.password')) e.textContent = arguments[0];",
                           MASK)
     assert element(driver, "password-zhaoliu").text == MASK
-    shoot(driver, "result")
+    shoot(driver, out, "result")
 
     click(driver, "back", "account-zhaoliu")
-    shoot(driver, "accounts")
+    shoot(driver, out, "accounts")
 
     open_page(driver, f"{console.url}/partners/P001/accounts/lisi", "roles-form")
-    shoot(driver, "account")
+    shoot(driver, out, "account")
 
     driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
     sign_in(driver, console, "zhaoliu", generated, expect_id="must-change")
-    shoot(driver, "password")
+    shoot(driver, out, "password")
 
     driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
     sign_in(driver, console, "lisi", "Lisi-Own-Choice-7", expect_id="systems")
-    shoot(driver, "me")
+    shoot(driver, out, "me")
 
     driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
     sign_in(driver, console, "hqadmin", HQADMIN_PW, expect_id="partners")
-    shoot(driver, "partners")
+    shoot(driver, out, "partners")
 
     names = {"signin", "new_account", "result", "accounts", "account", "password", "me", "partners"}
-    assert {p.stem for p in OUT.glob("*.png")} >= names
+    assert {p.stem for p in out.glob("*.png")} >= names
+    assert {png_size(out / f"{name}.png") for name in names} == {(WIDTH, HEIGHT)}
