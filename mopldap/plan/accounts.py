@@ -58,6 +58,14 @@ class AccountState:
         return replace(self, enabled=True, status=ACTIVE, reason=None, disabled_at=None, enabled_at=format_time(now))
 
 
+def status_of(state: AccountState) -> str:
+    """What a person sees of an account's status: active, first-password (active, on a password set
+    for them, not yet changed), or disabled."""
+    if not state.enabled:
+        return "disabled"
+    return "first-password" if state.password_reset else "active"
+
+
 def account_from_entry(entry: Entry, layout: Layout) -> AccountState:
     """Build the state of an account from its entry (read with ACCOUNT_ATTRS)."""
     partner = layout.partner_of(entry.dn)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from ..model.rolemap import RoleMap
 from ..model.times import parse_time
-from .accounts import AccountState, entitled_systems
+from .accounts import AccountState, entitled_systems, status_of
 from .inactivity import IdleAccount
 
 STALE_DAYS = 90
@@ -27,9 +27,8 @@ def _name(state: AccountState) -> str:
 
 
 def _status(state: AccountState) -> str:
-    if not state.enabled:
-        return "disabled"
-    return "active, password not yet changed" if state.password_reset else "active"
+    status = status_of(state)
+    return "active, password not yet changed" if status == "first-password" else status
 
 
 def _days_since(value: str | None, now: dt.datetime) -> int | None:

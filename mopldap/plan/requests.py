@@ -106,8 +106,10 @@ class _Planner:
     def __init__(self, request: ParsedRequest, view: DirectoryView, rolemap: RoleMap, layout: Layout,
                  now: dt.datetime, scheme: str, resume: bool, generate: Callable[[], str],
                  first_run: FirstRun | None = None, reuse: Mapping[str, str] | None = None,
-                 gate: bool = True) -> None:
+                 gate: bool = True, secrets_note: str | None = None) -> None:
         self.request = request
+        # where the operations' messages say a generated password went
+        self.secrets_note = secrets_note or f"generated password in {request.request_id}.secret"
         self.gate = gate
         self.view = view
         self.rolemap = rolemap
@@ -340,7 +342,7 @@ class _Planner:
             systems += " once the person has set their own password"
         message = f"created {dn}; roles: {', '.join(sorted(roles))}; systems: {systems}"
         if password is None:
-            message += f"; generated password in {self.request.request_id}.secret"
+            message += f"; {self.secrets_note}"
         self.set_state(index, state, "applied", message)
 
     def op_create_user(self, index: int, op) -> None:
@@ -444,7 +446,7 @@ class _Planner:
         if self.gate:
             message += " (no system until then)"
         if op.new_password is None:
-            message += f"; generated password in {self.request.request_id}.secret"
+            message += f"; {self.secrets_note}"
         self.set_state(index, replace(state, password_reset=True), "applied", message)
 
     def op_delete_user(self, index: int, op) -> None:
@@ -597,6 +599,7 @@ def plan_request(
     first_run: FirstRun | None = None,
     reuse: Mapping[str, str] | None = None,
     gate: bool = True,
+    secrets_note: str | None = None,
 ) -> RequestPlan:
     """Given a valid-shaped request and the directory's view of it, return its plan.
 
@@ -605,9 +608,10 @@ def plan_request(
     being a duplicate. `first_run`: that run's journal: what it had planned counts as
     done by it (a delete it made is not a rejection; a password it reset is not reset
     again), and the results say so. `reuse`: passwords generated for the request before.
+    `secrets_note`: where the results say generated passwords went (default: the .secret file).
     """
     return _Planner(request, view, rolemap, layout, now, scheme, resume or first_run is not None, generate,
-                    first_run, reuse, gate).run()
+                    first_run, reuse, gate, secrets_note).run()
 
 
 def failed_ops(plan: RequestPlan, unapplied: list[Change]) -> set[int]:

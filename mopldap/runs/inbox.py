@@ -48,19 +48,20 @@ def apply_file(rt: Runtime, path: Path, echo=print) -> str:
     return next(iter(processor.statuses.values()))
 
 
-def process_claimed(rt: Runtime, claimed: Claimed, echo=lambda text: None) -> RequestProcessor:
-    """Process one request already claimed (handed in by the console or the API)."""
-    return _process(rt, echo, [(claimed.path, False)], lambda file, _: claimed)
+def process_claimed(rt: Runtime, claimed: Claimed) -> RequestProcessor:
+    """Process one request already claimed (handed in by the console or the API, whose requester
+    is shown the generated passwords: they are handed back, not left in the outbox)."""
+    return _process(rt, lambda text: None, [(claimed.path, False)], lambda file, _: claimed, hand_back=True)
 
 
 def _process(rt: Runtime, echo, files: list[tuple[Path, bool]],
-             claim: Callable[[Path, bool], Claimed | None]) -> RequestProcessor:
+             claim: Callable[[Path, bool], Claimed | None], hand_back: bool = False) -> RequestProcessor:
     """Claim and process each (file, left by a run that died) (in a dry run: read it where it is);
     stop at once, writing nothing more, if the run fails (it holds the run lock: nobody else claims
     meanwhile). Return the processor, which has the results."""
     from .requests import RequestProcessor  # loaded only when a file waits
 
-    processor = RequestProcessor(rt, echo)
+    processor = RequestProcessor(rt, echo, hand_back)
     if rt.dry_run:
         for path, _ in files:
             processor.process(None, path)

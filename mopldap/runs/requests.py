@@ -36,6 +36,7 @@ from .runtime import Runtime
 from .summary import InboxSummary
 
 log = structlog.get_logger(__name__)
+HANDED_BACK = "generated password shown once to the requester, stored nowhere"
 BATCH_CHANGES = 1000  # writes per batch: the writer writes one while the next is planned
 
 
@@ -85,8 +86,14 @@ class RequestProcessor:
     so that every plan sees the directory as it is.
     """
 
-    def __init__(self, rt: Runtime, echo=print) -> None:
+    def __init__(self, rt: Runtime, echo=print, hand_back: bool = False) -> None:
+        """`hand_back`: the requester is there to be shown the generated passwords (the console, the
+        API): they are handed back in `handed_back` and their .secret file removed once the result
+        is written (it exists until then, so that a password is never lost)."""
         self.rt = rt
+        self.hand_back = hand_back
+        self.handed_back: dict[str, dict[str, str]] = {}  # request id -> username -> generated password
+        self.results: dict[str, dict[str, Any]] = {}  # file name -> its result document
         self.outbox = Outbox(rt.config.paths.outbox)
         self.archive = Archive(rt.config.paths.archive)
         self.quarantine = Quarantine(rt.config.paths.work)
@@ -122,6 +129,7 @@ class RequestProcessor:
         status = result["status"]
         self.summary.statuses[status] += 1
         self.statuses[name] = status
+        self.results[name] = result
         event = f"request_would_be_{status}" if self.rt.dry_run else f"request_{status}"
         (log.info if status == "applied" else log.warning)(
             event, request_id=request_id, file=name, problems=result.get("problems"))
@@ -227,7 +235,8 @@ class RequestProcessor:
                             self.rt.config.passwords.scheme,
                             partial(generate, self.rt.config.passwords.generated_length), resume=resume,
                             first_run=first_run, reuse=self.outbox.read_secrets(rid) if resume else None,
-                            gate=self.rt.config.access.first_password_gate)
+                            gate=self.rt.config.access.first_password_gate,
+                            secrets_note=HANDED_BACK if self.hand_back else None)
         if plan.rejected:
             self._finish(claimed, name, self._result(plan, name, "rejected"), "rejected", redacted, rid)
             return None
@@ -307,6 +316,7 @@ class RequestProcessor:
             if error is None:
                 self._finish(queued.claimed, queued.name, self._result(plan, queued.name, "applied"), "requests",
                              queued.redacted, rid)
+                self._give_back(plan)
                 continue
             for index in failed_ops(plan, [c for c in plan.changes if id(c) not in written]):
                 plan.results[index].status = "failed"
@@ -314,6 +324,13 @@ class RequestProcessor:
             result = self._result(plan, queued.name, "failed")
             result["problems"] = [error]
             self._finish(queued.claimed, queued.name, result, "failed", queued.redacted, rid)
+            self._give_back(plan)
+
+    def _give_back(self, plan: RequestPlan) -> None:
+        """Hand the generated passwords to the requester waiting for them; their file goes."""
+        if self.hand_back and plan.secrets:
+            self.handed_back[plan.request.request_id] = dict(plan.secrets)
+            self.outbox.forget_secrets(plan.request.request_id)
 
     def _journal(self, queued: Queued) -> dict[str, Any]:
         return {"run_id": self.rt.run_id, "written_after": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -333,7 +350,7 @@ class RequestProcessor:
             {"index": r.index, "op": r.op, "target": r.target, "result": r.status, "message": r.message}
             for r in plan.results
         ]
-        if plan.secrets and status != "rejected":
+        if plan.secrets and status != "rejected" and not self.hand_back:
             result["secrets"] = f"{request.request_id}.secret (generated passwords for: {', '.join(sorted(plan.secrets))})"
         return result
 

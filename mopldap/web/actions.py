@@ -19,6 +19,7 @@ from ..runs.runtime import open_runtime
 from ..runs.submit import Submitted, submit_request
 from ..runs.sync import run_steps
 from .people import Person
+from .sessions import SessionStore
 
 log = structlog.get_logger(__name__)
 
@@ -34,23 +35,22 @@ def request_of(person: Person, partner: str, operations: list[dict[str, Any]], c
             "operations": operations}
 
 
-def submit(config: Config, rolemap: RoleMap, request: dict[str, Any], channel: str) -> Submitted:
-    """Through the pipeline, as the person named in `request['requested_by']` (set from the session)."""
-    log.info("request_submitted", channel=channel, request_id=request.get("request_id"),
-             requester=request.get("requested_by"), partner=request.get("partner"))
-    return submit_request(config, rolemap, request, channel, config.web.write_wait_seconds)
-
-
 SIGNING_OUT = frozenset({"reset_password", "disable_user", "delete_user"})
 
 
-def end_sessions_of_changed(sessions, request: dict[str, Any], submitted: Submitted) -> None:
-    """An account whose password was reset, or that was disabled or deleted, keeps no console session."""
-    if submitted.status not in ("applied", "failed", "pending"):
-        return
-    for op in request.get("operations") or []:
-        if isinstance(op, dict) and op.get("op") in SIGNING_OUT and isinstance(op.get("username"), str):
-            sessions.end_person(op["username"])
+def submit(config: Config, rolemap: RoleMap, sessions: SessionStore, request: dict[str, Any],
+           channel: str) -> Submitted:
+    """Through the pipeline, as the person named in `request['requested_by']` (set from the
+    session). An account whose password it reset, or that it disabled or deleted, keeps no
+    console session."""
+    log.info("request_submitted", channel=channel, request_id=request.get("request_id"),
+             requester=request.get("requested_by"), partner=request.get("partner"))
+    submitted = submit_request(config, rolemap, request, channel, config.web.write_wait_seconds)
+    if submitted.status in ("applied", "failed", "pending"):
+        for op in request.get("operations") or []:
+            if isinstance(op, dict) and op.get("op") in SIGNING_OUT and isinstance(op.get("username"), str):
+                sessions.end_person(op["username"])
+    return submitted
 
 
 def min_password_length(config: Config) -> int:

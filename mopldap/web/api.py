@@ -111,8 +111,8 @@ async def post_request(request: Request, body: RequestBody, who: Signed) -> Resp
         earlier = _result_of(console, body.request_id)
         if earlier is not None and earlier.get("requested_by") != person.username:
             raise ApiError(409, f"request_id {body.request_id} is another request's: give a new one")
-    submitted = await run_in_threadpool(actions.submit, console.config, console.rolemap, document, "api")
-    actions.end_sessions_of_changed(console.sessions, document, submitted)
+    submitted = await run_in_threadpool(actions.submit, console.config, console.rolemap, console.sessions, document,
+                                        "api")
     result = dict(submitted.result)
     if submitted.passwords:
         result["passwords"] = submitted.passwords  # generated: this answer is the only place they are shown

@@ -83,6 +83,20 @@ def _guarded(console: Console, request: Request, partner: str) -> tuple[Session,
     return session, None
 
 
+async def _partner_form(request: Request, code: str) -> tuple[Console, Session, FormData | None, Response | None]:
+    """For a form about partner `code`: the console, the session, the posted form, and an answer
+    instead when the person may not act there (404, or the password page) or the form's CSRF
+    token is not theirs (400)."""
+    console = _console(request)
+    session, refused = await run_in_threadpool(_guarded, console, request, code)
+    if refused is not None:
+        return console, session, None, refused
+    form = await _form(request, session, console)
+    if form is None:
+        return console, session, None, console.problem(request, session, 400, "The form expired; please try again.")
+    return console, session, form, None
+
+
 # -- signing in and out ---------------------------------------------------------------------
 
 
@@ -294,13 +308,9 @@ async def resume_partner(request: Request, code: str) -> Response:
 
 
 async def _partner_action(request: Request, code: str, op: str) -> Response:
-    console = _console(request)
-    session, refused = await run_in_threadpool(_guarded, console, request, code)
-    if refused is not None:
-        return refused
-    form = await _form(request, session, console)
-    if form is None:
-        return console.problem(request, session, 400, "The form expired; please try again.")
+    console, session, form, answer = await _partner_form(request, code)
+    if answer is not None:
+        return answer
     return await run_in_threadpool(_submit, console, request, session, code, {"op": op}, form)
 
 
@@ -356,13 +366,9 @@ def new_account_page(request: Request, code: str) -> Response:
 
 @router.post("/partners/{code}/new", response_class=HTMLResponse)
 async def new_account(request: Request, code: str) -> Response:
-    console = _console(request)
-    session, refused = await run_in_threadpool(_guarded, console, request, code)
-    if refused is not None:
-        return refused
-    form = await _form(request, session, console)
-    if form is None:
-        return console.problem(request, session, 400, "The form expired; please try again.")
+    console, session, form, answer = await _partner_form(request, code)
+    if answer is not None:
+        return answer
     roles = [str(r) for r in form.getlist("roles")]
     operation = operation_from_form("create_user", form, roles)
     values = {k: v for k, v in form.items() if "password" not in k and k != "csrf"}
@@ -395,12 +401,10 @@ def _account_page(request: Request, code: str, username: str, status_code: int =
 
 @router.post("/partners/{code}/accounts/{username}/{op}", response_class=HTMLResponse)
 async def account_action(request: Request, code: str, username: str, op: str) -> Response:
-    console = _console(request)
-    session, refused = await run_in_threadpool(_guarded, console, request, code)
-    if refused is not None:
-        return refused
-    form = await _form(request, session, console)
-    if form is None or op not in ACCOUNT_OPS:
+    console, session, form, answer = await _partner_form(request, code)
+    if answer is not None:
+        return answer
+    if op not in ACCOUNT_OPS:
         return console.problem(request, session, 400, "The form expired; please try again.")
     if op == "delete_user" and str(form.get("confirm") or "").strip() != str(form.get("username") or ""):
         return _account_page(request, code, username, 400, {"confirm": "Type the username to confirm the deletion."},
@@ -419,8 +423,7 @@ def _submit(console: Console, request: Request, session: Session, partner: str, 
     offline = field_problems(request_doc)
     if offline and again is not None:
         return again(offline)
-    submitted = actions.submit(console.config, console.rolemap, request_doc, "console")
-    actions.end_sessions_of_changed(console.sessions, request_doc, submitted)
+    submitted = actions.submit(console.config, console.rolemap, console.sessions, request_doc, "console")
     if submitted.status == "rejected" and again is not None:  # the form again, as it was filled in
         placed, rest = problems_by_field(submitted.result.get("problems") or [])
         return again(placed | ({"": "; ".join(rest)} if rest else {}))

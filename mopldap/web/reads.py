@@ -16,7 +16,7 @@ from ..model.layout import Layout
 from ..model.rolemap import RoleMap
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER, RESET_FILTER
 from ..model.times import parse_time
-from ..plan.accounts import AccountState, account_from_entry, entitled_systems
+from ..plan.accounts import AccountState, account_from_entry, entitled_systems, status_of
 from ..plan.inactivity import activity_attributes, last_activity
 
 STATUSES = ("active", "first-password", "disabled")
@@ -58,7 +58,7 @@ def _first(state: AccountState, attr: str) -> str:
 def row_of(entry: Entry, config: Config, rolemap: RoleMap, now: dt.datetime) -> AccountRow:
     layout = Layout(config.ldap.base_dn)
     state = account_from_entry(entry, layout)
-    status = "disabled" if not state.enabled else "first-password" if state.password_reset else "active"
+    status = status_of(state)
     systems = entitled_systems(state, rolemap, config.access.first_password_gate)
     last, _ = last_activity([entry], activity_attributes(config.inactivity.attributes))
     login, _ = last_activity([entry], config.inactivity.attributes)

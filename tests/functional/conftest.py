@@ -562,11 +562,15 @@ def wait_until(condition, seconds: float = 15, what: str = "replication") -> Non
         time.sleep(0.05)
 
 
+def as_root(server: MopSlapd) -> Directory:
+    """A connection to `server` as its root DN (use it in a with block)."""
+    return Directory(LdapConfig(url=server.ldap_uri.rstrip("/"), base_dn=BASE_DN), bind_dn=f"cn=admin,{BASE_DN}",
+                     password=ROOT_PW)
+
+
 def read_on(server: MopSlapd, dn: str, *attrs: str) -> Entry | None:
     """`dn` as `server` holds it, read as its root DN."""
-    directory = Directory(LdapConfig(url=server.ldap_uri.rstrip("/"), base_dn=BASE_DN), bind_dn=f"cn=admin,{BASE_DN}",
-                          password=ROOT_PW)
-    with directory:
+    with as_root(server) as directory:
         return directory.read(dn, attrs or ("*", "+"))
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import (BASE_DN, ROOT_PW, account_dn, make_env, read_on, replication_ldif, stop_slapd, wait_until,
-                      with_partner)
+from conftest import (BASE_DN, ROOT_PW, account_dn, as_root, make_env, read_on, replication_ldif, secure, stop_slapd,
+                      wait_until, with_partner)
 from test_inactivity import bind, staff
 
 
@@ -160,12 +160,7 @@ def test_the_daemons_lease_is_taken_on_the_first_provider_only(multi_provider, t
 
 
 def memberships_on(server, base: str = BASE_DN) -> dict[str, list[str]]:
-    from mopldap.ldap.directory import Directory
-    from mopldap.model.config import LdapConfig
-
-    directory = Directory(LdapConfig(url=server.ldap_uri.rstrip("/"), base_dn=BASE_DN), bind_dn=f"cn=admin,{BASE_DN}",
-                          password=ROOT_PW)
-    with directory:
+    with as_root(server) as directory:
         return {e.dn.lower(): sorted(v.lower() for v in e.get("memberOf"))
                 for e in directory.search(f"ou=partners,{base}", "(objectClass=inetOrgPerson)", ("memberOf",))}
 
@@ -189,7 +184,6 @@ def accounts_in(server) -> list[str]:
 
 
 def test_a_consumer_started_empty_and_killed_mid_refresh_ends_with_the_providers_memberof(replicated, tmp_path):
-    from conftest import secure, stop_slapd as stop
     from mopldap.ldap.slapd import MopSlapd
 
     env = replicated
@@ -205,7 +199,7 @@ def test_a_consumer_started_empty_and_killed_mid_refresh_ends_with_the_providers
                                         REPLICATOR_DN=f"cn=admin,{BASE_DN}", REPLICATOR_PASSWORD=ROOT_PW),
                        "config/replication/consumer.ldif")
         wait_until(lambda: read_on(late, f"ou=P001,ou=partners,{BASE_DN}", "ou") is not None, 30)
-        stop(late, 9)  # kill -9 in the middle of its first refresh
+        stop_slapd(late, 9)  # kill -9 in the middle of its first refresh
         assert len(accounts_in(late)) < len(expected)  # it was killed before it had them all
         late._spawn()
         wait_until(lambda: memberships_on(late) == expected, 60, "memberOf on the consumer")
