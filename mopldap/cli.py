@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(exit 2 with one line if the server, TLS or the login fails).",
     )
     notify.add_argument("action", choices=("preview", "test"))
-    notify.add_argument("target", metavar="KIND|ADDRESS", help="warning, locked or digest; or a mail address")
+    notify.add_argument("target", metavar="KIND|ADDRESS", help="warning, locked, digest, hq-digest or result; or a mail address")
     notify.add_argument("--language", choices=("zh", "en"), help="default: notify.language")
 
     dev = command(
@@ -311,8 +311,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .runs.notify import run_preview, run_test_mail
 
         if args.action == "preview":
-            if args.target not in ("warning", "locked", "digest"):
-                raise ConfigError(f"notify preview: '{args.target}' is not a kind of mail: warning, locked or digest")
+            from .notify.messages import KINDS
+
+            if args.target not in KINDS:
+                raise ConfigError(f"notify preview: '{args.target}' is not a kind of mail: {', '.join(KINDS)}")
             return run_preview(config, args.target, args.language)
         return run_test_mail(config, args.target, args.language)
     if args.command == "serve":

@@ -384,7 +384,13 @@ class NotifyConfig(_Strict):
     smtp: SmtpConfig | None = None
     """no smtp: no mail (the warnings are logged and reported, as before)"""
     warn_days: list[int] = [7, 1]
+    """days before the inactivity lock a person is warned, once at each"""
     min_warning_days: int = Field(default=1, ge=0)
+    """an account is locked only after a warning at least this many days old"""
+    first_password_days: int = Field(default=7, ge=1)
+    """the digest lists accounts still on the password set for them after this many days"""
+    request_results: bool = False
+    """mail the requester of an inbox request its result"""
     language: Literal["zh", "en"] = "zh"
     timezone: str = "Asia/Shanghai"
     """the readers' time zone: the dates in mails are theirs"""
@@ -432,6 +438,14 @@ class Config(_Strict):
     notify: NotifyConfig = _section()
     dev_server: DevServerConfig = _section()
     source: Path = Field(default=Path("config/mopldap.yaml"), exclude=True)
+
+    @model_validator(mode="after")
+    def _warnings_before_the_lock(self) -> Config:
+        idle, notify = self.inactivity.max_idle_days, self.notify
+        if max([*notify.warn_days, notify.min_warning_days]) >= idle:
+            raise ValueError(f"notify.warn_days and notify.min_warning_days must be smaller than "
+                             f"inactivity.max_idle_days ({idle})")
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_timeout(self) -> Config:

@@ -19,6 +19,21 @@ class MailError(MopldapError):
     exit_code = 2
 
 
+class RecipientRefused(MailError):
+    """The mail server refused this one recipient (or this one mail): the others may still go.
+    `permanent` (a 5xx answer): the address will not work tomorrow either."""
+
+    def __init__(self, message: str, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _permanent(exc: smtplib.SMTPException) -> bool:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return getattr(exc, "smtp_code", 0) >= 500
+
+
 def _context(config: SmtpConfig) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
 
@@ -30,6 +45,9 @@ def _reason(exc: BaseException) -> str:
         return "the login was refused: check notify.smtp.user and password_file"
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return f"it does not offer what is configured ({exc}): check notify.smtp.security"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "it refused " + ", ".join(f"{who} ({code} {text.decode(errors='replace') if isinstance(text, bytes) else text})"
+                                         for who, (code, text) in sorted(exc.recipients.items()))
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"it answered {exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
     if isinstance(exc, (ConnectionRefusedError, socket.timeout, TimeoutError)):
@@ -78,10 +96,13 @@ class Mailer:
             message["From"] = self.config.sender
         try:
             refused = self._smtp.send_message(message)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
+            raise RecipientRefused(f"mail server {self.where}: {_reason(exc)}", _permanent(exc)) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise MailError(f"mail server {self.where}: {_reason(exc)}") from None
         if refused:
-            raise MailError(f"mail server {self.where} refused {', '.join(sorted(refused))}")
+            raise RecipientRefused(f"mail server {self.where} refused {', '.join(sorted(refused))}",
+                                   all(code >= 500 for code, _ in refused.values()))
 
     def __exit__(self, *exc: object) -> None:
         if self._smtp is not None:

@@ -16,7 +16,7 @@ import jinja2
 from ..model.config import NotifyConfig
 from ..model.errors import ConfigError
 
-KINDS = ("warning", "locked", "digest")
+KINDS = ("warning", "locked", "digest", "hq-digest")
 LANGUAGES = ("zh", "en")
 SHIPPED = Path(__file__).parent / "templates"
 
@@ -31,7 +31,8 @@ class Mail:
 
     def message(self, sender: str) -> EmailMessage:
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = sender, self.to, self.subject
+        # a name from the directory may hold a line break: one line, whatever the template made of it
+        message["From"], message["To"], message["Subject"] = sender, self.to, " ".join(self.subject.split())
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
         return message
@@ -77,7 +78,16 @@ def sample(kind: str, now: dt.datetime) -> dict[str, Any]:
                 "last_login": now - dt.timedelta(days=23)}
     if kind == "locked":
         return {"person": person, "admins": admins, "locked_at": now, "last_login": now - dt.timedelta(days=30)}
-    return {"admin": admins[0], "partner": "P001", "partner_name": person["partner_name"],
-            "soon": [{"username": "lisi", "name": "李四", "lock_at": now + dt.timedelta(days=3), "mail": True},
-                     {"username": "sunqi", "name": "孙七", "lock_at": now + dt.timedelta(days=6), "mail": False}],
-            "locked": [{"username": "wangwu", "name": "王五", "locked_at": now - dt.timedelta(hours=5)}]}
+    soon = [{"username": "lisi", "name": "李四", "lock_at": now + dt.timedelta(days=3), "mail": "lisi@p001.example.com"},
+            {"username": "sunqi", "name": "孙七", "lock_at": now + dt.timedelta(days=6), "mail": ""}]
+    locked = [{"username": "wangwu", "name": "王五", "locked_at": now - dt.timedelta(hours=5)}]
+    first_password = [{"username": "zhouba", "name": "周八", "since": now - dt.timedelta(days=9)}]
+    if kind == "digest":
+        return {"admin": admins[0], "partner": "P001", "partner_name": person["partner_name"], "soon": soon,
+                "locked": locked, "first_password": first_password, "first_password_days": 7}
+    return {"admin": {"name": "HQ 管理员", "mail": "hq@example.com"}, "first_password_days": 7,
+            "partners": [{"partner": "P001", "partner_name": person["partner_name"], "soon": 2, "locked": 1,
+                          "first_password": 1}, {"partner": "P002", "partner_name": "成都蜀信", "soon": 1, "locked": 0,
+                                                 "first_password": 0}],
+            "orphans": [{"partner": "P002", "partner_name": "成都蜀信", "soon": soon[1:], "locked": [], "first_password": []}],
+            "own": {"soon": [], "locked": [], "first_password": []}}

@@ -61,11 +61,15 @@ def last_activity(entries: Iterable[Entry], attributes: Sequence[str]) -> tuple[
     return best
 
 
-@dataclass(frozen=True)
+@dataclass
 class IdleAccount:
     state: AccountState
     last: dt.datetime | None
     source: str | None
+    warned: dt.datetime | None = None
+    """mopWarnedAt: when the person (or their administrators) was last told of the lock"""
+    languages: tuple[str, ...] = ()
+    """preferredLanguage: the language of the person's mail"""
 
     def idle_days(self, now: dt.datetime) -> int | None:
         return None if self.last is None else (now - self.last).days
@@ -121,6 +125,24 @@ def merge_idle(per_server: Sequence[dict[str, Entry]]) -> dict[str, list[Entry]]
     return dict(merged)
 
 
+def brake(idle: Sequence[IdleAccount], limit: int | None, force: bool = False, logins_recorded: bool = True,
+          max_idle_days: int = 30) -> str | None:
+    """Why no account may be locked (and no warning mailed) in this run, or None: more than `limit`
+    would be locked, or no server has recorded any login within the idle period (`logins_recorded`
+    false: then every account looks idle because nothing records logins); never with `force`."""
+    if force:
+        return None
+    if limit is not None and len(idle) > limit:
+        return (f"safety brake: {len(idle)} accounts would be locked for inactivity, more than the limit of "
+                f"{limit} (inactivity.max_locks_per_run); none was locked. Check that every server records "
+                "logins (pwdLastSuccess), then rerun with --force if the list is right")
+    if idle and not logins_recorded:
+        return (f"nothing records logins: no enabled account has a login in the last {max_idle_days} days on "
+                "any server (inactivity.attributes); none was locked. Turn on olcLastBind on every server "
+                "(`mopldap check --probe` tells), or rerun with --force if the directory really was idle")
+    return None
+
+
 def plan_inactivity(
     idle: Sequence[IdleAccount],
     warn: Sequence[IdleAccount],
@@ -131,22 +153,13 @@ def plan_inactivity(
     logins_recorded: bool = True,
     max_idle_days: int = 30,
 ) -> InactivityPlan:
-    """Return the locks and the warnings; no lock (`braked`) when more than `limit` would be locked,
-    or when no server has recorded any login within the idle period (`logins_recorded` false:
-    then every account looks idle because nothing records logins), unless `force`.
+    """Return the locks and the warnings; no lock when the brake holds (see `brake`).
 
     A locked account leaves every system group it is in (from its memberOf) and keeps its roles.
     """
     plan = InactivityPlan(to_lock=list(idle), warnings=list(warn), limit=limit)
-    if limit is not None and len(idle) > limit and not force:
-        plan.braked = (f"safety brake: {len(idle)} accounts would be locked for inactivity, more than the limit of "
-                       f"{limit} (inactivity.max_locks_per_run); none was locked. Check that every server records "
-                       "logins (pwdLastSuccess), then rerun with --force if the list is right")
-        return plan
-    if idle and not logins_recorded and not force:
-        plan.braked = (f"nothing records logins: no enabled account has a login in the last {max_idle_days} days on "
-                       "any server (inactivity.attributes); none was locked. Turn on olcLastBind on every server "
-                       "(`mopldap check --probe` tells), or rerun with --force if the directory really was idle")
+    plan.braked = brake(idle, limit, force, logins_recorded, max_idle_days)
+    if plan.braked:
         return plan
     removals: dict[str, list[str]] = defaultdict(list)
     for account in idle:

@@ -25,12 +25,16 @@ from ..model.rolemap import RoleMap
 from ..model.times import parse_time
 from ..plan.init import plan_init
 from .inactivity import logins_since
+from ..notify.mailer import Mailer, MailError
 from .init import read_tree
 from .runtime import trusted_folders
 
 MOP_CLASSES = ("mopaccount", "moppartner")
 MOP_ATTRIBUTES = ("mopaccountstatus", "mopdisabledreason", "mopdisabledat", "mopenabledat", "moplastlogon",
                   "mopinactivityexempt", "mopusertype", "moppartnername", "moppartnerstatus")
+UPGRADED_ATTRIBUTES = {"mopwarnedat": "schema/upgrade/2026-12-notify.ldif", "mopdigestat": "schema/upgrade/2026-12-notify.ldif"}
+"""Attributes added after the first schema, and the upgrade LDIF that adds them to an older one."""
+
 def context_csns(directory: Directory, base_dn: str) -> dict[str, str]:
     """The contextCSN values of the base entry, by server id (what a syncrepl copy has caught up to)."""
     entry = directory.read(base_dn, ("contextCSN",))
@@ -86,6 +90,7 @@ class Checker:
     def run(self) -> list[Line]:
         config = self.config
         self.folders()
+        self.mail()
         directory, reference = None, None
         for url in config.ldap.providers:  # the full checks on the first that answers
             directory = self.connect(url, "provider" if len(config.ldap.providers) == 1 else f"provider {url}")
@@ -123,6 +128,20 @@ class Checker:
 
     # -- the checks ------------------------------------------------------------------
 
+    def mail(self) -> None:
+        """The mail server the warnings go through: with it down, no account is locked."""
+        smtp = self.config.notify.smtp
+        if smtp is None:
+            self.add("warn", "mail", "notify.smtp is not set: nobody is warned before the inactivity lock")
+            return
+        try:
+            with Mailer(smtp):
+                pass
+        except MailError as exc:
+            self.add("FAIL", "mail", f"{exc.message}; inactivity locks wait until the warnings can be sent")
+        else:
+            self.add("ok", "mail", f"mail server {smtp.host}:{smtp.port} ({smtp.security}) takes mail")
+
     def connect(self, url: str, what: str, replica: ReplicaConfig | None = None) -> Directory | None:
         try:
             directory = (connect_replica(self.config.ldap, replica) if replica is not None
@@ -145,8 +164,13 @@ class Checker:
     def schema(self, directory: Directory) -> None:
         classes, attributes = directory.schema_names("objectClasses"), directory.known_attributes()
         missing = [c for c in MOP_CLASSES if c not in classes] + [a for a in MOP_ATTRIBUTES if a not in attributes]
+        upgrades = sorted({path for a, path in UPGRADED_ATTRIBUTES.items() if a not in attributes})
         if missing:
             self.add("FAIL", "schema", f"missing {', '.join(missing)}", "schema")
+        elif upgrades:
+            names = ", ".join(a for a in UPGRADED_ATTRIBUTES if a not in attributes)
+            self.add("FAIL", "schema", f"an earlier mopldap schema: missing {names} — upgrade it: "
+                     f"ldapmodify -Y EXTERNAL -H ldapi:/// -f {upgrades[0]} (README, Upgrading the schema)")
         else:
             self.add("ok", "schema", "mopAccount, mopPartner and their attributes")
 

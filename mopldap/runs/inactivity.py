@@ -16,10 +16,11 @@ from ..model.entry import Entry
 from ..model.errors import DirectoryError
 from ..model.layout import Layout, normalize_dn
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER
-from ..model.times import format_time
+from ..model.times import format_time, parse_time
 from ..plan.accounts import account_from_entry
 from ..plan.inactivity import (
     IdleAccount,
+    brake,
     activity_attributes,
     carried_logins,
     idle_filter,
@@ -27,6 +28,7 @@ from ..plan.inactivity import (
     merge_idle,
     plan_inactivity,
 )
+from .notices import NOTICE_ATTRS, Mailroom, notifying
 from .runtime import Runtime
 from .summary import InactivitySummary
 
@@ -108,6 +110,18 @@ def _carry(rt: Runtime, servers: list[tuple[str, Directory]], attributes: list[s
     return carried_logins(provider, copies, attributes, login_attributes)
 
 
+def _idle_account(entry: Entry, layout: Layout, last: dt.datetime | None, source: str | None) -> IdleAccount:
+    return IdleAccount(account_from_entry(entry, layout), last, source, parse_time(entry.first("mopWarnedAt") or ""),
+                       tuple(entry.get("preferredLanguage")))
+
+
+def warning_window(rt: Runtime) -> int:
+    """Days before the lock from which an idle account is read: inactivity.warn_days, or the first
+    warning mail's when mail is on and that is earlier."""
+    notify = rt.config.notify
+    return max([rt.config.inactivity.warn_days, *(notify.warn_days if notify.smtp else [])])
+
+
 def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Change] | None = None,
               ) -> tuple[list[IdleAccount], list[IdleAccount], bool]:
     """Return (accounts to lock, accounts in the warning window, whether any server records logins);
@@ -123,7 +137,7 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Cha
     attributes = activity_attributes(config.attributes)
     exempt = [layout.role(r) for r in config.exempt_roles]
     threshold = rt.now - dt.timedelta(days=config.max_idle_days)
-    warn_since = rt.now - dt.timedelta(days=config.max_idle_days - config.warn_days)
+    warn_since = rt.now - dt.timedelta(days=config.max_idle_days - warning_window(rt))
     servers = [(rt.directory.url, rt.directory)]
     try:
         _connect_replicas(rt, servers)
@@ -133,14 +147,14 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Cha
                      why="not in the schema of every server: those servers cannot hold them")
         # warn_since is later than the threshold: its idle set holds the accounts to lock too.
         # Read little for them: most are only warned; those to lock are read in full below.
-        idle_warn = merge_idle([_idle_on(d, layout, attributes, warn_since, exempt, bases, ("uid", "cn"))
-                                for _, d in servers])
+        read = ("uid", "cn", *NOTICE_ATTRS) if rt.config.notify.smtp else ("uid", "cn")
+        idle_warn = merge_idle([_idle_on(d, layout, attributes, warn_since, exempt, bases, read) for _, d in servers])
         if carry is not None and len(servers) > 1:
             carry += _carry(rt, servers, attributes, bases)
         to_lock, warnings = [], []
         for copies in idle_warn.values():
             last, source = last_activity(copies, attributes)
-            account = IdleAccount(account_from_entry(copies[0], layout), last, source)
+            account = _idle_account(copies[0], layout, last, source)
             (to_lock if last is None or last < threshold else warnings).append(account)
         recorded = not to_lock or _logins_recorded(servers, layout, list(config.attributes), threshold)
     except DirectoryError as exc:
@@ -149,8 +163,8 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Cha
         for _, directory in servers[1:]:
             directory.close()
     if to_lock:
-        full = _idle_on(rt.directory, layout, attributes, threshold, exempt, bases, ACCOUNT_ATTRS)
-        to_lock = [IdleAccount(account_from_entry(full[key], layout), a.last, a.source)
+        full = _idle_on(rt.directory, layout, attributes, threshold, exempt, bases, (*ACCOUNT_ATTRS, *NOTICE_ATTRS))
+        to_lock = [_idle_account(full[key], layout, a.last, a.source)
                    for a in to_lock if (key := normalize_dn(a.state.dn)) in full]
     to_lock.sort(key=lambda a: a.state.dn.lower())
     warnings.sort(key=lambda a: (a.last or rt.now, a.state.dn.lower()))
@@ -158,7 +172,8 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Cha
 
 
 def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
-    """Disable enabled, non-exempt accounts idle longer than max_idle_days on every server."""
+    """Disable enabled, non-exempt accounts idle longer than max_idle_days on every server; with mail
+    configured, warn first and lock only the accounts warned long enough ago (runs/notices.py)."""
     config = rt.config.inactivity
     carry: list[Change] = []
     to_lock, warnings, recorded = find_idle(rt, carry=carry)
@@ -166,6 +181,26 @@ def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
         carried = rt.executor().execute(carry, keep_going=True)
         log.info("replica_logins_kept", accounts=len(carried.applied), failed=len(carried.errors))
     limit = lock_limit(rt, len(to_lock)) if to_lock else None
+    held = brake(to_lock, limit, force, recorded, config.max_idle_days)
+    room = Mailroom(rt) if not held and notifying(rt) else None
+    try:
+        if room is not None:  # warnings and digests before the locks: a lock needs its warning
+            unmailed = room.warn([*to_lock, *warnings], config.max_idle_days)
+            room.digests([*to_lock, *warnings], unmailed, config.max_idle_days)
+            to_lock = room.gate(to_lock)
+        summary = _lock(rt, to_lock, warnings, limit, recorded, force)
+        if room is not None:
+            room.notify_locks(to_lock if not summary.plan.braked else [])
+            summary.mail = room.counts
+    finally:
+        if room is not None:
+            room.close()
+    return summary
+
+
+def _lock(rt: Runtime, to_lock: list[IdleAccount], warnings: list[IdleAccount], limit: int | None, recorded: bool,
+          force: bool) -> InactivitySummary:
+    config = rt.config.inactivity
     plan = plan_inactivity(to_lock, warnings, limit, rt.now, rt.layout.system, force=force,
                            logins_recorded=recorded, max_idle_days=config.max_idle_days)
     for account in warnings:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ..model.errors import MopldapError
+from ..notify.mailer import MailError
 from ..plan.inactivity import InactivityPlan
 from ..plan.reconcile import ReconcilePlan
+from .notices import MailCounts
 
 STATUSES = ("applied", "rejected", "failed", "duplicate")
 
@@ -78,6 +80,7 @@ class InactivitySummary:
     plan: InactivityPlan
     locked: int = 0
     failed: list[str] = field(default_factory=list)
+    mail: MailCounts | None = None
 
     def line(self, dry_run: bool = False) -> str:
         plan = self.plan
@@ -86,16 +89,18 @@ class InactivitySummary:
         if plan.braked:
             return f"inactivity: BRAKE: {len(plan.to_lock)} would be locked, limit {plan.limit}; none locked"
         text = (f"inactivity: {len(plan.to_lock)} would be locked" if dry_run else f"inactivity: {self.locked} locked")
-        text += f", {len(plan.warnings)} warned"
+        text += f", {len(plan.warnings)} in the warning window"
         if self.failed:
             text += f", {len(self.failed)} failed writes"
+        if self.mail is not None:
+            text += "; " + self.mail.line(dry_run)
         return text
 
     def data(self) -> dict[str, Any]:
         plan = self.plan
         return {"locked": self.locked, "to_lock": [a.state.dn for a in plan.to_lock],
                 "warned": [a.state.dn for a in plan.warnings], "brake": plan.braked, "limit": plan.limit,
-                "failed_writes": self.failed}
+                "failed_writes": self.failed, "mail": self.mail.data() if self.mail is not None else None}
 
 
 StepSummary = InboxSummary | ReconcileSummary | InactivitySummary
@@ -138,7 +143,14 @@ class RunOutcome:
 
     @property
     def failure(self) -> MopldapError | None:
-        return next((step.error for step in self.steps if step.error is not None), None)
+        """The first step that failed; else a mail server that could not be used (exit 2)."""
+        failed = next((step.error for step in self.steps if step.error is not None), None)
+        if failed is None:
+            for step in self.steps:
+                mail = step.summary.mail if isinstance(step.summary, InactivitySummary) else None
+                if mail is not None and mail.error:
+                    return MailError(f"{step.name}: {mail.error}; locks wait until the warnings can be sent")
+        return failed
 
     def lines(self, dry_run: bool = False) -> list[str]:
         return [step.line(dry_run) for step in self.steps]

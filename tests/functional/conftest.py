@@ -9,6 +9,8 @@ its own config file and var/ folder.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import io
 import json
 import os
@@ -621,3 +623,45 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
                     "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
     key.chmod(0o600)
     return cert, key
+
+
+class MailInbox:
+    """aiosmtpd's handler: every message it accepts, parsed; `refuse` holds addresses it answers
+    550 (for good) or 450 (for now, when they start with 'later')."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's name
+        if address in self.refuse:
+            return "450 try again later" if address.startswith("later") else "550 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture
+def smtp_server():
+    """start(**aiosmtpd options, port=None) -> (inbox, port), a real SMTP server on loopback; every
+    server started is stopped after the test."""
+    from aiosmtpd.controller import Controller
+
+    started = []
+
+    def start(port: int | None = None, **options):
+        inbox = MailInbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port(), **options)
+        controller.start()
+        started.append(controller)
+        return inbox, controller.port
+
+    yield start
+    for controller in started:
+        controller.stop()

@@ -104,7 +104,7 @@ def test_warning_window_is_logged_and_reported(partner):
                    "mopInactivityExempt: TRUE\n")
     env.age(["u0"], days=25)
     result = env.cli("lock-inactive")
-    assert "0 locked, 1 warned" in result.out
+    assert "0 locked, 1 in the warning window" in result.out
     warning = next(json.loads(l) for l in result.err.splitlines() if "inactivity_warning" in l)
     assert warning["dn"] == account_dn("u0") and warning["days_until_lock"] == 5
     report = json.loads(env.cli("report", "inactive", "--format", "json").out)

@@ -3,12 +3,8 @@ a login, implicit TLS, a wrong login, an unverifiable certificate, a server that
 
 from __future__ import annotations
 
-import email
-import email.policy
 import ssl
 
-import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from conftest import free_port
@@ -16,37 +12,11 @@ from conftest import free_port
 USER, PASSWORD = "mopldap", "smtp-secret-1"
 
 
-class Inbox:
-    """aiosmtpd's handler: every message it accepts, parsed."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
 def authenticate(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
-@pytest.fixture
-def smtp_server(certificate):
-    """start(**aiosmtpd options) -> (inbox, port); every server started is stopped after the test."""
-    started = []
-
-    def start(**options):
-        inbox = Inbox()
-        controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **options)
-        controller.start()
-        started.append(controller)
-        return inbox, controller.port
-
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 def tls(certificate) -> ssl.SSLContext:
@@ -104,7 +74,7 @@ def test_a_wrong_login_an_unverified_certificate_and_a_server_down_are_one_line_
 
 
 def test_every_template_renders_in_both_languages_and_a_customers_replaces_the_shipped_one(env):
-    for kind in ("warning", "locked", "digest"):
+    for kind in ("warning", "locked", "digest", "hq-digest"):
         for lang in ("zh", "en"):
             shown = env.cli("notify", "preview", kind, "--language", lang).out
             assert shown.startswith("Subject: ") and "--- HTML ---" in shown
