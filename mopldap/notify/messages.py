@@ -16,7 +16,7 @@ import jinja2
 from ..model.config import NotifyConfig
 from ..model.errors import ConfigError
 
-KINDS = ("warning", "locked", "digest", "hq-digest")
+KINDS = ("warning", "locked", "digest", "hq-digest", "result")
 LANGUAGES = ("zh", "en")
 SHIPPED = Path(__file__).parent / "templates"
 
@@ -82,6 +82,11 @@ def sample(kind: str, now: dt.datetime) -> dict[str, Any]:
             {"username": "sunqi", "name": "孙七", "lock_at": now + dt.timedelta(days=6), "mail": ""}]
     locked = [{"username": "wangwu", "name": "王五", "locked_at": now - dt.timedelta(hours=5)}]
     first_password = [{"username": "zhouba", "name": "周八", "since": now - dt.timedelta(days=9)}]
+    if kind == "result":
+        return {"requester": admins[0], "processed_at": now,
+                "request": {"request_id": "P001-20261203-001", "file": "P001-20261203-001.yaml", "status": "applied",
+                            "operations": [{"index": 0, "op": "create_user", "target": "lisi", "result": "applied",
+                                            "message": "generated password in the outbox"}]}}
     if kind == "digest":
         return {"admin": admins[0], "partner": "P001", "partner_name": person["partner_name"], "soon": soon,
                 "locked": locked, "first_password": first_password, "first_password_days": 7}

@@ -36,6 +36,10 @@ def run_inbox(rt: Runtime, echo=print, limit: int | None = None, leftovers_only:
         pending, left = pending[:limit], len(pending) - limit
     processor = _process(rt, echo, pending, inbox.claim)
     processor.summary.left = left
+    if rt.config.notify.smtp is not None and rt.config.notify.request_results:
+        from .notices import mail_results
+
+        processor.summary.mail = mail_results(rt, processor.results.values())
     return processor.summary
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 from ldap3.utils.conv import escape_filter_chars
 
-from ..ldap.accounts import iter_accounts
+from ..ldap.accounts import by_uid, iter_accounts
 from ..model.change import Change, Modification
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
@@ -87,6 +87,7 @@ class MailCounts:
     warnings: int = 0
     notices: int = 0
     digests: int = 0
+    results: int = 0  # request results mailed to their requesters
     listed: int = 0  # accounts without a usable address, warned through their administrators' digest
     waiting: int = 0  # locks due, warned less than notify.min_warning_days ago
     unwarned: list[str] = field(default_factory=list)  # locks due, no warning delivered
@@ -426,3 +427,30 @@ class Mailroom:
             when = parse_time(entry.first("pwdChangedTime") or entry.first("createTimestamp") or "")
             if when is not None:
                 yield entry, when
+
+
+def mail_results(rt: Runtime, results: Iterable[dict]) -> MailCounts:
+    """Mail each result of an inbox request to its requester (notify.request_results): the result
+    document's status and per-operation outcome, never a password (those stay in the outbox).
+    The result file is the record; a mail the server could not take is logged, not retried."""
+    results = [r for r in results if r.get("requested_by")]
+    room = Mailroom(rt)
+    try:
+        attrs = ("uid", "cn", "displayName", "mail", "preferredLanguage")
+        found = {entry.dn.lower(): entry for entry in by_uid(rt.directory, rt.layout.base_dn,
+                                                             {r["requested_by"] for r in results}, attrs)}
+        for result in results:
+            entry = next((found[dn] for dn in (rt.layout.account(result["requested_by"], result.get("partner")).lower(),
+                                               rt.layout.account(result["requested_by"], None).lower())
+                          if dn in found), None)
+            requester = room.reader(entry) if entry is not None else None
+            if requester is None or requester.mail is None:
+                continue
+            mail = room.templates.render("result", requester.language, requester.mail, requester=requester.card(),
+                                         request={k: v for k, v in result.items() if k != "secrets"},
+                                         processed_at=rt.now)
+            if room.send(mail, [entry.dn]):
+                room.counts.results += 1
+    finally:
+        room.close()
+    return room.counts

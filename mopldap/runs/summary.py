@@ -22,16 +22,21 @@ class InboxSummary:
     statuses: Counter = field(default_factory=Counter)
     results: list[Path] = field(default_factory=list)
     left: int = 0  # files left for the next run (a daemon run takes a bounded number)
+    mail: MailCounts | None = None  # the results mailed to their requesters (notify.request_results)
 
     def line(self, dry_run: bool = False) -> str:
         parts = [f"{self.statuses[s]} {'would be ' if dry_run else ''}{s}" for s in STATUSES if self.statuses[s]]
         if self.left:
             parts.append(f"{self.left} left for the next run")
-        return f"requests: {', '.join(parts) if parts else 'none'}"
+        text = f"requests: {', '.join(parts) if parts else 'none'}"
+        if self.mail is not None:
+            text += f"; {self.mail.results} results mailed" + (f" (FAILED: {self.mail.error})" if self.mail.error else "")
+        return text
 
     def data(self) -> dict[str, Any]:
         return {**{s: self.statuses[s] for s in STATUSES}, "left": self.left,
-                "results": [str(p) for p in self.results]}
+                "results": [str(p) for p in self.results],
+                "results_mailed": self.mail.results if self.mail is not None else None}
 
 
 @dataclass

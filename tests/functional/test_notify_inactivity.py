@@ -8,12 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import time
 from zoneinfo import ZoneInfo
 
-from conftest import BASE_DN, ROOT, account_dn, free_port, run_mopldap, with_second_partner
+import yaml
 
+from conftest import BASE_DN, ROOT, ROOT_PW, Env, account_dn, free_port, make_env, run_mopldap, with_partner, \
+    with_second_partner
 from mopldap.ldap.slapd import MopSlapd
-from conftest import ROOT_PW, make_env, with_partner
 
 ZHANGSAN_MAIL = "zhangsan@p001.example.com"
 
@@ -211,3 +213,62 @@ def test_an_earlier_schema_is_named_with_its_upgrade_and_the_upgrade_works(tmp_p
         assert recorded(env, account_dn("u0"), "mopWarnedAt")
     finally:
         server.stop()
+
+
+def test_two_daemons_and_a_takeover_after_kill_9_send_each_mail_once(own_partner, tmp_path, smtp_server):
+    """Two daemons (two hosts: their own work folder, state and audit) run the inactivity job every
+    second; the holder is killed with SIGKILL and the other takes over, runs the job again (catching
+    up) and on its schedule: still one warning and one digest."""
+    from test_daemon import running_daemon, wait_for_log
+
+    env = own_partner
+    inbox, port = smtp_server()
+    env.request(staff({"u0": "u0@p001.example.com"}))
+    env.age(["u0"], days=25)
+    schedule = {"inbox": "0 0 3 * * *", "reconcile": "0 0 3 * * *", "inactivity": "* * * * * *"}
+    env.write_config(ldap={"timeout": 2}, schedule=schedule, daemon={"lease_seconds": 3},
+                     reconcile={"clock_skew_seconds": 1}, notify=mail_config(port),
+                     inactivity={"max_locks_per_run": 10})
+    config = yaml.safe_load(env.config_path.read_text())
+    config["paths"] |= {"work": "../var/work-b", "state": "../var/state-b.json"}
+    config["logging"]["audit_file"] = "../var/b/audit.jsonl"
+    (env.var / "work-b").mkdir(mode=0o700)
+    (env.var / "b").mkdir(mode=0o700)
+    second = Env(env.server, env.root, env.config_path.with_name("mopldap-b.yaml"))
+    second.config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    with running_daemon(env, log_a) as first, running_daemon(second, log_b):
+        wait_for_log(log_a, '"event": "lease_held"')
+        wait_for_log(log_b, '"event": "standing_by"')
+        wait_for_log(log_a, "sent 1 warnings")
+        runs = lambda log: log.read_text().count('"event": "run_done"')  # noqa: E731
+        before = runs(log_a)
+        while runs(log_a) < before + 2:  # two more inactivity runs of the holder
+            time.sleep(0.2)
+        first.kill()
+        first.wait()
+        wait_for_log(log_b, '"event": "lease_held"', seconds=10)
+        wait_for_log(log_b, '"event": "catching_up"')
+        before = runs(log_b)
+        while runs(log_b) < before + 2:
+            time.sleep(0.2)
+    assert len(inbox.to("u0@p001.example.com")) == 1 and len(inbox.to(ZHANGSAN_MAIL)) == 1
+    assert "sent 0 warnings" in log_b.read_text()
+
+
+def test_the_requester_of_an_inbox_request_gets_its_result_without_a_password(partner, smtp_server):
+    env = partner
+    inbox, port = smtp_server()
+    env.write_config(notify=mail_config(port, request_results=True))
+    env.ldapmodify(f"dn: {account_dn('zhangsan')}\nchangetype: modify\nreplace: preferredLanguage\n"
+                   "preferredLanguage: en\n")
+    request_id = env.submit([{"op": "create_user", "username": "lisi", "name": "李四", "user_type": "service",
+                              "roles": ["service-specialist"]}])
+    assert "1 results mailed" in env.cli("sync").out
+    [mail] = inbox.to(ZHANGSAN_MAIL)
+    assert mail["Subject"] == f"Your MOP request {request_id}: applied"
+    text = mail.get_body(("plain",)).get_content()
+    assert "create_user lisi: applied" in text
+    password = yaml.safe_load((env.outbox / f"{request_id}.secret").read_text())["lisi"]
+    assert len(password) >= 12 and password not in mail.as_string()
+    assert [(e["kind"], e["recipient"]) for e in mail_events(env)] == [("result", ZHANGSAN_MAIL)]
