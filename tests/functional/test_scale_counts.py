@@ -71,3 +71,30 @@ def test_locks_by_hand_are_handled_per_account_with_batched_group_changes(partne
     assert "8 disabled by hand" in stats["out"]
     # 8 status modifies, then one modify per system group (community, mop-service), 8 values each
     assert stats["modify"] == 8 + 2
+
+
+def test_mail_reads_the_idle_accounts_and_their_administrators_only(partner, smtp_server):
+    """Warnings and the digest cost the same with 20 or 120 active accounts beside the idle ones."""
+    env = partner
+    inbox, port = smtp_server()
+    idle = [{**op, "username": f"idle{i}", "email": f"idle{i}@p001.example.com"} for i, op in enumerate(staff(900, 2))]
+    env.request(idle)
+    env.age(["idle0", "idle1"], days=25)
+    env.request(staff(0, 20))
+    env.write_config(notify={"smtp": {"host": "127.0.0.1", "port": port, "security": "none", "from": "m@example.com"}},
+                     inactivity={"max_locks_per_run": 10})
+
+    def mail_run() -> dict:
+        result = env.cli("lock-inactive")
+        assert "sent 2 warnings, 0 lock notices, 1 digests" in result.out, result.out
+        return next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)["ldap_operations"]
+
+    small = mail_run()
+    env.request(staff(20, 100))
+    env.ldapmodify("".join(f"dn: {account_dn(u)}\nchangetype: modify\ndelete: {attr}\n\n"
+                           for u, attr in (("idle0", "mopWarnedAt"), ("idle1", "mopWarnedAt"), ("zhangsan", "mopDigestAt"))))
+    large = mail_run()
+    assert {k: large.get(k, 0) for k in ("search", "entries", "modify")} == \
+           {k: small.get(k, 0) for k in ("search", "entries", "modify")}
+    assert large["modify"] == 3  # two warnings and one digest recorded, one write each
+    assert len(inbox.messages) == 6
