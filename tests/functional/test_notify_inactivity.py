@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import time
 from zoneinfo import ZoneInfo
@@ -79,6 +80,8 @@ def test_warnings_digest_and_lock_notice_go_out_once_each(partner, smtp_server):
     [digest] = inbox.to(ZHANGSAN_MAIL)
     listed = digest.get_body(("plain",)).get_content()
     assert "u1 员工u1" in listed and "没有邮箱" in listed and "u0 员工u0" in listed
+    still_first = listed.split("天仍未修改密码")[1]  # set for them 25 days ago, never changed
+    assert re.search(r"u0 员工u0:\d+年\d+月\d+日 起", still_first) and "zhangsan" not in still_first
     assert recorded(env, account_dn("u0"), "mopWarnedAt") and recorded(env, account_dn("u1"), "mopWarnedAt")
     assert recorded(env, account_dn("zhangsan"), "mopDigestAt")
     events = mail_events(env)
@@ -169,6 +172,8 @@ def test_a_refused_address_and_a_partner_without_an_administrators_mail_reach_hq
     env.request(staff({"u0": "later@p001.example.com"}))
     env.age(["v0"], days=25, partner="P002")
     env.age(["u0"], days=31)
+    env.ldapmodify(f"dn: {account_dn('v0', 'P002')}\nchangetype: modify\nreplace: displayName\n"
+                   "displayName: <img src=x onerror=alert(1)>\n")  # a hostile name, from the partner's admin
     env.ldapmodify(f"dn: uid=hqadmin,ou=hq,{BASE_DN}\nchangetype: modify\nreplace: mail\nmail: hq@example.com\n"
                    "-\nreplace: preferredLanguage\npreferredLanguage: en-US\n")
     env.write_config(notify=mail_config(port), inactivity={"max_locks_per_run": 10})
@@ -177,7 +182,9 @@ def test_a_refused_address_and_a_partner_without_an_administrators_mail_reach_hq
     assert "1 addresses refused" in result.out and "1 locks wait: no warning delivered" in result.out, result.out
     [hq] = inbox.to("hq@example.com")  # qianba has no mail: HQ hears of P002, in English
     body = hq.get_body(("plain",)).get_content()
-    assert "No administrator of these partners has a mail address" in body and "v0 员工v0" in body
+    assert "No administrator of these partners has a mail address" in body and "v0 <img src=x" in body
+    html = hq.get_body(("html",)).get_content()
+    assert "v0 &lt;img src=x onerror=alert(1)&gt;" in html and "<img" not in html
     assert recorded(env, account_dn("v0", "P002"), "mopWarnedAt")  # listed for HQ: that counts as warned
     assert recorded(env, account_dn("u0"), "mopWarnedAt") is None  # 450: tried again on the next run
     assert recorded(env, account_dn("u0"), "mopAccountStatus") == "active"
