@@ -22,6 +22,8 @@ ACCOUNT_ATTRS = (
 )
 """What mopldap reads of an account (one search gives its state, roles and systems)."""
 PROFILE_ATTRS = ("cn", "sn", "displayName", "title", "mail", "mobile")
+NOTICE_ATTRS = ("mail", "displayName", "preferredLanguage", "mopWarnedAt")
+"""What the mails about the inactivity lock need of an account, beyond its state."""
 
 
 def profile(name: str, title: str | None = None, email: str | None = None,

@@ -15,7 +15,7 @@ from ..model.change import Change
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
 from ..model.layout import Layout, normalize_dn
-from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER
+from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER, NOTICE_ATTRS
 from ..model.times import format_time, parse_time
 from ..plan.accounts import account_from_entry
 from ..plan.inactivity import (
@@ -28,7 +28,6 @@ from ..plan.inactivity import (
     merge_idle,
     plan_inactivity,
 )
-from .notices import NOTICE_ATTRS, Mailroom, notifying
 from .runtime import Runtime
 from .summary import InactivitySummary
 
@@ -181,8 +180,11 @@ def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
         carried = rt.executor().execute(carry, keep_going=True)
         log.info("replica_logins_kept", accounts=len(carried.applied), failed=len(carried.errors))
     limit = lock_limit(rt, len(to_lock)) if to_lock else None
-    held = brake(to_lock, limit, force, recorded, config.max_idle_days)
-    room = Mailroom(rt) if not held and notifying(rt) else None
+    room = None
+    if rt.config.notify.smtp is not None and not brake(to_lock, limit, force, recorded, config.max_idle_days):
+        from .notices import Mailroom, notifying  # smtplib and Jinja2: only when mail is on
+
+        room = Mailroom(rt) if notifying(rt) else None
     try:
         if room is not None:  # warnings and digests before the locks: a lock needs its warning
             unmailed = room.warn([*to_lock, *warnings], config.max_idle_days)

@@ -42,8 +42,6 @@ from .runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-NOTICE_ATTRS = ("mail", "displayName", "preferredLanguage", "mopWarnedAt")
-"""What the warnings need of an account, beyond its state."""
 NOTICE_WINDOW = dt.timedelta(days=7)
 """How far back lock notices not yet sent are looked for (and locks listed in a first digest)."""
 PARTNER_SEARCHES = 100

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model.errors import MopldapError
-from ..notify.mailer import MailError
 from ..plan.inactivity import InactivityPlan
 from ..plan.reconcile import ReconcilePlan
-from .notices import MailCounts
+
+if TYPE_CHECKING:
+    from .notices import MailCounts
 
 STATUSES = ("applied", "rejected", "failed", "duplicate")
 
@@ -154,6 +155,8 @@ class RunOutcome:
             for step in self.steps:
                 mail = step.summary.mail if isinstance(step.summary, InactivitySummary) else None
                 if mail is not None and mail.error:
+                    from ..notify.mailer import MailError
+
                     return MailError(f"{step.name}: {mail.error}; locks wait until the warnings can be sent")
         return failed
 
