@@ -385,8 +385,9 @@ class NotifyConfig(_Strict):
     """no smtp: no mail (the warnings are logged and reported, as before)"""
     warn_days: list[int] = [7, 1]
     """days before the inactivity lock a person is warned, once at each"""
-    min_warning_days: int = Field(default=1, ge=0)
-    """an account is locked only after a warning at least this many days old"""
+    min_warning_days: int = Field(default=1, ge=1)
+    """an account is locked only after a warning at least this many days old (a warning and the
+    lock in the same run would be no warning)"""
     first_password_days: int = Field(default=7, ge=1)
     """the digest lists accounts still on the password set for them after this many days"""
     request_results: bool = False
@@ -442,7 +443,7 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _warnings_before_the_lock(self) -> Config:
         idle, notify = self.inactivity.max_idle_days, self.notify
-        if max([*notify.warn_days, notify.min_warning_days]) >= idle:
+        if notify.smtp is not None and max([*notify.warn_days, notify.min_warning_days]) >= idle:
             raise ValueError(f"notify.warn_days and notify.min_warning_days must be smaller than "
                              f"inactivity.max_idle_days ({idle})")
         return self

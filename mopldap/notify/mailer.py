@@ -28,6 +28,11 @@ class RecipientRefused(MailError):
         self.permanent = permanent
 
 
+class Disconnected(MailError):
+    """The server closed the connection (idle too long, or 421: too many mails on one connection):
+    worth one more try on a new one."""
+
+
 def _permanent(exc: smtplib.SMTPException) -> bool:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in exc.recipients.values())
@@ -96,7 +101,15 @@ class Mailer:
             message["From"] = self.config.sender
         try:
             refused = self._smtp.send_message(message)
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
+        except smtplib.SMTPServerDisconnected as exc:
+            raise Disconnected(f"mail server {self.where}: {_reason(exc)}") from None
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:
+                raise Disconnected(f"mail server {self.where}: {_reason(exc)}") from None
+            if isinstance(exc, smtplib.SMTPDataError):
+                raise RecipientRefused(f"mail server {self.where}: {_reason(exc)}", _permanent(exc)) from None
+            raise MailError(f"mail server {self.where}: {_reason(exc)}") from None
+        except smtplib.SMTPRecipientsRefused as exc:
             raise RecipientRefused(f"mail server {self.where}: {_reason(exc)}", _permanent(exc)) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise MailError(f"mail server {self.where}: {_reason(exc)}") from None

@@ -31,8 +31,7 @@ class Mail:
 
     def message(self, sender: str) -> EmailMessage:
         message = EmailMessage()
-        # a name from the directory may hold a line break: one line, whatever the template made of it
-        message["From"], message["To"], message["Subject"] = sender, self.to, " ".join(self.subject.split())
+        message["From"], message["To"], message["Subject"] = sender, self.to, self.subject
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
         return message
@@ -44,13 +43,18 @@ def local_date(moment: dt.datetime, lang: str, zone: str) -> str:
     return f"{day.year}年{day.month}月{day.day}日" if lang == "zh" else f"{day.day} {day:%B %Y}"
 
 
+def _one_line(value: Any) -> Any:
+    return " ".join(value.splitlines()) if isinstance(value, str) else value
+
+
 class Templates:
     def __init__(self, config: NotifyConfig) -> None:
         self.config = config
         folders = [str(config.templates)] if config.templates else []
         loader = jinja2.FileSystemLoader([*folders, str(SHIPPED)])
+        # a value from the directory (a name) is one line: a line break in it cannot end the subject line
         self.env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                      autoescape=jinja2.select_autoescape(["html"]))
+                                      autoescape=jinja2.select_autoescape(["html"]), finalize=_one_line)
         self.env.filters["date"] = lambda moment, lang: local_date(moment, lang, config.timezone)
 
     def render(self, kind: str, lang: str, to: str, **context: Any) -> Mail:
@@ -63,6 +67,8 @@ class Templates:
         except jinja2.TemplateError as exc:
             where = getattr(exc, "filename", None) or name
             raise ConfigError(f"mail template {where}: {exc.message if hasattr(exc, 'message') else exc}") from None
+        except Exception as exc:  # raised inside a filter or a call a customer's template makes
+            raise ConfigError(f"mail template {name}: {type(exc).__name__}: {exc}") from None
         first, _, body = text.partition("\n")
         if not first.startswith("Subject: "):
             raise ConfigError(f"mail template {name}.txt: its first line must be 'Subject: ...'")

@@ -19,6 +19,21 @@ from zoneinfo import ZoneInfo
 from ..model.layout import EMAIL_PATTERN
 
 DAY = dt.timedelta(days=1)
+CLOCK_SKEW = dt.timedelta(minutes=1)
+"""A recorded time later than the clock by more than this is not believed (a hand edit, a clock ahead)."""
+UPGRADE = "schema/upgrade/2026-12-notify.ldif"
+RECORDS = ("mopWarnedAt", "mopDigestAt")
+"""The attributes the mail is recorded in: every server must define them (schema/upgrade/)."""
+
+
+def schema_gap(url: str, known: set[str]) -> str | None:
+    """Why mail cannot be recorded on the server at `url` (its schema predates RECORDS), or None."""
+    missing = [a for a in RECORDS if a.lower() not in known]
+    if not missing:
+        return None
+    return (f"{url} has an earlier mopldap schema without {' and '.join(missing)}, where mopldap records the mails "
+            f"it sent (and which replication would carry to it); no mail was sent and no account locked: upgrade "
+            f"every server with ldapmodify -Y EXTERNAL -H ldapi:/// -f {UPGRADE} (README, Upgrading the schema)")
 
 
 def lock_date(last: dt.datetime | None, max_idle_days: int, now: dt.datetime) -> dt.datetime:

@@ -26,13 +26,14 @@ from ..model.times import parse_time
 from ..plan.init import plan_init
 from .inactivity import logins_since
 from ..notify.mailer import Mailer, MailError
+from ..plan.notices import RECORDS, UPGRADE
 from .init import read_tree
 from .runtime import trusted_folders
 
 MOP_CLASSES = ("mopaccount", "moppartner")
 MOP_ATTRIBUTES = ("mopaccountstatus", "mopdisabledreason", "mopdisabledat", "mopenabledat", "moplastlogon",
                   "mopinactivityexempt", "mopusertype", "moppartnername", "moppartnerstatus")
-UPGRADED_ATTRIBUTES = {"mopwarnedat": "schema/upgrade/2026-12-notify.ldif", "mopdigestat": "schema/upgrade/2026-12-notify.ldif"}
+UPGRADED_ATTRIBUTES = {a.lower(): UPGRADE for a in RECORDS}
 """Attributes added after the first schema, and the upgrade LDIF that adds them to an older one."""
 
 def context_csns(directory: Directory, base_dn: str) -> dict[str, str]:
@@ -116,12 +117,14 @@ class Checker:
             other = self.connect(url, f"provider {url}")
             if other is not None:
                 with other:
+                    self.schema(other, f"provider {url}")
                     self.recorded_logins(other, f"provider {url}")
                     self.caught_up(provider_csns, context_csns(other, self.layout.base_dn), url)
         for settings in config.ldap.replicas:
             replica = self.connect(settings.url, f"replica {settings.url}", settings)
             if replica is not None:
                 with replica:
+                    self.schema(replica, f"replica {settings.url}")
                     self.recorded_logins(replica, f"replica {settings.url}")
                     self.caught_up(provider_csns, context_csns(replica, self.layout.base_dn), settings.url)
         return self.lines
@@ -161,18 +164,20 @@ class Checker:
         else:
             self.add("ok", "folders", "inbox, outbox, archive, work, state and audit folders: owner-only")
 
-    def schema(self, directory: Directory) -> None:
+    def schema(self, directory: Directory, where: str = "") -> None:
+        """mopldap's schema on the server (`where`: a replica or another provider, else the first)."""
+        what = f"schema on {where}" if where else "schema"
         classes, attributes = directory.schema_names("objectClasses"), directory.known_attributes()
         missing = [c for c in MOP_CLASSES if c not in classes] + [a for a in MOP_ATTRIBUTES if a not in attributes]
         upgrades = sorted({path for a, path in UPGRADED_ATTRIBUTES.items() if a not in attributes})
         if missing:
-            self.add("FAIL", "schema", f"missing {', '.join(missing)}", "schema")
+            self.add("FAIL", what, f"missing {', '.join(missing)}", "schema")
         elif upgrades:
             names = ", ".join(a for a in UPGRADED_ATTRIBUTES if a not in attributes)
-            self.add("FAIL", "schema", f"an earlier mopldap schema: missing {names} — upgrade it: "
+            self.add("FAIL", what, f"an earlier mopldap schema: missing {names} — upgrade it: "
                      f"ldapmodify -Y EXTERNAL -H ldapi:/// -f {upgrades[0]} (README, Upgrading the schema)")
-        else:
-            self.add("ok", "schema", "mopAccount, mopPartner and their attributes")
+        elif not where:
+            self.add("ok", what, "mopAccount, mopPartner and their attributes")
 
     def tree(self, directory: Directory) -> None:
         """What `mopldap init` would still add (read as init reads it: a few searches, no members)."""

@@ -28,6 +28,7 @@ from ..plan.inactivity import (
     merge_idle,
     plan_inactivity,
 )
+from ..plan.notices import CLOCK_SKEW, RECORDS, schema_gap
 from .runtime import Runtime
 from .summary import InactivitySummary
 
@@ -110,8 +111,12 @@ def _carry(rt: Runtime, servers: list[tuple[str, Directory]], attributes: list[s
 
 
 def _idle_account(entry: Entry, layout: Layout, last: dt.datetime | None, source: str | None) -> IdleAccount:
-    return IdleAccount(account_from_entry(entry, layout), last, source, parse_time(entry.first("mopWarnedAt") or ""),
-                       tuple(entry.get("preferredLanguage")))
+    warned = parse_time(entry.first("mopWarnedAt") or "")
+    if warned is not None and warned > dt.datetime.now(dt.timezone.utc) + CLOCK_SKEW:
+        log.warning("warning_time_in_the_future", dn=entry.dn, mopWarnedAt=entry.first("mopWarnedAt"),
+                    why="a hand edit or a clock ahead: not counted as a warning; the next one replaces it")
+        warned = None
+    return IdleAccount(account_from_entry(entry, layout), last, source, warned, tuple(entry.get("preferredLanguage")))
 
 
 def warning_window(rt: Runtime) -> int:
@@ -122,14 +127,15 @@ def warning_window(rt: Runtime) -> int:
 
 
 def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Change] | None = None,
-              ) -> tuple[list[IdleAccount], list[IdleAccount], bool]:
+              records: Sequence[str] = ()) -> tuple[list[IdleAccount], list[IdleAccount], bool]:
     """Return (accounts to lock, accounts in the warning window, whether any server records logins);
     log the attributes no server defines.
 
     Each server answers one filtered search per base; an account is idle only if every server
     reports it idle. Whether logins are recorded is asked only when there is someone to lock.
     With `carry`, the logins replicas hold that the provider lacks are appended to it as changes
-    (see plan.inactivity.carried_logins).
+    (see plan.inactivity.carried_logins). `records`: attributes every server must define (the mail's
+    records: replication would carry them everywhere), else DirectoryError.
     """
     config = rt.config.inactivity
     layout = rt.layout
@@ -140,6 +146,9 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Cha
     servers = [(rt.directory.url, rt.directory)]
     try:
         _connect_replicas(rt, servers)
+        for url, directory in servers if records else []:
+            if gap := schema_gap(url, directory.known_attributes()):
+                raise DirectoryError(gap)
         ignored = sorted({a for _, d in servers for a in attributes if a.lower() not in d.known_attributes()})
         if ignored:
             log.info("activity_attributes_undefined", attributes=ignored,
@@ -174,35 +183,38 @@ def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
     """Disable enabled, non-exempt accounts idle longer than max_idle_days on every server; with mail
     configured, warn first and lock only the accounts warned long enough ago (runs/notices.py)."""
     config = rt.config.inactivity
+    mailing = rt.config.notify.smtp is not None
     carry: list[Change] = []
-    to_lock, warnings, recorded = find_idle(rt, carry=carry)
+    to_lock, warnings, recorded = find_idle(rt, carry=carry, records=RECORDS if mailing else ())
     if carry:  # first: whatever happens to the locks, a login seen on a replica is kept
         carried = rt.executor().execute(carry, keep_going=True)
         log.info("replica_logins_kept", accounts=len(carried.applied), failed=len(carried.errors))
-    limit = lock_limit(rt, len(to_lock)) if to_lock else None
-    room = None
-    if rt.config.notify.smtp is not None and not brake(to_lock, limit, force, recorded, config.max_idle_days):
-        from .notices import Mailroom, notifying  # smtplib and Jinja2: only when mail is on
+    if not mailing:
+        return _lock(rt, to_lock, warnings, recorded, force)
+    from .notices import Mailroom  # smtplib and Jinja2: only when mail is on
 
-        room = Mailroom(rt) if notifying(rt) else None
+    room = Mailroom(rt)
     try:
-        if room is not None:  # warnings and digests before the locks: a lock needs its warning
+        # warnings and digests before the locks: a lock needs its warning. Not when nothing records
+        # logins: then everyone looks idle, and warning them all would be the brake's mistake by mail
+        if not brake(to_lock, None, force, recorded, config.max_idle_days):
             unmailed = room.warn([*to_lock, *warnings], config.max_idle_days)
             room.digests([*to_lock, *warnings], unmailed, config.max_idle_days)
-            to_lock = room.gate(to_lock)
-        summary = _lock(rt, to_lock, warnings, limit, recorded, force)
-        if room is not None:
-            room.notify_locks(to_lock if not summary.plan.braked else [])
-            summary.mail = room.counts
+        to_lock = room.gate(to_lock)  # the brake's limit counts the locks that may happen now
+        room.close()  # the locks may take longer than the mail server keeps an idle connection
+        summary = _lock(rt, to_lock, warnings, recorded, force)
+        room.notify_locks(to_lock if not summary.plan.braked else [])  # earlier runs' notices too
+        summary.mail = room.counts
     finally:
-        if room is not None:
-            room.close()
+        room.close()
     return summary
 
 
-def _lock(rt: Runtime, to_lock: list[IdleAccount], warnings: list[IdleAccount], limit: int | None, recorded: bool,
+def _lock(rt: Runtime, to_lock: list[IdleAccount], warnings: list[IdleAccount], recorded: bool,
           force: bool) -> InactivitySummary:
+    """Lock `to_lock` (unless the brake holds) and sum up the step."""
     config = rt.config.inactivity
+    limit = lock_limit(rt, len(to_lock)) if to_lock else None
     plan = plan_inactivity(to_lock, warnings, limit, rt.now, rt.layout.system, force=force,
                            logins_recorded=recorded, max_idle_days=config.max_idle_days)
     for account in warnings:

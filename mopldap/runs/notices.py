@@ -21,10 +21,11 @@ from ldap3.utils.conv import escape_filter_chars
 from ..ldap.accounts import by_uid, iter_accounts
 from ..model.change import Change, Modification
 from ..model.entry import Entry
-from ..model.errors import DirectoryError
 from ..model.schema import ACCOUNT_FILTER, LOCKED_FILTER, RESET_FILTER
 from ..model.times import format_time, parse_time
-from ..notify.mailer import Mailer, MailError, RecipientRefused
+from ..model.config import SmtpConfig
+from ..model.errors import ConfigError
+from ..notify.mailer import Disconnected, Mailer, MailError, RecipientRefused
 from ..notify.messages import Mail, Templates
 from ..plan.inactivity import IdleAccount
 from ..plan.notices import (
@@ -47,7 +48,8 @@ NOTICE_WINDOW = dt.timedelta(days=7)
 PARTNER_SEARCHES = 100
 """Up to this many partners, their entries and administrators are read partner by partner; beyond,
 with one search of every partner administrator."""
-UPGRADE = "schema/upgrade/2026-12-notify.ldif"
+ADMINS_NAMED = 5
+"""A warning or lock notice names at most this many administrators to ask."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ class Company:
     def reachable(self) -> list[Reader]:
         return [admin for admin in self.admins if admin.mail]
 
+    def named(self) -> list[dict[str, str]]:
+        """The administrators a person is told to ask (the first ADMINS_NAMED with an address)."""
+        return [admin.card() for admin in self.reachable[:ADMINS_NAMED]]
+
 
 @dataclass
 class MailCounts:
@@ -90,6 +96,8 @@ class MailCounts:
     waiting: int = 0  # locks due, warned less than notify.min_warning_days ago
     unwarned: list[str] = field(default_factory=list)  # locks due, no warning delivered
     refused: list[str] = field(default_factory=list)  # addresses the mail server refused for good
+    unrecorded: int = 0  # mails sent whose record could not be written (the next run may send them again)
+    problems: list[str] = field(default_factory=list)  # templates that did not render (mopldap notify preview)
     error: str | None = None  # the mail server could not be used
 
     def line(self, dry_run: bool = False) -> str:
@@ -103,6 +111,10 @@ class MailCounts:
             text += f"; {len(self.unwarned)} locks wait: no warning delivered"
         if self.refused:
             text += f"; {len(self.refused)} addresses refused"
+        if self.unrecorded:
+            text += f"; {self.unrecorded} sent but not recorded"
+        for problem in self.problems:
+            text += f"; FAILED: {problem}"
         if self.error:
             text += f"; FAILED: {self.error}"
         return text
@@ -110,21 +122,8 @@ class MailCounts:
     def data(self) -> dict:
         return {"warnings": self.warnings, "lock_notices": self.notices, "digests": self.digests,
                 "listed_in_digest": self.listed, "locks_waiting": self.waiting, "locks_unwarned": self.unwarned,
-                "refused": self.refused, "error": self.error}
-
-
-def notifying(rt: Runtime) -> bool:
-    """True if mail is configured. Raise DirectoryError (exit 2) if the directory's schema cannot
-    record it (an older mopldap schema)."""
-    if rt.config.notify.smtp is None:
-        return False
-    known = rt.directory.known_attributes()
-    missing = [a for a in ("mopWarnedAt", "mopDigestAt") if a.lower() not in known]
-    if missing:
-        raise DirectoryError(f"notify: the directory's schema has no {' or '.join(missing)}, where mopldap records "
-                             f"the mails it sent; no mail was sent and no account locked: upgrade it with "
-                             f"ldapmodify -Y EXTERNAL -H ldapi:/// -f {UPGRADE} (README, Upgrading the schema)")
-    return True
+                "refused": self.refused, "unrecorded": self.unrecorded, "template_problems": self.problems,
+                "error": self.error}
 
 
 class Mailroom:
@@ -137,6 +136,22 @@ class Mailroom:
         self.counts = MailCounts()
         self._mailer: Mailer | None = None
         self._companies: dict[str | None, Company] = {}
+
+    def sent_at(self) -> dt.datetime:
+        """The time a mail the server just accepted is recorded with: the clock's, not --as-of's (a
+        replay of an earlier day must not record a warning as older than it is), except in a dry run."""
+        return self.rt.now if self.rt.dry_run else dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def render(self, kind: str, lang: str, to: str, **context: object) -> Mail | None:
+        """The mail, or None (counted, logged once per template) if a customer's template does not
+        render: that one mail is not sent; the others still are."""
+        try:
+            return self.templates.render(kind, lang, to, **context)
+        except ConfigError as exc:
+            if exc.message not in self.counts.problems:
+                self.counts.problems.append(exc.message)
+                log.error("mail_template_failed", error=exc.message, fix="mopldap notify preview " + kind)
+            return None
 
     def close(self) -> None:
         if self._mailer is not None:
@@ -159,9 +174,11 @@ class Mailroom:
         smtp = self.config.smtp
         assert smtp is not None
         try:
-            if self._mailer is None:
-                self._mailer = Mailer(smtp).__enter__()
-            self._mailer.send(mail.message(smtp.sender))
+            try:
+                self._connected(smtp).send(mail.message(smtp.sender))
+            except Disconnected:  # an idle connection closed, or a per-connection cap: once more on a new one
+                self.close()
+                self._connected(smtp).send(mail.message(smtp.sender))
         except RecipientRefused as exc:
             rt.audit.write("mail", run_id=rt.run_id, kind=mail.kind, recipient=mail.to, accounts=list(about),
                            result="refused", error=exc.message)
@@ -180,16 +197,26 @@ class Mailroom:
         log.info("mail_sent", kind=mail.kind, recipient=mail.to, accounts=list(about))
         return True
 
-    def record(self, dn: str, attribute: str, old: str | None, operation: str, reason: str) -> None:
-        """Keep in the directory that a mail went out (nothing in a dry run)."""
+    def _connected(self, smtp: SmtpConfig) -> Mailer:
+        if self._mailer is None:
+            self._mailer = Mailer(smtp).__enter__()
+        return self._mailer
+
+    def record(self, dn: str, attribute: str, old: dt.datetime | None, when: dt.datetime, operation: str,
+               reason: str) -> bool:
+        """Keep in the directory that a mail went out at `when`; False (counted, logged) if that
+        could not be written. Nothing is written in a dry run."""
         if self.rt.dry_run:
-            return
-        change = Change("modify", dn, (Modification(attribute, "replace", (format_time(self.rt.now),)),),
-                        {attribute: (old,) if old else ()}, operation=operation, reason=reason)
+            return True
+        change = Change("modify", dn, (Modification(attribute, "replace", (format_time(when),)),),
+                        {attribute: (format_time(old),) if old else ()}, operation=operation, reason=reason)
         outcome = self.rt.executor().execute([change])
         if outcome.errors:
+            self.counts.unrecorded += 1
             log.error("mail_not_recorded", dn=dn, attribute=attribute, error=outcome.errors[0],
                       why="the mail went out; the next run may send it again")
+            return False
+        return True
 
     # -- who to ask ----------------------------------------------------------------------
 
@@ -211,27 +238,29 @@ class Mailroom:
 
         partner_admins = admins_filter(rolemap.admin_roles - rolemap.hq_roles)
         found: list[Entry] = []
-        partners = sorted(code for code in codes if code is not None)
+        partners = sorted(code for code in codes if code is not None)  # one search each, or one of all:
         if len(partners) <= PARTNER_SEARCHES:
             for code in partners:
                 found += rt.directory.search(layout.partner(code), f"(|(objectClass=mopPartner){partner_admins})", attrs)
         else:
             found += rt.directory.search(layout.partners, f"(|(objectClass=mopPartner){partner_admins})", attrs)
-        for code in codes:
-            self._companies[code] = Company(code, "HQ" if code is None else code)
+        fresh = {code: Company(code, "HQ" if code is None else code) for code in codes}
         if None in codes:
             found += rt.directory.search(layout.hq, admins_filter(rolemap.hq_roles), attrs)
-        for entry in found:
+        seen: set[str] = set()
+        for entry in found:  # only the companies of `codes`: the one search of every partner holds others
             if entry.first("uid") is None:  # a partner's OU
                 code = entry.first("ou")
-                if code in self._companies:
-                    self._companies[code].name = entry.first("mopPartnerName") or code
+                if code in fresh:
+                    fresh[code].name = entry.first("mopPartnerName") or code
                 continue
             code = layout.partner_of(entry.dn)
-            if code in self._companies:
-                self._companies[code].admins.append(self.reader(entry))
-        for company in self._companies.values():
+            if code in fresh and entry.dn.lower() not in seen:
+                seen.add(entry.dn.lower())
+                fresh[code].admins.append(self.reader(entry))
+        for company in fresh.values():
             company.admins.sort(key=lambda admin: admin.username)
+        self._companies |= fresh
 
     def reader(self, entry: Entry) -> Reader:
         username = entry.first("uid") or ""
@@ -264,18 +293,18 @@ class Mailroom:
             if person.mail is None:
                 unmailed.append(account)
                 continue
-            lock_at = announced_lock(account.last, max_idle_days, now, config.min_warning_days)
-            mail = self.templates.render(
-                "warning", person.language, person.mail, person=self._card(person, company),
-                admins=[a.card() for a in company.reachable], lock_at=lock_at,
-                days_left=max(1, (lock_at - now + DAY - dt.timedelta(seconds=1)) // DAY), last_login=account.last)
-            sent = self.send(mail, [account.state.dn])
+            when = self.sent_at()
+            lock_at = announced_lock(account.last, max_idle_days, when, config.min_warning_days)
+            mail = self.render("warning", person.language, person.mail, person=self._card(person, company),
+                               admins=company.named(), lock_at=lock_at, last_login=account.last,
+                               days_left=max(1, (lock_at - when + DAY - dt.timedelta(seconds=1)) // DAY))
+            sent = self.send(mail, [account.state.dn]) if mail is not None else False
             if sent:
                 self.counts.warnings += 1
-                self.record(account.state.dn, "mopWarnedAt", account.warned and format_time(account.warned),
-                            "mail-warning", f"inactivity warning mailed to {person.mail}: locked from "
-                            f"{format_time(lock_at)} unless the person signs in")
-                account.warned = now
+                if self.record(account.state.dn, "mopWarnedAt", account.warned, when, "mail-warning",
+                               f"inactivity warning mailed to {person.mail}: locked from {format_time(lock_at)} "
+                               "unless the person signs in"):
+                    account.warned = when
             elif sent is None:
                 unmailed.append(account)
         return unmailed
@@ -306,11 +335,11 @@ class Mailroom:
                  "(mail=*))")
         attrs = ("uid", "cn", "displayName", "mail", "preferredLanguage", "mopWarnedAt", "mopDisabledAt",
                  "pwdLastSuccess", "mopLastLogon")
-        pending: list[tuple[Reader, str | None, dt.datetime, str | None]] = []
+        pending: list[tuple[Reader, str | None, dt.datetime, dt.datetime | None]] = []
         for entry in iter_accounts(rt.directory, rt.layout, query, attrs):
             locked_at = parse_time(entry.first("mopDisabledAt") or "")
-            warned = entry.first("mopWarnedAt")
-            if notice_due(locked_at, parse_time(warned or "")) and locked_at is not None:
+            warned = parse_time(entry.first("mopWarnedAt") or "")
+            if locked_at is not None and notice_due(locked_at, warned):
                 pending.append((self.reader(entry), rt.layout.partner_of(entry.dn), locked_at, warned))
         if rt.dry_run:
             pending += [(self.person(a), a.state.partner, rt.now, None) for a in planned]
@@ -319,11 +348,11 @@ class Mailroom:
             if person.mail is None:
                 continue
             company = companies[code]
-            mail = self.templates.render("locked", person.language, person.mail, person=self._card(person, company),
-                                         admins=[a.card() for a in company.reachable], locked_at=locked_at)
-            if self.send(mail, [person.dn]):
+            mail = self.render("locked", person.language, person.mail, person=self._card(person, company),
+                               admins=company.named(), locked_at=locked_at)
+            if mail is not None and self.send(mail, [person.dn]):
                 self.counts.notices += 1
-                self.record(person.dn, "mopWarnedAt", warned, "mail-locked",
+                self.record(person.dn, "mopWarnedAt", warned, self.sent_at(), "mail-locked",
                             f"lock notice mailed to {person.mail}")
 
     def digests(self, soon: Sequence[IdleAccount], unmailed: Sequence[IdleAccount], max_idle_days: int) -> None:
@@ -353,7 +382,7 @@ class Mailroom:
             return
         companies = self.companies([*by_partner, None])
         listed: set[str] = set()
-        orphans: list[dict] = []  # partners none of whose administrators has an address
+        orphans: list[dict] = []  # partners none of whose administrators can be reached by mail
         for code, content in sorted(by_partner.items(), key=lambda item: item[0] or ""):
             company = companies[code]
             if code is not None and not company.reachable:
@@ -364,6 +393,8 @@ class Mailroom:
             about = [item["dn"] for item in content["soon"]]
             if self._digest(company, "digest", about, partner=code, partner_name=company.name, **content):
                 listed |= set(about)
+            elif all(admin.mail in self.counts.refused for admin in company.reachable):
+                orphans.append({"partner": code, "partner_name": company.name, **content})  # every address refused
         hq = companies[None]
         own = by_partner.get(None, {"soon": [], "locked": [], "first_password": []})
         if orphans or any(own.values()):  # HQ hears of the partners nobody could be told about
@@ -375,12 +406,13 @@ class Mailroom:
             about = [item["dn"] for part in [*orphans, own] for item in part["soon"]]
             if self._digest(hq, "hq-digest", about, partners=summary, orphans=orphans, own=own):
                 listed |= set(about)
+        when = self.sent_at()
         for account in unmailed:
             if account.state.dn in listed:
                 self.counts.listed += 1
-                self.record(account.state.dn, "mopWarnedAt", account.warned and format_time(account.warned),
-                            "digest-warning", "listed, without a mail address, in the digest to its administrators")
-                account.warned = rt.now
+                if self.record(account.state.dn, "mopWarnedAt", account.warned, when, "digest-warning",
+                               "listed, without a usable mail address, in the digest to its administrators"):
+                    account.warned = when
 
     def _digest(self, company: Company, kind: str, about: list[str], **context: object) -> bool:
         """Send `company`'s digest (listing the accounts `about` as to be locked) to each administrator
@@ -393,13 +425,12 @@ class Mailroom:
             assert admin.mail is not None
             since = admin.digest_at or rt.now - DAY  # "disabled since your last digest"
             locked = [item for item in context.get("locked", []) if item["locked_at"] > since]  # type: ignore[attr-defined]
-            mail = self.templates.render(kind, admin.language, admin.mail, admin=admin.card(),
-                                         first_password_days=self.config.first_password_days,
-                                         **{**context, "locked": locked})
-            if self.send(mail, about[:50]):
+            mail = self.render(kind, admin.language, admin.mail, admin=admin.card(),
+                               first_password_days=self.config.first_password_days, **{**context, "locked": locked})
+            if mail is not None and self.send(mail, about[:50]):
                 self.counts.digests += 1
                 delivered = True
-                self.record(admin.dn, "mopDigestAt", admin.digest_at and format_time(admin.digest_at), "mail-digest",
+                self.record(admin.dn, "mopDigestAt", admin.digest_at, self.sent_at(), "mail-digest",
                             f"daily digest mailed to {admin.mail}")
         return delivered
 
@@ -444,10 +475,9 @@ def mail_results(rt: Runtime, results: Iterable[dict]) -> MailCounts:
             requester = room.reader(entry) if entry is not None else None
             if requester is None or requester.mail is None:
                 continue
-            mail = room.templates.render("result", requester.language, requester.mail, requester=requester.card(),
-                                         request={k: v for k, v in result.items() if k != "secrets"},
-                                         processed_at=rt.now)
-            if room.send(mail, [entry.dn]):
+            mail = room.render("result", requester.language, requester.mail, requester=requester.card(),
+                               request={k: v for k, v in result.items() if k != "secrets"}, processed_at=rt.now)
+            if mail is not None and room.send(mail, [entry.dn]):
                 room.counts.results += 1
     finally:
         room.close()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..model.errors import MopldapError
+from ..model.errors import ConfigError, MopldapError
 from ..plan.inactivity import InactivityPlan
 from ..plan.reconcile import ReconcilePlan
 
@@ -31,7 +31,8 @@ class InboxSummary:
             parts.append(f"{self.left} left for the next run")
         text = f"requests: {', '.join(parts) if parts else 'none'}"
         if self.mail is not None:
-            text += f"; {self.mail.results} results mailed" + (f" (FAILED: {self.mail.error})" if self.mail.error else "")
+            failed = [*self.mail.problems, *([self.mail.error] if self.mail.error else [])]
+            text += f"; {self.mail.results} results mailed" + (f" (FAILED: {'; '.join(failed)})" if failed else "")
         return text
 
     def data(self) -> dict[str, Any]:
@@ -149,11 +150,15 @@ class RunOutcome:
 
     @property
     def failure(self) -> MopldapError | None:
-        """The first step that failed; else a mail server that could not be used (exit 2)."""
+        """The first step that failed; else a mail template that did not render (exit 1), or a mail
+        server that could not be used (exit 2)."""
         failed = next((step.error for step in self.steps if step.error is not None), None)
         if failed is None:
             for step in self.steps:
                 mail = step.summary.mail if isinstance(step.summary, InactivitySummary) else None
+                if mail is not None and mail.problems:
+                    return ConfigError(f"{step.name}: {mail.problems[0]}: its mails were not sent (no account whose "
+                                       "warning it was is locked); see mopldap notify preview")
                 if mail is not None and mail.error:
                     from ..notify.mailer import MailError
 

@@ -279,3 +279,83 @@ def test_the_requester_of_an_inbox_request_gets_its_result_without_a_password(pa
     password = yaml.safe_load((env.outbox / f"{request_id}.secret").read_text())["lisi"]
     assert len(password) >= 12 and password not in mail.as_string()
     assert [(e["kind"], e["recipient"]) for e in mail_events(env)] == [("result", ZHANGSAN_MAIL)]
+
+
+def test_a_replay_of_an_earlier_day_records_the_clock_and_never_hastens_a_lock(partner, smtp_server):
+    """--as-of a day and a half ago: the warning goes out now and is recorded now (not as if sent
+    then), so the next ordinary run does not lock at once, and the digest is not sent twice today."""
+    env = partner
+    inbox, port = smtp_server()
+    setup(env, port, {"u0": "u0@p001.example.com"}, idle_days=31)
+    login(env)
+    earlier = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1.5)).isoformat()
+    env.cli("lock-inactive", "--as-of", earlier)
+    [warning] = inbox.to("u0@p001.example.com")  # names tomorrow, a day after it was really sent
+    assert local_day(dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)) in warning["Subject"]
+    warned = recorded(env, account_dn("u0"), "mopWarnedAt")
+    assert warned >= ago(0.01)
+    now = env.cli("lock-inactive")
+    assert "0 locked" in now.out and "1 locks wait for their warning to age" in now.out
+    assert len(inbox.to(ZHANGSAN_MAIL)) == 1
+
+
+def test_a_broken_template_holds_its_own_mails_only_and_a_dropped_connection_is_retried(partner, smtp_server):
+    env = partner
+    inbox, port = smtp_server()
+    inbox.answers = ["421 too many mails on this connection"]  # the first mail: try again on a new one
+    setup(env, port, {"u0": "u0@p001.example.com", "u1": "u1@p001.example.com"}, idle_days=31)
+    folder = env.config_path.parent / "mail"
+    folder.mkdir()
+    (folder / "warning.en.txt").write_text("Subject: {{ lock_at | date }}\n")  # date without its language
+    env.ldapmodify(f"dn: {account_dn('u1')}\nchangetype: modify\nreplace: preferredLanguage\npreferredLanguage: en\n")
+    env.write_config(notify=mail_config(port, templates="mail"), inactivity={"max_locks_per_run": 10})
+    login(env)
+    result = env.cli("lock-inactive", expect=1)
+    assert "sent 1 warnings" in result.out and "1 locks wait: no warning delivered" in result.out, result.out
+    assert result.err.strip().splitlines()[-1].startswith("mopldap: inactivity: mail template warning.en: TypeError")
+    assert len(inbox.to("u0@p001.example.com")) == 1 and inbox.to("u1@p001.example.com") == []
+    assert recorded(env, account_dn("u1"), "mopWarnedAt") is None  # not warned: its lock waits
+
+
+def test_a_broken_result_template_does_not_stop_the_run(partner, smtp_server):
+    env = partner
+    inbox, port = smtp_server()
+    folder = env.config_path.parent / "mail"
+    folder.mkdir()
+    (folder / "result.zh.txt").write_text("Subject: {{ nosuch.value }}\n")
+    env.write_config(notify=mail_config(port, templates="mail", request_results=True))
+    env.submit(staff({"u0": None}))
+    result = env.cli("sync", expect=None)
+    assert "requests: 1 applied; 0 results mailed (FAILED: mail template result.zh" in result.out
+    assert "inactivity: 0 locked" in result.out and "not run" not in result.out
+
+
+def test_the_brake_counts_the_locks_that_may_happen_and_never_holds_back_the_warnings(partner, smtp_server):
+    env = partner
+    inbox, port = smtp_server()
+    setup(env, port, {f"u{i}": f"u{i}@p001.example.com" for i in range(3)}, idle_days=31)
+    env.write_config(notify=mail_config(port), inactivity={"max_locks_per_run": 1})
+    login(env)
+    first = env.cli("lock-inactive")  # three overdue, none warned: none may be locked today, no brake
+    assert "sent 3 warnings" in first.out and "BRAKE" not in first.out
+    for i in range(3):
+        set_time(env, account_dn(f"u{i}"), "mopWarnedAt", 1.5)
+    held = env.cli("lock-inactive", expect=3)  # now three may be locked: more than the limit
+    assert "BRAKE: 3 would be locked, limit 1" in held.out
+
+
+def test_over_a_hundred_partners_read_at_once_give_each_administrator_one_digest(partner, smtp_server, monkeypatch):
+    """Beyond PARTNER_SEARCHES partners, one search reads every partner's administrators: those
+    already read for the warnings are not read twice (they would get two digests)."""
+    from mopldap.runs import notices
+
+    env = with_second_partner(partner)
+    inbox, port = smtp_server()
+    env.ldapmodify(f"dn: {account_dn('qianba', 'P002')}\nchangetype: modify\nreplace: mail\nmail: qianba@p002.example.com\n")
+    env.request(staff({"v0": None}, "P002"), requested_by="qianba", partner="P002")
+    env.age(["v0"], days=10, partner="P002")  # on its first password for 10 days: in P002's digest
+    setup(env, port, {"u0": "u0@p001.example.com"}, idle_days=25)
+    monkeypatch.setattr(notices, "PARTNER_SEARCHES", 0)
+    result = env.cli("lock-inactive")
+    assert "sent 1 warnings, 0 lock notices, 2 digests" in result.out, result.out
+    assert len(inbox.to(ZHANGSAN_MAIL)) == 1 and len(inbox.to("qianba@p002.example.com")) == 1
