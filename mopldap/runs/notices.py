@@ -21,10 +21,10 @@ from ldap3.utils.conv import escape_filter_chars
 from ..ldap.accounts import by_uid, iter_accounts
 from ..model.change import Change, Modification
 from ..model.entry import Entry
-from ..model.schema import ACCOUNT_FILTER, LOCKED_FILTER, RESET_FILTER
-from ..model.times import format_time, parse_time
 from ..model.config import SmtpConfig
 from ..model.errors import ConfigError
+from ..model.schema import ACCOUNT_FILTER, LOCKED_FILTER, RESET_FILTER
+from ..model.times import format_time, parse_time
 from ..notify.mailer import Disconnected, Mailer, MailError, RecipientRefused
 from ..notify.messages import Mail, Templates
 from ..plan.inactivity import IdleAccount
@@ -301,10 +301,11 @@ class Mailroom:
             sent = self.send(mail, [account.state.dn]) if mail is not None else False
             if sent:
                 self.counts.warnings += 1
-                if self.record(account.state.dn, "mopWarnedAt", account.warned, when, "mail-warning",
+                accepted = self.sent_at()  # after the send: never earlier than the mail really went
+                if self.record(account.state.dn, "mopWarnedAt", account.warned, accepted, "mail-warning",
                                f"inactivity warning mailed to {person.mail}: locked from {format_time(lock_at)} "
                                "unless the person signs in"):
-                    account.warned = when
+                    account.warned = accepted
             elif sent is None:
                 unmailed.append(account)
         return unmailed
@@ -406,7 +407,7 @@ class Mailroom:
             about = [item["dn"] for part in [*orphans, own] for item in part["soon"]]
             if self._digest(hq, "hq-digest", about, partners=summary, orphans=orphans, own=own):
                 listed |= set(about)
-        when = self.sent_at()
+        when = self.sent_at()  # after the digests went
         for account in unmailed:
             if account.state.dn in listed:
                 self.counts.listed += 1
