@@ -32,6 +32,19 @@ def daemon_env(tmp_path: Path, server: MopSlapd, schedule: dict = FAST) -> Env:
     return env
 
 
+def second_host(env: Env) -> Env:
+    """`env`'s config as a second host runs it: its own work folder, state and audit file; the same
+    directory, inbox, outbox and archive."""
+    config = yaml.safe_load(env.config_path.read_text())
+    config["paths"] |= {"work": "../var/work-b", "state": "../var/state-b.json"}
+    config["logging"]["audit_file"] = "../var/b/audit.jsonl"
+    (env.var / "work-b").mkdir(mode=0o700)
+    (env.var / "b").mkdir(mode=0o700)
+    second = Env(env.server, env.root, env.config_path.with_name("mopldap-b.yaml"))
+    second.config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    return second
+
+
 def drop(env: Env, request_id: str, operations: list[dict]) -> Path:
     """A request of hq1 renamed into the inbox; return where its result will be."""
     env.submit(operations, request_id=request_id, requested_by="hq1")
@@ -200,13 +213,7 @@ def test_two_daemons_one_lease_each_request_once_and_a_takeover_after_kill_9(tmp
     env = daemon_env(tmp_path, own_server)
     env.write_config(ldap={"timeout": 2}, schedule=FAST, access={"first_password_gate": True},
                      daemon={"lease_seconds": 3}, reconcile={"clock_skew_seconds": 1})
-    config = yaml.safe_load(env.config_path.read_text())
-    config["paths"] |= {"work": "../var/work-b", "state": "../var/state-b.json"}
-    config["logging"]["audit_file"] = "../var/b/audit.jsonl"
-    (env.var / "work-b").mkdir(mode=0o700)
-    (env.var / "b").mkdir(mode=0o700)
-    second = Env(env.server, env.root, env.config_path.with_name("mopldap-b.yaml"))
-    second.config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    second = second_host(env)
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     with running_daemon(env, log_a) as first, running_daemon(second, log_b):
         wait_for_log(log_a, '"event": "lease_held"')

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from conftest import BASE_DN, ROOT, ROOT_PW, Env, account_dn, free_port, make_env, run_mopldap, with_partner, \
+from conftest import BASE_DN, ROOT, ROOT_PW, account_dn, free_port, make_env, run_mopldap, with_partner, \
     with_second_partner
 from mopldap.ldap.slapd import MopSlapd
 
@@ -226,7 +226,7 @@ def test_two_daemons_and_a_takeover_after_kill_9_send_each_mail_once(own_partner
     """Two daemons (two hosts: their own work folder, state and audit) run the inactivity job every
     second; the holder is killed with SIGKILL and the other takes over, runs the job again (catching
     up) and on its schedule: still one warning and one digest."""
-    from test_daemon import running_daemon, wait_for_log
+    from test_daemon import running_daemon, second_host, wait_for_log
 
     env = own_partner
     inbox, port = smtp_server()
@@ -236,13 +236,7 @@ def test_two_daemons_and_a_takeover_after_kill_9_send_each_mail_once(own_partner
     env.write_config(ldap={"timeout": 2}, schedule=schedule, daemon={"lease_seconds": 3},
                      reconcile={"clock_skew_seconds": 1}, notify=mail_config(port),
                      inactivity={"max_locks_per_run": 10})
-    config = yaml.safe_load(env.config_path.read_text())
-    config["paths"] |= {"work": "../var/work-b", "state": "../var/state-b.json"}
-    config["logging"]["audit_file"] = "../var/b/audit.jsonl"
-    (env.var / "work-b").mkdir(mode=0o700)
-    (env.var / "b").mkdir(mode=0o700)
-    second = Env(env.server, env.root, env.config_path.with_name("mopldap-b.yaml"))
-    second.config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    second = second_host(env)
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     with running_daemon(env, log_a) as first, running_daemon(second, log_b):
         wait_for_log(log_a, '"event": "lease_held"')
