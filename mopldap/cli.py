@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
-
-import structlog
 
 from . import __version__
+from .logs import configure
 from .model.errors import ConfigError, MopldapError
 
-log = structlog.get_logger(__name__)
 FUTURE_TOLERANCE = dt.timedelta(minutes=1)  # clocks differ a little; --as-of "now" on another host is fine
 
 DESCRIPTION = """\
@@ -23,32 +19,6 @@ mopldap applies MOP partner user management to an OpenLDAP directory: partner
 administrators drop YAML requests into an inbox, scheduled runs apply them, keep
 the per-system groups derived from the roles, and disable accounts idle for a month.
 """
-
-
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-def configure(format: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
-    """Configure structlog: console on a terminal (or format console), JSON lines otherwise."""
-    stream = stream or sys.stderr
-    use_console = format == "console" or (format == "auto" and stream.isatty())
-    processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    if use_console:
-        # plain tracebacks: a rich one would show local variables, a request's text among them
-        processors.append(structlog.dev.ConsoleRenderer(colors=stream.isatty(),
-                                                        exception_formatter=structlog.dev.plain_traceback))
-    else:
-        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)]
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
-        cache_logger_on_first_use=False,
-    )
 
 
 def _add_config_option(parser: argparse.ArgumentParser, default: object) -> None:

@@ -19,11 +19,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
-
+from ..logs import get_logger
 from .atomic import read_own, write_atomic
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 VERSION = 1
 
 

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import ldap3
-import structlog
 from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError, LDAPStartTLSError
 from ldap3.protocol.rfc4527 import post_read_control, pre_read_control
 
+from ..logs import get_logger
 from ..model.change import Modification
 from ..model.config import LdapConfig, ReplicaConfig
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SUBTREE = ldap3.SUBTREE
 ONELEVEL = ldap3.LEVEL

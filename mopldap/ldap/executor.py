@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import structlog
 from ldap3.utils.conv import escape_filter_chars
 
+from ..logs import get_logger
 from ..model.change import Change, Modification
 from ..model.errors import LocalFilesError
 from ..model.layout import Layout, normalize_dn
@@ -22,7 +22,7 @@ from .directory import NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION, VALUE_EXISTS, 
 from .groupwatch import GroupWatch
 from .ldif import READ, entry_ldif
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 WAVE = 512  # changes per wave: bounds what one failure leaves in flight
 
 

@@ -25,7 +25,6 @@ import socket
 import threading
 import time
 
-import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -35,6 +34,7 @@ from ..files.folders import check_folders
 from ..files.inbox import Inbox
 from ..ldap.directory import Directory
 from ..ldap.lease import release, take_or_renew
+from ..logs import get_logger
 from ..model.config import Config
 from ..model.cron import cron_trigger
 from ..model.errors import MopldapError
@@ -45,7 +45,7 @@ from .runtime import open_runtime, trusted_folders
 from .summary import InboxSummary
 from .sync import run_steps
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 JOBS = {"inbox": (True, False, False), "reconcile": (False, True, False), "inactivity": (False, False, True)}
 WATCH_SECONDS = 0.5
 FILES_PER_RUN = 500

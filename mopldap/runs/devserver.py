@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import structlog
-
 from ..files.atomic import write_secret
 from ..ldap.directory import Directory
 from ..ldap.slapd import MopSlapd, local_identity
+from ..logs import get_logger
 from ..model.change import Modification
 from ..model.config import Config, is_loopback
 from ..model.errors import ConfigError, MopldapError, ServerSetupError
@@ -23,7 +22,7 @@ from ..model.rolemap import load_rolemap
 from ..plan.init import base_entry
 from .acl import rules_ldif
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def read_pid(pidfile: Path) -> int | None:

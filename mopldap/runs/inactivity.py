@@ -7,10 +7,9 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 
-import structlog
-
 from ..ldap.accounts import by_uid, count_enabled, iter_accounts
 from ..ldap.directory import Directory, connect_replica
+from ..logs import get_logger
 from ..model.change import Change
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
@@ -32,7 +31,7 @@ from ..plan.notices import CLOCK_SKEW, RECORDS, schema_gap
 from .runtime import Runtime
 from .summary import InactivitySummary
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _connect_replicas(rt: Runtime, servers: list[tuple[str, Directory]]) -> None:

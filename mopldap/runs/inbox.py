@@ -10,9 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from ..files.inbox import Claimed, Inbox
+from ..logs import get_logger
 from ..model.errors import ConfigError
 from .runtime import Runtime
 from .summary import InboxSummary
@@ -20,7 +19,7 @@ from .summary import InboxSummary
 if TYPE_CHECKING:
     from .requests import RequestProcessor
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def run_inbox(rt: Runtime, echo=print, limit: int | None = None, leftovers_only: bool = False) -> InboxSummary:

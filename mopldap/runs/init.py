@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import structlog
 from ldap3.utils.conv import escape_filter_chars
 
 from ..files.atomic import write_secret
 from ..files.folders import create_folders
 from ..ldap.directory import BASE, ONELEVEL, Directory
+from ..logs import get_logger
 from ..model.config import Config
 from ..model.entry import Entry
 from ..model.errors import ConfigError, DirectoryError
@@ -21,7 +21,7 @@ from ..model.yamlfile import dump
 from ..plan.init import HqAdmin, plan_hq_admin, plan_init
 from .runtime import open_runtime, trusted_folders
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def read_tree(directory: Directory, layout: Layout) -> dict[str, Entry]:

@@ -15,10 +15,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import structlog
 from ldap3.utils.conv import escape_filter_chars
 
 from ..ldap.accounts import by_uid, iter_accounts
+from ..logs import get_logger
 from ..model.change import Change, Modification
 from ..model.entry import Entry
 from ..model.config import SmtpConfig
@@ -41,7 +41,7 @@ from ..plan.notices import (
 )
 from .runtime import Runtime
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 NOTICE_WINDOW = dt.timedelta(days=7)
 """How far back lock notices not yet sent are looked for (and locks listed in a first digest)."""

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-import structlog
 from ldap3.utils.conv import escape_filter_chars
 
 from ..ldap.accounts import existing, iter_accounts
 from ..ldap.directory import Directory
+from ..logs import get_logger
 from ..model.change import Change
 from ..model.layout import Layout, normalize_dn
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER, RESET_FILTER
@@ -34,7 +34,7 @@ from ..plan.reconcile import (
 from .runtime import Runtime
 from .summary import ReconcileSummary
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _dns(directory: Directory, base: str, query: str) -> set[str]:

@@ -14,8 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from .. import logs
 from ..files.archive import Archive
 from ..files.inbox import Claimed, Inbox, safe_name, shown_name
 from ..files.journal import read_journal, remove_journal, write_journal
@@ -23,6 +22,7 @@ from ..files.outbox import Outbox
 from ..files.quarantine import Quarantine
 from ..ldap.accounts import by_uid, memberships
 from ..ldap.directory import ONELEVEL, Directory
+from ..logs import get_logger
 from ..model.errors import MopldapError
 from ..model.layout import Layout
 from ..model.passwords import generate
@@ -35,7 +35,7 @@ from .batches import BatchWrite, BatchWriter, Queued
 from .runtime import Runtime
 from .summary import InboxSummary
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 HANDED_BACK = "generated password shown once to the requester, stored nowhere"
 BATCH_CHANGES = 1000  # writes per batch: the writer writes one while the next is planned
 
@@ -176,7 +176,7 @@ class RequestProcessor:
         if parsed is None:
             return
         request, redacted = parsed
-        with structlog.contextvars.bound_contextvars(request_id=request.request_id):
+        with logs.bound(request_id=request.request_id):
             if self._depends_on_pending(request):
                 self.flush(wait=True)  # it depends on writes still waiting: make them first
             try:

@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import structlog
-
+from .. import logs
 from ..files.archive import Archive
 from ..files.audit import AuditLog
 from ..files.atomic import remove_temporaries
@@ -20,11 +19,12 @@ from ..files.state import RunState, load_state, rolemap_digest, save_state
 from ..ldap.directory import Directory
 from ..ldap.executor import Executor
 from ..ldap.groupwatch import GroupWatch
+from ..logs import get_logger
 from ..model.config import Config
 from ..model.layout import Layout
 from ..model.rolemap import RoleMap
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass
@@ -132,7 +132,7 @@ def open_runtime(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bo
 def _connected(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool, run_id: str) -> Iterator[Runtime]:
     directory = Directory(config.ldap).connect()
     audit = AuditLog(None if dry_run else config.logging.audit_file)
-    structlog.contextvars.bind_contextvars(run_id=run_id)
+    logs.bind(run_id=run_id)
     state = load_state(config.paths.state)
     layout = Layout(config.ldap.base_dn)
     watch = GroupWatch(state.groups if state else {}, (layout.roles, layout.systems))
@@ -143,6 +143,6 @@ def _connected(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool
         if not dry_run and watch.loaded:
             save_state(config.paths.state, rt.state_to_save())
     finally:
-        structlog.contextvars.unbind_contextvars("run_id")
+        logs.unbind("run_id")
         audit.close()
         rt.directory.close()  # the one the run ended on (another provider, after a failover)

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from ..files.inbox import Inbox
 from ..files.lock import RunBusy
+from ..logs import get_logger
 from ..model.config import Config
 from ..model.errors import DirectoryError, LocalFilesError
 from ..model.rolemap import RoleMap
@@ -20,7 +20,7 @@ from ..model.yamlfile import dump
 from .inbox import process_claimed
 from .runtime import open_runtime
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 _ONE_AT_A_TIME = threading.Lock()  # the run lock serialises processes; this, the threads of one
 _WAITING = threading.BoundedSemaphore(4)  # writes waiting at once: more are told "busy" at once, so
 # that waiting writes never take every worker thread of the console (pages and sign-ins need them too)

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model.errors import ConfigError, MopldapError
-from ..plan.inactivity import InactivityPlan
-from ..plan.reconcile import ReconcilePlan
 
 if TYPE_CHECKING:
+    from ..plan.inactivity import InactivityPlan
+    from ..plan.reconcile import ReconcilePlan
     from .notices import MailCounts
 
 STATUSES = ("applied", "rejected", "failed", "duplicate")

@@ -6,21 +6,16 @@ import json
 import time
 from pathlib import Path
 
-import structlog
-
+from ..logs import get_logger
 from ..model.config import Config
 from ..ldap.directory import BindRefused, Directory, WriteError
 from ..model.errors import DirectoryError, MopldapError, SafetyBrakeError
 from ..model.rolemap import RoleMap
 from ..model.times import parse_as_of
-from ..files.inbox import Inbox
-from .inactivity import run_inactivity
-from .inbox import apply_file, run_inbox
-from .reconcile import run_reconcile
 from .runtime import WAIT, Runtime, open_runtime
 from .summary import RunOutcome, StepResult
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivity: bool = True,
@@ -28,14 +23,33 @@ def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivit
     """Run the chosen steps in order (the inbox step on at most `files` files). A step that fails
     (the directory went away, mopldap's files are full) ends the run: it is named with its error,
     the later steps are reported as not run."""
-    chosen = [("inbox", inbox, lambda: run_inbox(rt, limit=files)),
-              ("reconcile", reconcile, lambda: run_reconcile(rt, force_full=full)),
-              ("inactivity", inactivity, lambda: run_inactivity(rt, force))]
+    # each step's code is imported when the step runs: a command loads only the steps it runs
+    def run_inbox(**options):
+        from .inbox import run_inbox
+
+        return run_inbox(rt, **options)
+
+    def run_reconcile():
+        from .reconcile import run_reconcile
+
+        return run_reconcile(rt, force_full=full)
+
+    def run_inactivity():
+        from .inactivity import run_inactivity
+
+        return run_inactivity(rt, force)
+
+    chosen = [("inbox", inbox, lambda: run_inbox(limit=files)),
+              ("reconcile", reconcile, run_reconcile),
+              ("inactivity", inactivity, run_inactivity)]
     outcome = RunOutcome()
-    if not inbox and Inbox(rt.config.paths.inbox, rt.config.paths.work).leftovers():
-        # a run that died left requests half written (a password set, its lock not yet back):
-        # finish them before reconciling from what they left
-        chosen.insert(0, ("inbox (left by a run that stopped)", True, lambda: run_inbox(rt, leftovers_only=True)))
+    if not inbox:
+        from ..files.inbox import Inbox
+
+        if Inbox(rt.config.paths.inbox, rt.config.paths.work).leftovers():
+            # a run that died left requests half written (a password set, its lock not yet back):
+            # finish them before reconciling from what they left
+            chosen.insert(0, ("inbox (left by a run that stopped)", True, lambda: run_inbox(leftovers_only=True)))
     for name, wanted, step in chosen:
         if not wanted:
             continue
@@ -105,6 +119,8 @@ def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str
 def run_apply(config: Config, rolemap: RoleMap, path: Path, dry_run: bool = False,
               as_of: str | None = None, wait: float = WAIT) -> int:
     """`mopldap apply FILE`: process one request file now; print where its result is."""
+    from .inbox import apply_file
+
     with open_runtime(config, rolemap, parse_as_of(as_of), dry_run, wait) as rt:
         status = apply_file(rt, path)
         if not dry_run:

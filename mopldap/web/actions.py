@@ -6,10 +6,9 @@ import datetime as dt
 import secrets
 from typing import Any
 
-import structlog
-
 from ..files.lock import RunBusy
 from ..ldap.directory import Directory
+from ..logs import get_logger
 from ..model.config import Config
 from ..model.layout import Layout
 from ..model.rolemap import RoleMap
@@ -21,7 +20,7 @@ from ..runs.sync import run_steps
 from .people import Person
 from .sessions import SessionStore
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def new_request_id(partner: str, channel: str) -> str:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Union
 
-import structlog
 import yaml
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..files.atomic import read_own
 from ..files.outbox import Outbox
 from ..ldap.directory import Directory
+from ..logs import get_logger
 from ..model.requests import (HQ_OPERATIONS, MAX_OPERATIONS, OPERATIONS, REQUEST_ID_PATTERN, PartnerCode, RequestId,
                               Username, id_belongs_to)
 from ..model.layout import PARTNER_CODE_PATTERN
@@ -30,7 +30,7 @@ from ..model.yamlfile import format_location, pydantic_errors
 from . import actions, reads
 from .people import Person, WrongCredentials, sign_in
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 router = APIRouter(prefix="/api/v1")
 basic = HTTPBasic(auto_error=False, realm="mopldap")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from ..files.lock import RunBusy
+from ..logs import get_logger
 from ..model.config import Config
 from ..model.errors import DirectoryError, LocalFilesError
 from ..model.rolemap import RoleMap
@@ -18,7 +18,7 @@ from . import api, pages
 from .console import HERE, Console, redirect
 from .guard import MAX_BODY
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 COOKIE = "mopldap_session"
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "

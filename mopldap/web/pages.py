@@ -8,13 +8,13 @@ import hmac
 import re
 from typing import Any
 
-import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from ..ldap.directory import Directory, WriteError
+from ..logs import get_logger
 from ..model.errors import DirectoryError
 from ..model.layout import PARTNER_CODE_PATTERN, USERNAME_PATTERN, Layout
 from ..model.times import parse_as_of
@@ -26,7 +26,7 @@ from .i18n import LANGUAGES
 from .people import WrongCredentials, find_account, person_of, sign_in
 from .sessions import Session
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 router = APIRouter(include_in_schema=False)
 _LOCAL_PATH = re.compile(r"/(?:[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*)?")  # the console's own paths only
 WRONG_PASSWORDS = 3  # wrong current passwords in one session before it is ended

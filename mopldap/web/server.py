@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import structlog
-
+from ..logs import get_logger
 from ..model.config import Config, host_port, is_loopback
 from ..model.errors import ConfigError
 from ..model.rolemap import RoleMap
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def listen_address(config: Config, listen: str | None) -> tuple[str, int]:
