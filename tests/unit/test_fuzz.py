@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import string
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mopldap.files.inbox import Inbox, safe_name, shown_name
+from mopldap.model.layout import normalize_dn, split_dn
 from mopldap.model.requests import read_request_text
 
 SECRET = "Zx8-Fuzz-Secret"
@@ -106,3 +108,18 @@ def test_any_file_name_is_claimed_and_named_safely(tmp_path_factory, raw):
     result_name = safe_name(name) + ".result.yaml"
     assert len(result_name.encode()) < 255 and "/" not in result_name and result_name.isprintable()
     assert shown_name(name).isprintable()
+
+
+_DN_PART = st.text(alphabet=string.ascii_letters + string.digits + " -=,+\\\"<>;#.é员", min_size=1, max_size=12)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["uid", "OU", "cn", "dc", "Dc", "x-y"]), _DN_PART), min_size=1, max_size=5))
+def test_a_dn_normalizes_as_its_parts_do_with_or_without_the_fast_path(parts):
+    dn = ",".join(f"{attr}={value}" for attr, value in parts)
+    try:
+        general = ",".join(f"{a.lower()}={v.lower()}" for a, v in split_dn(dn))
+    except ValueError:
+        with pytest.raises(ValueError):
+            normalize_dn(dn)
+        return
+    assert normalize_dn(dn) == general
