@@ -26,6 +26,7 @@ from ..model.change import Modification
 from ..model.config import LdapConfig, ReplicaConfig
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
+from . import receiving
 
 log = get_logger(__name__)
 
@@ -154,6 +155,7 @@ class Directory:
             check_names=False,
             client_strategy=strategy,
         )
+        receiving.install(conn)
         try:
             conn.open()
             if self.config.start_tls and parsed.scheme == "ldap":
