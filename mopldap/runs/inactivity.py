@@ -167,7 +167,8 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Cha
     except DirectoryError as exc:
         raise DirectoryError(f"inactivity: {exc}; no account was locked") from None
     finally:
-        for _, directory in servers[1:]:
+        for url, directory in servers[1:]:
+            log.info("replica_read", url=url, ldap_operations=dict(directory.stats))
             directory.close()
     if to_lock:
         full = _idle_on(rt.directory, layout, attributes, threshold, exempt, bases, (*ACCOUNT_ATTRS, *NOTICE_ATTRS))

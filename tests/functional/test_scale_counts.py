@@ -6,10 +6,12 @@ or a no-op run that reads every account, fails here.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 
-from conftest import account_dn
+from conftest import account_dn, copy_tree, with_second_partner
+from test_inactivity import bind
 
 
 def staff(start: int, count: int) -> list[dict]:
@@ -98,3 +100,60 @@ def test_mail_reads_the_idle_accounts_and_their_administrators_only(partner, smt
            {k: small.get(k, 0) for k in ("search", "entries", "modify")}
     assert large["modify"] == 3  # two warnings and one digest recorded, one write each
     assert len(inbox.messages) == 6
+
+
+def test_a_group_of_many_members_is_read_whole_and_in_one_answer(initialized):
+    """One entry holding 20,000 member values (one LDAP message of 1.2 MB) comes back value for
+    value: mopldap's receiving (ldap/receiving.py) cuts the messages, not ldap3's."""
+    env = initialized
+    members = [f"uid=m{i:05d},ou=P{i % 97:03d},ou=partners,dc=example,dc=com" for i in range(20000)]
+    env.ldap_tool("ldapadd", input="dn: cn=many,ou=roles,dc=example,dc=com\nobjectClass: groupOfNames\ncn: many\n"
+                                   + "".join(f"member: {m}\n" for m in members))
+    with env.directory() as directory:
+        entry = directory.read("cn=many,ou=roles,dc=example,dc=com", ("member",))
+        assert sorted(entry.get("member")) == members
+
+
+def test_the_console_lists_a_partners_accounts_reading_that_partner_only(partner):
+    """The account list (console page and API) costs the same however many accounts other partners
+    hold: one search of the partner's OU, its accounts and nothing else."""
+    from mopldap.web import reads
+
+    env = with_second_partner(partner)
+    env.request(staff(0, 10))
+
+    def listing() -> tuple[int, dict]:
+        config, rolemap = env.settings()
+        with env.directory() as directory:
+            shown = reads.partner(directory, config, "P001")
+            rows = reads.partner_accounts(directory, config, rolemap, "P001", dt.datetime.now(dt.timezone.utc))
+            assert shown is not None and shown.accounts == len(rows)
+            return len(rows), {k: directory.stats[k] for k in ("search", "entries")}
+
+    before = listing()
+    env.request([{**op, "username": f"q{op['username']}"} for op in staff(0, 100)], requested_by="hqadmin",
+                partner="P002")
+    assert listing() == before
+    assert before[0] == 11 and before[1]["entries"] <= 1 + 2 * 11  # the partner, its accounts (counted, then listed)
+
+
+def test_a_replicas_logins_are_read_for_the_idle_and_the_recent_only(partner, replica_server):
+    """The inactivity run asks each replica for its idle accounts and the last two days' logins (to
+    carry them to the provider): the same reads with 20 or 120 active accounts beside two idle ones."""
+    env = partner
+    env.request([{**op, "username": f"idle{i}"} for i, op in enumerate(staff(900, 2))])
+    env.age(["idle0", "idle1"], days=25)
+    env.request(staff(0, 20))
+    env.write_config(ldap={"replicas": [replica_server.ldap_uri.rstrip("/")]})
+
+    def replica_reads() -> dict:
+        copy_tree(env.server, replica_server)
+        bind(replica_server.ldap_uri, "s0", "Staff-pass-0")  # a login the provider has not seen
+        result = env.cli("lock-inactive")
+        done = next(json.loads(line) for line in result.err.splitlines() if '"event": "replica_read"' in line)
+        return {k: done["ldap_operations"].get(k, 0) for k in ("search", "entries")}
+
+    small = replica_reads()
+    env.request(staff(20, 100))
+    assert replica_reads() == small
+    assert small["entries"] <= 2 + 1 + 5  # the idle two, the login, the schema
