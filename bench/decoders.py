@@ -7,16 +7,13 @@
 Needs python-ldap, which mopldap does not depend on:
     apt-get install -y libldap-dev libsasl2-dev && .venv/bin/pip install python-ldap
 
-It starts its own slapd (bench/run.py's configuration and generated tree, loaded with slapadd),
-then reads three times with each reader: (a) every account under ou=partners with the attributes
-a sync needs, paged; (b) the DN of every member of the largest system group, by memberOf, paged;
-(c) the member values of that group, one base read. The readers: ldapsearch (output to
-/dev/null), ldap3 (SYNC, extend.standard.paged_search with generator=True) and python-ldap
-(search_ext/result3 with SimplePagedResultsControl), pages of 500. Each Python read runs in a
-subprocess of its own: its time runs from connect to unbind (values turned into str included,
-interpreter start and imports not), and its peak RSS is its VmHWM. Every measurement is made 3
-times, interleaved, and the median reported. Writes bench/results-decoders.md.
-
+It starts its own slapd with bench/run.py's tree (slapadd), then makes three reads with each reader:
+(a) every account under ou=partners with the attributes a sync needs; (b) the DN of every member of
+the largest system group, by memberOf; (c) the member values of that group, one base read. Readers:
+ldapsearch (output to /dev/null), ldap3 (SYNC, paged_search generator) and python-ldap (search_ext,
+result3, SimplePagedResultsControl); pages of 500. Each Python read runs in a subprocess of its own,
+timed from connect to unbind (values made str included, imports not); its peak RSS is its VmHWM.
+Each measurement runs --repeats times (3), interleaved; the table gives the median.
 bench/run.py can call measure() on its own server and markdown() on the rows.
 """
 
@@ -38,13 +35,14 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = 500
-ATTRS = ["objectClass", "uid", "cn", "sn", "displayName", "title", "mail", "mobile", "mopUserType",
-         "mopAccountStatus", "mopDisabledReason", "mopDisabledAt", "mopEnabledAt", "mopInactivityExempt",
-         "pwdAccountLockedTime", "memberOf", "createTimestamp", "pwdLastSuccess", "mopLastLogon"]
+ATTRS = ("objectClass uid cn sn displayName title mail mobile mopUserType mopAccountStatus mopDisabledReason "
+         "mopDisabledAt mopEnabledAt mopInactivityExempt pwdAccountLockedTime memberOf createTimestamp "
+         "pwdLastSuccess mopLastLogon").split()
 READS = {"a": "every account, sync attributes", "b": "DN only, by memberOf", "c": "member values of one group"}
-READERS = ["ldapsearch", "ldap3", "python-ldap"]
+READERS = ["ldapsearch", "ldap3", "python-ldap", "ldap3 + mopldap receiving"]
+LINEAR = READERS[3]  # ldap3 with mopldap/ldap/receiving.py installed: what mopldap runs
 GROUP = "community"  # every role in config/roles.yaml grants it: the system group with the most members
-MAP_BYTES_PER_ACCOUNT = 16384  # about 2.5 x what slapadd uses (6.4 kB an account at 100,000)
+MAP_BYTES_PER_ACCOUNT = 8192  # slapadd uses 2.2 kB an account (2,134 MiB at 1,000,000): room for later writes
 DEFAULT_MAP = 4294967296  # olcDbMaxSize in mopldap.ldap.slapd.CONFIG_TEMPLATE
 
 
@@ -57,14 +55,18 @@ def query(spec: dict[str, str], read: str) -> tuple[str, str, str, list[str]]:
     return spec["group_dn"], "base", "(objectClass=*)", ["member"]
 
 
-def read_ldap3(spec: dict[str, str], read: str) -> int:
+def read_ldap3(spec: dict[str, str], read: str, linear: bool = False) -> int:
     import ldap3
 
     base, scope, filt, attrs = query(spec, read)
     url = urlparse(spec["uri"])
     conn = ldap3.Connection(ldap3.Server(url.hostname, port=url.port, get_info=ldap3.NONE), spec["bind_dn"],
                             spec["password"], client_strategy=ldap3.SYNC, check_names=False, raise_exceptions=True)
-    conn.open()
+    if linear:
+        sys.path.insert(0, str(ROOT))
+        from mopldap.ldap import receiving
+
+        receiving.install(conn)
     conn.bind()
     count = 0
     if scope == "base":
@@ -105,11 +107,11 @@ def read_python_ldap(spec: dict[str, str], read: str) -> int:
 def worker(reader: str, read: str) -> None:
     """One read in this process: print its time, its count and the process's peak RSS as JSON."""
     spec = json.loads(sys.stdin.read())
-    function = read_ldap3 if reader == "ldap3" else read_python_ldap
-    __import__("ldap3" if reader == "ldap3" else "ldap")
+    function = {"ldap3": read_ldap3, "python-ldap": read_python_ldap,
+                LINEAR: lambda spec, read: read_ldap3(spec, read, linear=True)}[reader]
+    __import__("ldap" if reader == "python-ldap" else "ldap3")  # imports before the clock starts
     start = time.monotonic()
-    count = function(spec, read)
-    seconds = time.monotonic() - start
+    count, seconds = function(spec, read), time.monotonic() - start
     hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     print(json.dumps({"seconds": seconds, "count": count, "rss_mb": hwm / 1024}))
 
@@ -167,14 +169,20 @@ def markdown(rows: list[dict]) -> str:
 def conclusions(rows: list[dict], accounts: int) -> str:
     by = {(r["reader"], r["read"]): r for r in rows}
     scale = 1_000_000 / accounts
-    parts = []
+    lines, guess = [], []
     for read in READS:
-        slow, fast, ref = by["ldap3", read], by["python-ldap", read], by["ldapsearch", read]
-        parts.append(f"read {read}: python-ldap is {slow['seconds'] / fast['seconds']:.1f} times faster than ldap3 "
-                     f"(ldapsearch {ref['seconds']:.2f} s, python-ldap {fast['seconds']:.2f} s, "
-                     f"ldap3 {slow['seconds']:.2f} s); at 1,000,000 accounts that would be about "
-                     f"{ref['seconds'] * scale:.0f} s, {fast['seconds'] * scale:.0f} s and {slow['seconds'] * scale:.0f} s")
-    return "; ".join(parts) + "."
+        ref, slow, fast = (by[reader, read]["seconds"] for reader in READERS[:3])
+        lines.append(f"- Read {read}: python-ldap is {slow / fast:.1f} times faster than ldap3 "
+                     f"({fast:.2f} s against {slow:.2f} s; ldapsearch {ref:.2f} s).")
+        guess.append(f"read {read} ldapsearch {ref * scale:.1f} s, python-ldap {fast * scale:.1f} s, "
+                     f"ldap3 {slow * scale:.1f} s")
+    lines.append(f"- The largest peak RSS of a Python reader was {max(r['rss_mb'] or 0 for r in rows):.0f} MB.")
+    if scale > 1:
+        lines += [f"- At 1,000,000 accounts, by linear extrapolation (x {scale:g}, not measured): {'; '.join(guess)}.",
+                  "- ldap3's read c grows faster than linearly: its SYNC strategy gathers one response with "
+                  "`unprocessed += data` over 4 kB recv chunks (ldap3/strategy/sync.py), copying the whole buffer "
+                  "again at each chunk. So the linear figure for ldap3's read c is a floor."]
+    return "\n".join(lines)
 
 
 def machine() -> str:
@@ -184,11 +192,11 @@ def machine() -> str:
     import ldap
     import ldap3
 
-    return (f"{os.cpu_count()} x {cpu}; Python {platform.python_version()}; {slapd.strip('@(#) $').strip()}; "
+    return (f"{os.cpu_count()} x {cpu}; Python {platform.python_version()}; `{slapd.strip()}`; "
             f"ldap3 {ldap3.__version__}; python-ldap {ldap.__version__} (libldap {ldap.VENDOR_VERSION})")
 
 
-def serve(work: Path, partners: int, accounts: int) -> tuple[Any, dict[str, int | str]]:
+def serve(work: Path, partners: int, accounts: int) -> tuple[Any, dict[str, int]]:
     """bench/run.py's slapd and tree, the database's map size raised first if the tree needs more."""
     sys.path.insert(0, str(ROOT))
     from bench.run import BASE, ROOT_PW, generate_ldif
@@ -202,16 +210,15 @@ def serve(work: Path, partners: int, accounts: int) -> tuple[Any, dict[str, int 
                          f"olcDbMaxSize: {map_size}\n", "raising olcDbMaxSize")
     server._proc.terminate()
     server._proc.wait()
-    server._proc = None
+    server._proc = None  # stopped, folder kept: slapadd needs slapd down
     start = time.monotonic()
     made = generate_ldif(work / "tree.ldif", partners, accounts, random.Random(2026))
     subprocess.run(["slapadd", "-q", "-F", server._slapd_conf, "-b", BASE, "-l", str(work / "tree.ldif")],
                    check=True)
     (work / "tree.ldif").unlink()
     server._spawn()
-    data = Path(server._db_directory, "data.mdb")
-    facts: dict[str, int | str] = {"accounts": len(made.accounts), "map_size": map_size,
-                                   "db_bytes": data.stat().st_blocks * 512, "load_seconds": int(time.monotonic() - start)}
+    facts = {"accounts": len(made.accounts), "map_size": map_size, "load_seconds": int(time.monotonic() - start),
+             "db_mib": Path(server._db_directory, "data.mdb").stat().st_blocks * 512 // 2**20}
     print(f"setup: {facts}", file=sys.stderr)
     return server, facts
 
@@ -230,25 +237,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mopldap-decoders-") as tmp:
         server, facts = serve(Path(tmp), args.partners, args.accounts)
         try:
-            base = server.suffix
-            rows = measure(server.ldap_uri.rstrip("/"), server.root_dn, server.root_pw, base,
-                           f"cn={GROUP},ou=systems,{base}", args.repeats)
+            rows = measure(server.ldap_uri.rstrip("/"), server.root_dn, server.root_pw, server.suffix,
+                           f"cn={GROUP},ou=systems,{server.suffix}", args.repeats)
         finally:
             server.stop()
-    map_note = (f"olcDbMaxSize raised from {DEFAULT_MAP:,} to {facts['map_size']:,} bytes (ldapmodify on cn=config "
-                "before slapadd)" if facts["map_size"] != DEFAULT_MAP else f"olcDbMaxSize {DEFAULT_MAP:,} bytes, as shipped")
+    map_note = f"olcDbMaxSize {DEFAULT_MAP:,} bytes, as shipped"
+    if facts["map_size"] != DEFAULT_MAP:
+        map_note = f"olcDbMaxSize raised to {facts['map_size']:,} bytes (ldapmodify on cn=config before slapadd)"
     text = "\n".join([
         f"# Reading the directory from Python: {facts['accounts']:,} accounts", "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `bench/decoders.py {' '.join(sys.argv[1:])}`"
-        f" on {machine()}.", "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with "
+        f"`{' '.join(['bench/decoders.py', *sys.argv[1:]])}` on {machine()}.", "",
         f"Directory: {args.partners} partners x {args.accounts} accounts plus 10 HQ accounts (bench/run.py's tree), "
-        f"slapadd in {facts['load_seconds']} s, data.mdb {int(facts['db_bytes']) / 2**20:,.0f} MiB; {map_note}. "
+        f"generated and slapadded in {facts['load_seconds']} s, data.mdb {facts['db_mib']:,} MiB; {map_note}. "
         f"Group: cn={GROUP},ou=systems. Median of {args.repeats} interleaved runs (the machine is shared). "
         "Python times run from connect to unbind, values turned into str included; ldapsearch times are the whole "
         "command, output to /dev/null. Peak RSS: the reader's subprocess (VmHWM), the largest of its runs. "
         "The \"entries or values\" counts come from the Python readers, which agree.", "",
-        markdown(rows), "## Conclusions", "", conclusions(rows, facts["accounts"]) +
-        " Those 1,000,000-account figures are a linear extrapolation, not a measurement.", ""])
+        markdown(rows), "## Conclusions", "", conclusions(rows, facts["accounts"]), ""])
     args.out.write_text(text, encoding="utf-8")
     print(text)
     return 0
