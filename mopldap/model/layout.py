@@ -144,6 +144,15 @@ class Layout:
 
     def partner_of(self, account_dn: str) -> str | None:
         """Return the partner code of an account DN under ou=partners, else None."""
+        plain, head = self._below(account_dn, self.partners)
+        if not plain:
+            return self._partner_of_parsed(account_dn)
+        if head is None:  # a full reconcile asks this of every member value: the string itself answers
+            return None
+        _, sep, parent = head.partition(",")
+        return parent[3:] if sep and "," not in parent and parent[:3].lower() == "ou=" else None
+
+    def _partner_of_parsed(self, account_dn: str) -> str | None:
         parts = split_dn(account_dn)
         parent = ",".join(f"{a.lower()}={v.lower()}" for a, v in parts[2:])
         if len(parts) < 3 or parent != self._norm(self.partners):
@@ -151,6 +160,12 @@ class Layout:
         return _unescape(parts[1][1]) if parts[1][0].lower() == "ou" else None
 
     def is_hq_account(self, account_dn: str) -> bool:
+        plain, head = self._below(account_dn, self.hq)
+        if not plain:
+            return self._is_hq_account_parsed(account_dn)
+        return bool(head) and "," not in head
+
+    def _is_hq_account_parsed(self, account_dn: str) -> bool:
         parts = split_dn(account_dn)
         parent = ",".join(f"{a.lower()}={v.lower()}" for a, v in parts[1:])
         return len(parts) > 1 and parent == self._norm(self.hq)
@@ -158,3 +173,14 @@ class Layout:
     @staticmethod
     def _norm(dn: str) -> str:
         return _normalized_container(dn)
+
+    def _below(self, dn: str, container: str) -> tuple[bool, str | None]:
+        """Whether `dn` is plain (no escapes, quotes or white space: _PLAIN_DN) and, if so, what comes
+        before ",<container>" in it ("" for the container itself; None if it is not below it)."""
+        low = dn.lower()
+        if len(low) != len(dn) or not _PLAIN_DN.fullmatch(dn):  # (lowercasing changes some lengths)
+            return False, None
+        suffix = "," + self._norm(container)
+        if low.endswith(suffix):
+            return True, dn[: -len(suffix)]
+        return True, "" if low == suffix[1:] else None

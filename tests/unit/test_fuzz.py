@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mopldap.files.inbox import Inbox, safe_name, shown_name
-from mopldap.model.layout import normalize_dn, split_dn
+from mopldap.model.layout import Layout, normalize_dn, split_dn
 from mopldap.model.requests import read_request_text
 
 SECRET = "Zx8-Fuzz-Secret"
@@ -123,3 +123,20 @@ def test_a_dn_normalizes_as_its_parts_do_with_or_without_the_fast_path(parts):
             normalize_dn(dn)
         return
     assert normalize_dn(dn) == general
+
+
+_LAYOUT = Layout("dc=example,dc=com")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["uid", "OU", "ou", "cn"]), _DN_PART), min_size=0, max_size=3),
+       st.sampled_from(["ou=partners,dc=example,dc=com", "OU=Partners,DC=Example,DC=com", "ou=hq,dc=example,dc=com",
+                        "ou=HQ,dc=example,dc=com", "dc=example,dc=com", "ou=partners,dc=other,dc=com"]))
+def test_where_an_account_lives_reads_the_same_from_the_string_as_from_the_parsed_dn(parts, container):
+    dn = ",".join([*(f"{attr}={value}" for attr, value in parts), container])
+    try:
+        expected = (_LAYOUT._partner_of_parsed(dn), _LAYOUT._is_hq_account_parsed(dn))
+    except ValueError:
+        with pytest.raises(ValueError):
+            _LAYOUT.partner_of(dn)
+        return
+    assert (_LAYOUT.partner_of(dn), _LAYOUT.is_hq_account(dn)) == expected
