@@ -34,12 +34,16 @@ class RunState:
     last_full: str | None = None
     groups: dict[str, str] = field(default_factory=dict)  # normalized group DN -> entryCSN
     writing_groups: str | None = None  # the run that started writing groups and has not finished
+    last_verified: str | None = None  # ISO time of the last full reconcile that checked memberOf
 
     def watermark_time(self) -> dt.datetime | None:
         return dt.datetime.fromisoformat(self.watermark) if self.watermark else None
 
     def last_full_time(self) -> dt.datetime | None:
         return dt.datetime.fromisoformat(self.last_full) if self.last_full else None
+
+    def last_verified_time(self) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(self.last_verified) if self.last_verified else None
 
 
 def rolemap_digest(path: Path) -> str:
@@ -53,7 +57,7 @@ def load_state(path: Path) -> RunState | None:
         if data.get("version") != VERSION:
             return None
         return RunState(data["base_dn"], data["rolemap"], data.get("watermark"), data.get("last_full"),
-                        dict(data.get("groups", {})), data.get("writing_groups"))
+                        dict(data.get("groups", {})), data.get("writing_groups"), data.get("last_verified"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -64,5 +68,6 @@ def load_state(path: Path) -> RunState | None:
 def save_state(path: Path, state: RunState) -> None:
     """Write the state (LocalFilesError, exit 4, if it cannot be written)."""
     data = {"version": VERSION, "base_dn": state.base_dn, "rolemap": state.rolemap, "watermark": state.watermark,
-            "last_full": state.last_full, "groups": state.groups, "writing_groups": state.writing_groups}
+            "last_full": state.last_full, "groups": state.groups, "writing_groups": state.writing_groups,
+            "last_verified": state.last_verified}
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True), 0o600)

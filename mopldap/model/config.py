@@ -267,6 +267,9 @@ class DaemonConfig(_Strict):
 class ReconcileConfig(_Strict):
     full_every_hours: float = Field(default=24, gt=0)
     """A routine reconcile reads only what changed; a full one looks at everything, at least this often."""
+    verify_every_hours: float = Field(default=168, gt=0)
+    """A full reconcile also checks every member's memberOf and entry at least this often (and when
+    asked, --full, or after a run stopped while writing groups); in between it reads member values only."""
     clock_skew_seconds: int = Field(default=60, ge=0)
     """The largest clock difference between this host and the directory servers: a routine run
     re-reads the accounts changed this long before the previous run started."""

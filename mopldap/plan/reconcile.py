@@ -50,6 +50,8 @@ class ReconcilePlan:
     adopted: list[str] = field(default_factory=list)
     accounts: int = 0
     full: bool = False
+    verified: bool = False
+    """Full runs: every member's memberOf and entry were checked (else member values only)."""
     memberships_read: int = 0
     """Full runs: the member values of every role and system group, read."""
     repaired: int = 0
@@ -72,22 +74,26 @@ class SystemDiff:
 
 @dataclass
 class GroupRead:
-    """One group as read: its member values, and the entries whose memberOf names it (what the
-    memberof overlay believes). The two disagree only after slapd stopped in mid-write."""
+    """One group as read: its member values, and (`verified`) the entries whose memberOf names it
+    (what the memberof overlay believes). The two disagree only after slapd stopped in mid-write.
+    Not `verified`: the member values alone, each taken to name an entry."""
 
     dn: str
     members: dict[str, str]  # normalized member DN -> the value as stored
     holders: set[str]  # normalized DNs of the entries with memberOf=<this group>
     found: set[str] = field(default_factory=set)  # suspects (below) that are entries
+    verified: bool = True
 
     def suspects(self, layout: Layout) -> dict[str, str]:
         """Account DNs that are members but did not show up holding the group: an entry whose
         memberOf was lost, or no entry at all. Only reading them tells which (then `found`)."""
+        if not self.verified:
+            return {}
         return {norm: dn for norm, dn in self.members.items()
                 if norm not in self.holders and account_location(norm, layout) is not None}
 
     def exists(self, norm: str) -> bool:
-        return norm in self.holders or norm in self.found
+        return not self.verified or norm in self.holders or norm in self.found
 
     def ghosts(self, layout: Layout) -> list[str]:
         """Member values under the account bases that name no entry."""
@@ -299,9 +305,11 @@ def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: La
     plan.changes += membership_changes({}, {group.dn: ghosts} if ghosts else {}, reason="the member names no entry",
                                        operation="reconcile-ghosts", limit=limit)
     plan.drift += _ghost_drift(group.dn, ghosts) + role_group_drift(role_id, group.members.values(), rolemap, layout)
-    keep = [(norm, dn) for norm, dn in group.members.items() if group.exists(norm)]
-    repairs, plan.repaired = _memberof_repairs(group, keep, set(), limit)
-    plan.changes += repairs + _drop_placeholder(group, {normalize_dn(d) for d in ghosts}, False, layout)
+    if group.verified:
+        keep = [(norm, dn) for norm, dn in group.members.items() if group.exists(norm)]
+        repairs, plan.repaired = _memberof_repairs(group, keep, set(), limit)
+        plan.changes += repairs
+    plan.changes += _drop_placeholder(group, {normalize_dn(d) for d in ghosts}, False, layout)
     return plan
 
 
@@ -316,9 +324,11 @@ def plan_system_group(group: GroupRead, desired: Mapping[str, str], layout: Layo
     plan.changes = membership_changes({group.dn: add} if add else {}, {group.dn: remove} if remove else {},
                                       reason="derived from the role groups' members", operation="reconcile-groups",
                                       limit=limit)
-    keep = [(norm, dn) for norm, dn in group.members.items() if norm in desired]
-    repairs, plan.repaired = _memberof_repairs(group, keep, set(desired), limit)
-    plan.changes += repairs + _drop_placeholder(group, {normalize_dn(d) for d in remove}, bool(add), layout)
+    if group.verified:
+        keep = [(norm, dn) for norm, dn in group.members.items() if norm in desired]
+        repairs, plan.repaired = _memberof_repairs(group, keep, set(desired), limit)
+        plan.changes += repairs
+    plan.changes += _drop_placeholder(group, {normalize_dn(d) for d in remove}, bool(add), layout)
     return plan
 
 

@@ -71,9 +71,9 @@ def _system_diff(rt: Runtime, system: str) -> SystemDiff:
     return diff
 
 
-def read_group(directory: Directory, dn: str, layout: Layout) -> GroupRead:
-    """A group's member values (one read), the entries whose memberOf names it (one paged search),
-    and which of its members that do not hold it are entries (one search per 200)."""
+def read_group(directory: Directory, dn: str, layout: Layout, verify: bool = True) -> GroupRead:
+    """A group's member values (one read) and, to `verify` them, the entries whose memberOf names it
+    (one paged search) and which of its members that do not hold it are entries (one search per 200)."""
     entry = directory.read(dn, ("member",))
     members = {}
     for value in entry.get("member") if entry else []:
@@ -81,6 +81,8 @@ def read_group(directory: Directory, dn: str, layout: Layout) -> GroupRead:
             members[sys.intern(normalize_dn(value))] = sys.intern(value)
         except ValueError:
             members[value.lower()] = value
+    if not verify:
+        return GroupRead(dn, members, set(), verified=False)
     holders = {sys.intern(normalize_dn(e.dn))
                for e in directory.search(layout.base_dn, f"(memberOf={escape_filter_chars(dn)})", ("1.1",))}
     group = GroupRead(dn, members, holders)
@@ -91,9 +93,40 @@ def read_group(directory: Directory, dn: str, layout: Layout) -> GroupRead:
     return group
 
 
-def plan_full(rt: Runtime) -> tuple[list[Change], list[Drift], int, int]:
+def verify_reason(rt: Runtime, force_full: bool) -> str | None:
+    """Why this full run must also check every member's memberOf and entry (None: member values only)."""
+    state = rt.state
+    if force_full:
+        return "asked for (--full)"
+    if state is None or state.last_verified_time() is None:
+        return "never checked"
+    if normalize_dn(state.base_dn) != normalize_dn(rt.layout.base_dn):
+        return "the base DN changed"
+    if state.writing_groups:
+        return f"run {state.writing_groups} stopped while writing groups"
+    every = dt.timedelta(hours=rt.config.reconcile.verify_every_hours)
+    if dt.datetime.now(dt.timezone.utc) - state.last_verified_time() >= every:
+        return f"the last check is older than {rt.config.reconcile.verify_every_hours:g} h"
+    return None
+
+
+def _entries_only(rt: Runtime, group: GroupRead, desired: dict[str, str]) -> dict[str, str]:
+    """`desired` without the members to add that name no entry (not `verified`, a role group's values
+    were taken on trust): one search per 200 of those to add."""
+    if group.verified:
+        return desired
+    adding = {norm: dn for norm, dn in desired.items() if norm not in group.members}
+    if not adding:
+        return desired
+    found = existing(rt.directory, rt.layout, adding)
+    return {norm: dn for norm, dn in desired.items() if norm not in adding or norm in found}
+
+
+def plan_full(rt: Runtime, verify: bool = True) -> tuple[list[Change], list[Drift], int, int]:
     """Every group, one at a time (memory: the granting members of the roles, and one system
-    group): the changes, the drift, memberOf values rewritten, member values read."""
+    group): the changes, the drift, memberOf values rewritten, member values read. Without `verify`,
+    member values only: no memberOf check, no search for members naming no entry nor for the
+    accounts' drift (filters the server evaluates on every account)."""
     layout, rolemap, directory = rt.layout, rt.rolemap, rt.directory
     rt.watch.ensure(directory)  # it has listed every group: no second listing
     kept_out = f"(|{LOCKED_FILTER}{RESET_FILTER})" if rt.config.access.first_password_gate else LOCKED_FILTER
@@ -113,7 +146,7 @@ def plan_full(rt: Runtime) -> tuple[list[Change], list[Drift], int, int]:
     roles = sorted(r for dn in rt.watch.current if (r := layout.group_id(dn, layout.roles)) is not None)
     systems = sorted(s for dn in rt.watch.current if (s := layout.group_id(dn, layout.systems)) is not None)
     for role in roles:
-        group = read_group(directory, layout.role(role), layout)
+        group = read_group(directory, layout.role(role), layout, verify)
         granting[role] = granting_members(role, group, locked, rolemap, layout)
         take(group, plan_role_group(role, group, rolemap, layout))
     for system in systems:
@@ -121,11 +154,12 @@ def plan_full(rt: Runtime) -> tuple[list[Change], list[Drift], int, int]:
         for role, members in granting.items():
             if system in rolemap.systems_of(role):
                 desired.update(members)
-        group = read_group(directory, layout.system(system), layout)
+        group = read_group(directory, layout.system(system), layout, verify)
         if system not in rolemap.systems:  # dropped from the role map: nothing grants it any more
             total.drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
-        take(group, plan_system_group(group, desired, layout))
-    total.drift += _full_drift(rt, roles)
+        take(group, plan_system_group(group, _entries_only(rt, group, desired), layout))
+    if verify:
+        total.drift += _full_drift(rt, roles)
     return total.changes, total.drift, total.repaired, read
 
 
@@ -167,26 +201,36 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
 
     Full (first run, role map changed, daily, after a run stopped while writing groups,
     --full): every role and system group is read; the system groups are derived from the
-    role groups' members, memberOf is checked against every group and rewritten where it
-    disagrees, members naming no entry are removed. Routine: only the accounts changed
-    since the last run, and the system groups whose roles or members someone else edited,
-    are looked at (through memberOf filters).
+    role groups' members. A full run that checks (--full, weekly, after a run stopped while
+    writing groups, when a role group someone edited disagrees with memberOf) also checks
+    memberOf against every group and rewrites it where it disagrees, removes members naming no
+    entry, and finds every account's drift and status by filters; one that does not reads the
+    member values only, and the accounts changed since the last run. Routine: only the accounts
+    changed since the last run, and the system groups whose roles or members someone else
+    edited, are looked at (through memberOf filters).
     """
     layout, rolemap, directory = rt.layout, rt.rolemap, rt.directory
     rt.watch.ensure(directory)
-    why_full = full_reconcile_reason(rt, force_full) or _disagreeing_role_group(rt)
+    why_full = full_reconcile_reason(rt, force_full)
+    verify = verify_reason(rt, force_full) if why_full else None
+    if not verify and (disagreeing := _disagreeing_role_group(rt)):  # only a checking run rewrites memberOf
+        why_full, verify = why_full or disagreeing, disagreeing
     started = dt.datetime.now(dt.timezone.utc)
     group_changes: list[Change] = []
     systems: dict[str, SystemDiff] = {}
     drift: list[Drift] = []
     if why_full:
-        log.info("reconcile_full", why=why_full)
-        group_changes, drift, repaired, memberships_read = plan_full(rt)
-        accounts = iter_accounts(directory, layout, status_filter())
-    else:
+        log.info("reconcile_full", why=why_full, memberof_checked=verify or "no: member values only")
+        group_changes, drift, repaired, memberships_read = plan_full(rt, bool(verify))
+    if verify or (why_full and (rt.state is None or rt.state.watermark_time() is None)):
+        accounts = iter_accounts(directory, layout, status_filter())  # every account's status, by a filter
+        each_account = False  # their drift came from plan_full's filters
+    else:  # the accounts changed since the last run (a full run that does not check: their status and drift)
         since = format_time(rt.state.watermark_time() - dt.timedelta(seconds=rt.config.reconcile.clock_skew_seconds))
         accounts = iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}(|(modifyTimestamp>={since})"
                                                     f"(createTimestamp>={since})))")
+        each_account = True
+    if not why_full:
         affected = set()
         for dn in rt.watch.changed:
             role = layout.group_id(dn, layout.roles)
@@ -204,10 +248,11 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
             drift += found
     handled = set(rt.watch.changed)
     plan = plan_reconcile((account_from_entry(e, layout) for e in accounts), systems, rolemap, layout, rt.now, drift,
-                          account_drift=not why_full,  # a full run found the drift with its own searches
+                          account_drift=each_account,
                           memberships=not why_full,  # a full run derived the groups from the role groups
                           gate=rt.config.access.first_password_gate)
     plan.full = bool(why_full)
+    plan.verified = bool(verify)
     plan.changes += group_changes
     if why_full:
         plan.memberships_read = memberships_read
@@ -222,5 +267,5 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
     summary.failed = outcome.errors
     if not summary.failed:
         rt.watch.handled(handled)
-        rt.reconciled(started, full=bool(why_full))
+        rt.reconciled(started, full=bool(why_full), verified=bool(verify))
     return summary

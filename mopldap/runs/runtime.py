@@ -41,30 +41,34 @@ class Runtime:
     watch: GroupWatch = field(default_factory=lambda: GroupWatch({}, ()))
     archived: set[int] = field(default_factory=set)
     holders: dict[str, set[str]] = field(default_factory=dict)
-    _reconciled: tuple[dt.datetime, bool] | None = None
+    _reconciled: tuple[dt.datetime, bool, bool] | None = None  # started, full, memberOf checked
     _marked: bool = False
 
     @property
     def layout(self) -> Layout:
         return Layout(self.config.ldap.base_dn)
 
-    def reconciled(self, started: dt.datetime, full: bool) -> None:
-        """Note that a reconcile finished: the next one need only read what changed after `started`."""
-        self._reconciled = (started, full)
+    def reconciled(self, started: dt.datetime, full: bool, verified: bool = False) -> None:
+        """Note that a reconcile finished: the next one need only read what changed after `started`
+        (and, `verified`, that it checked every member's memberOf and entry)."""
+        self._reconciled = (started, full, full and verified)
 
     def state_to_save(self) -> RunState:
         old = self.state or RunState()
-        state = RunState(self.layout.base_dn, self.rolemap_digest, old.watermark, old.last_full, self.watch.to_record())
+        state = RunState(self.layout.base_dn, self.rolemap_digest, old.watermark, old.last_full, self.watch.to_record(),
+                         last_verified=old.last_verified)
         if self._reconciled is not None:
-            started, full = self._reconciled
+            started, full, verified = self._reconciled
             if full or old.rolemap == self.rolemap_digest:
                 state.watermark = started.isoformat()
                 if full:
                     state.last_full = started.isoformat()
+                if verified:
+                    state.last_verified = started.isoformat()
         elif old.rolemap != self.rolemap_digest:
             state.rolemap = old.rolemap  # the role map changed: keep that visible until a full reconcile
-        if self._reconciled is None or not self._reconciled[1]:
-            state.writing_groups = old.writing_groups  # a run that died writing groups: until a full run
+        if self._reconciled is None or not self._reconciled[2]:
+            state.writing_groups = old.writing_groups  # a run that died writing groups: until memberOf is checked
         return state
 
     def writing_groups(self) -> None:

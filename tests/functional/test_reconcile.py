@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import yaml
 
 from conftest import BASE_DN, account_dn
@@ -153,3 +155,35 @@ def test_full_reconcile_drops_a_placeholder_left_next_to_real_members(partner):
     env.ldapmodify(f"dn: cn=mop-service,{SYS}\nchangetype: modify\nadd: member\nmember: cn=nobody,{BASE_DN}\n")
     env.cli("sync", "--full")
     assert f"cn=nobody,{BASE_DN}" not in group_members(env, "mop-service")
+
+
+def test_a_daily_full_run_reads_member_values_and_a_weekly_one_checks_memberof_and_entries(partner):
+    """Between the weekly checks (reconcile.verify_every_hours), a full run derives the system groups
+    from the role groups' member values alone, adding only members that are entries; the check
+    removes a role member naming no entry."""
+    env = partner
+    env.request([SERVICE])
+    lisi = account_dn("lisi")
+    ghost = account_dn("gone")
+    role = f"cn=service-specialist,ou=roles,{BASE_DN}"
+    env.ldapmodify(f"dn: {role}\nchangetype: modify\nadd: member\nmember: {ghost}\n\n"
+                   f"dn: cn=mop-service,ou=systems,{BASE_DN}\nchangetype: modify\ndelete: member\nmember: {lisi}\n")
+    # the edits happened while the state was being written (as if the run that saw them died): no
+    # run notices them as edits by someone else
+    config, _ = env.settings()
+    state = json.loads(config.paths.state.read_text())
+    for group in (role, f"cn=mop-service,ou=systems,{BASE_DN}"):
+        state["groups"][group.lower()] = env.entry(group, "entryCSN").first("entryCSN")
+    config.paths.state.write_text(json.dumps(state))
+    env.write_config(reconcile={"full_every_hours": 1e-6})  # every run is a full one
+
+    daily = env.cli("sync")
+    assert "member values only" in daily.out, daily.out
+    assert lisi in group_members(env, "mop-service")  # derived again from the role groups
+    assert ghost not in group_members(env, "mop-service")  # not added: it names no entry
+    assert ghost in group_members(env, "service-specialist")  # not checked: left for the weekly run
+
+    env.write_config(reconcile={"full_every_hours": 1e-6, "verify_every_hours": 1e-6})
+    weekly = env.cli("sync")
+    assert "memberOf checked" in weekly.out and "1 member value(s) naming no entry removed" in weekly.out, weekly.out
+    assert ghost not in group_members(env, "service-specialist")
