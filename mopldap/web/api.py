@@ -161,7 +161,7 @@ def partner_accounts(request: Request, code: str, who: Signed, q: str = "", stat
         raise ApiError(404, f"no partner {code}")
     if not who.person.may_manage(code):
         raise ApiError(403, f"you may not see partner {code}'s accounts")
-    if reads.partner(who.own, console.config, code) is None:
+    if not reads.partner_exists(who.own, console.config, code):
         raise ApiError(404, f"no partner {code}")
     rows = reads.partner_accounts(who.own, console.config, console.rolemap, code, parse_as_of(None), q[:64], status,
                                   role, sort)

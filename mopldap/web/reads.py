@@ -137,6 +137,11 @@ def partner(own: Directory, config: Config, code: str) -> PartnerRow | None:
     return None if entry is None else _partner_row(own, layout, entry)
 
 
+def partner_exists(own: Directory, config: Config, code: str) -> bool:
+    """Whether `own` may see partner `code` (one base read; no counts, unlike `partner`)."""
+    return own.read(Layout(config.ldap.base_dn).partner(code), ("1.1",)) is not None
+
+
 PARTNERS_PER_PAGE = 50
 
 
