@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import subprocess
@@ -186,37 +184,24 @@ def conclusions(rows: list[dict], accounts: int) -> str:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    slapd = subprocess.run(["/usr/sbin/slapd", "-VV"], capture_output=True, text=True).stderr.splitlines()[0]
+    """bench/run.py's machine facts, and the two Python clients' versions."""
+    sys.path.insert(0, str(ROOT))
     import ldap
     import ldap3
 
-    return (f"{os.cpu_count()} x {cpu}; Python {platform.python_version()}; `{slapd.strip()}`; "
-            f"ldap3 {ldap3.__version__}; python-ldap {ldap.__version__} (libldap {ldap.VENDOR_VERSION})")
+    from bench.run import machine as host
+
+    return f"{host()}, ldap3 {ldap3.__version__}, python-ldap {ldap.__version__} (libldap {ldap.VENDOR_VERSION})"
 
 
 def serve(work: Path, partners: int, accounts: int) -> tuple[Any, dict[str, int]]:
     """bench/run.py's slapd and tree, the database's map size raised first if the tree needs more."""
     sys.path.insert(0, str(ROOT))
-    from bench.run import BASE, ROOT_PW, generate_ldif
-    from mopldap.ldap.slapd import MopSlapd
+    from bench.run import loaded_server
 
-    server = MopSlapd(work / "slapd", base_dn=BASE, root_pw=ROOT_PW)
-    server.start()
     map_size = max(DEFAULT_MAP, partners * accounts * MAP_BYTES_PER_ACCOUNT)
-    if map_size > DEFAULT_MAP:
-        server.load_ldif(f"dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\nreplace: olcDbMaxSize\n"
-                         f"olcDbMaxSize: {map_size}\n", "raising olcDbMaxSize")
-    server._proc.terminate()
-    server._proc.wait()
-    server._proc = None  # stopped, folder kept: slapadd needs slapd down
     start = time.monotonic()
-    made = generate_ldif(work / "tree.ldif", partners, accounts, random.Random(2026))
-    subprocess.run(["slapadd", "-q", "-F", server._slapd_conf, "-b", BASE, "-l", str(work / "tree.ldif")],
-                   check=True)
-    (work / "tree.ldif").unlink()
-    server._spawn()
+    server, made, _ = loaded_server(work, partners, accounts, random.Random(2026), map_size=map_size)
     facts = {"accounts": len(made.accounts), "map_size": map_size, "load_seconds": int(time.monotonic() - start),
              "db_mib": Path(server._db_directory, "data.mdb").stat().st_blocks * 512 // 2**20}
     print(f"setup: {facts}", file=sys.stderr)
