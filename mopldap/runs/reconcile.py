@@ -41,8 +41,8 @@ def _dns(directory: Directory, base: str, query: str) -> set[str]:
     return {entry.dn for entry in directory.search(base, query, ("1.1",))}
 
 
-def full_reconcile_reason(rt: Runtime, force_full: bool) -> str | None:
-    """Why this run must look at everything (None: a routine run reads only what changed)."""
+def _everything(rt: Runtime, force_full: bool) -> str | None:
+    """Why this run must look at everything and check it (None: it depends on the clock)."""
     state = rt.state
     if force_full:
         return "asked for (--full)"
@@ -50,14 +50,24 @@ def full_reconcile_reason(rt: Runtime, force_full: bool) -> str | None:
         return "no state from an earlier run"
     if normalize_dn(state.base_dn) != normalize_dn(rt.layout.base_dn):
         return "the base DN changed"
-    if state.rolemap != rt.rolemap_digest:
-        return "the role map changed"
     if state.writing_groups:
         return f"run {state.writing_groups} stopped while writing groups (memberOf may disagree with them)"
-    last = state.last_full_time()
-    every = dt.timedelta(hours=rt.config.reconcile.full_every_hours)
-    if last is None or dt.datetime.now(dt.timezone.utc) - last >= every:
-        return f"the last full reconcile is older than {rt.config.reconcile.full_every_hours} h"
+    return None
+
+
+def _not_since(moment: dt.datetime | None, hours: float) -> bool:
+    return moment is None or dt.datetime.now(dt.timezone.utc) - moment >= dt.timedelta(hours=hours)
+
+
+def full_reconcile_reason(rt: Runtime, force_full: bool) -> str | None:
+    """Why this run must look at everything (None: a routine run reads only what changed)."""
+    if reason := _everything(rt, force_full):
+        return reason
+    state, every = rt.state, rt.config.reconcile.full_every_hours
+    if state.rolemap != rt.rolemap_digest:
+        return "the role map changed"
+    if _not_since(state.last_full_time(), every):
+        return f"the last full reconcile is older than {every:g} h"
     if state.watermark_time() is None:
         return "no watermark"
     return None
@@ -95,18 +105,11 @@ def read_group(directory: Directory, dn: str, layout: Layout, verify: bool = Tru
 
 def verify_reason(rt: Runtime, force_full: bool) -> str | None:
     """Why this full run must also check every member's memberOf and entry (None: member values only)."""
-    state = rt.state
-    if force_full:
-        return "asked for (--full)"
-    if state is None or state.last_verified_time() is None:
-        return "never checked"
-    if normalize_dn(state.base_dn) != normalize_dn(rt.layout.base_dn):
-        return "the base DN changed"
-    if state.writing_groups:
-        return f"run {state.writing_groups} stopped while writing groups"
-    every = dt.timedelta(hours=rt.config.reconcile.verify_every_hours)
-    if dt.datetime.now(dt.timezone.utc) - state.last_verified_time() >= every:
-        return f"the last check is older than {rt.config.reconcile.verify_every_hours:g} h"
+    if reason := _everything(rt, force_full):
+        return reason
+    every = rt.config.reconcile.verify_every_hours
+    if _not_since(rt.state.last_verified_time(), every):
+        return f"the last check is older than {every:g} h (or there was none)"
     return None
 
 
