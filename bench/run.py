@@ -765,7 +765,7 @@ def verdicts(results: dict) -> list[str]:
                  f"{c['ops'].get('modify', 0)} modifies, {c['wall']:.2f} s" for k, c in sorted(changed.items(),
                                                                                           key=lambda kv: int(kv[0]))]
         out.append(f"- **Incremental sync grows with K, not with the directory ({accounts} accounts):** "
-                   + "; ".join(parts) + ".")
+                   + "; ".join(parts) + ". The entries read and the operations grow with K." + (K_TIME if large else ""))
     provision, baseline = results["provision"]
     throughput = baseline / provision["wall"]
     out.append(f"- **Provisioning throughput ≥ 1.0 × ldapadd + ldapmodify: {'met' if throughput >= 1.0 else 'missed'}"
@@ -799,9 +799,13 @@ def args_share(results: dict) -> str:
     return f"{results['args']['idle_share']:.1%}"
 
 
+K_TIME = (" The time also grows with the directory, through slapd: a group write costs it in proportion to the "
+          "group's size (one value added to a group of 1,000,000: 1.0 s, bench/server_costs.py), and each of these "
+          "runs takes locked accounts out of the large system groups.")
 NOOP_MISSED = ("Why: the inactivity step asks each server for the accounts in the warning window with a "
                "filter the server evaluates on every enabled account (`no activity since T` is a negation: no "
-               "index narrows it), and reads those accounts; and a Python command pays its start-up before its "
+               "index narrows it; at 1,000,000 that search alone takes slapd 1.06 s, bench/server_costs.py), "
+               "and reads those accounts; and a Python command pays its start-up before its "
                "first LDAP operation, while ldapsearch is C. What would close it: running the inactivity step "
                "once a day (the daemon's `schedule.inactivity`, or `lock-inactive` from cron) and `sync --only "
                "inbox --only reconcile` in between; or an incremental warning window (the accounts whose last "
@@ -812,19 +816,24 @@ STARTUP_MISSED = ("Where it goes (`python -X importtime`): ldap3 about 30 ms, py
                   "first logged event, after the first connection, and each step's code when the step runs. "
                   "What would close it: the config read without pydantic on the command line's fast path, or "
                   "the daemon, which starts once.")
-FULL_MISSED = ("Why: see the profile below. ldap3 decodes every member value in Python (about 1 µs a value and "
-               "its conversion to str, where ldapsearch's C takes a tenth of that), and mopldap normalizes each "
-               "value and keeps the role groups' members in dictionaries. What would close it: a C decoder for "
-               "the member values (python-ldap reads the largest group about 30 times faster than ldap3: see "
-               "the last table), and sets of normalized DNs kept as bytes.")
-PROVISION_MISSED = ("Why: slapd's writes are the bulk of both (every add and every member's memberOf update is "
-                    "a committed write transaction, and back-mdb commits one at a time), so parallel connections "
-                    "gain little; mopldap adds reading, validating and planning each request, results and archive "
-                    "copies. What closes it: encoding adds without pyasn1 (ldap3's encoder is most of the "
-                    "client's CPU), or olcDbNoSync on the server during a bulk load.")
-RSS_MISSED = ("Why: the full reconcile holds the granting members of every role and one system group's members "
-              "and holders as Python strings and sets. What would close it: reading a group's members in "
-              "partner-sized ranges, or holding DNs as partner code + uid instead of full strings.")
+FULL_MISSED = ("Why (the profile below): ldap3 turns each of the 3 million member values into str through "
+               "to_unicode, with four configuration look-ups a value (12 million get_config_parameter calls), after "
+               "decoding its BER in Python; mopldap then normalizes each value, interns it, and asks where each "
+               "role member lives. What would close it: a C decoder for the member values (python-ldap reads the "
+               "largest group in 0.5 s, ldap3 with mopldap's receiving in 2.1 s: the last table), and "
+               "normalizing only the values whose case or spacing differ.")
+PROVISION_MISSED = ("Why: slapd's cost of a group write grows with the group (bench/server_costs.py): adding one "
+                    "member to a group of 1,000,000 takes 1.0 s, of 260,000 0.30 s, of 40,000 0.09 s, of 10 "
+                    "0.005 s (`ldapmodify`). mopldap writes each batch's group changes as modifies of at most 1,000 "
+                    "values (96 here), the hand load one modify per group (12). What would close it: larger batches "
+                    "when the inbox holds many requests (fewer group writes), or a higher value cap for groups this "
+                    "large.")
+RSS_MISSED = ("Why: a full reconcile holds the members of every role group (the systems' grants) and of one "
+              "system group as Python strings, each member twice (as stored and normalized) plus dictionaries, "
+              "and ldap3 keeps a group's answer three times while it is read (the message, the raw values and "
+              "their str): about 250 bytes a membership. What would close it: one system at a time, re-reading "
+              "its granting role groups (less memory, more reading); the normalized DN only where it differs "
+              "from the stored value; and a decoder that yields values without ldap3's copies.")
 
 
 def main() -> int:
