@@ -74,26 +74,29 @@ class SystemDiff:
 
 @dataclass
 class GroupRead:
-    """One group as read: its member values, and (`verified`) the entries whose memberOf names it
-    (what the memberof overlay believes). The two disagree only after slapd stopped in mid-write.
-    Not `verified`: the member values alone, each taken to name an entry."""
+    """One group as read: its member values, and the entries whose memberOf names it (what the
+    memberof overlay believes). The two disagree only after slapd stopped in mid-write. Without
+    holders (not `verified`): the member values alone, each taken to name an entry."""
 
     dn: str
     members: dict[str, str]  # normalized member DN -> the value as stored
-    holders: set[str]  # normalized DNs of the entries with memberOf=<this group>
+    holders: set[str] | None  # normalized DNs of the entries with memberOf=<this group>; None: not read
     found: set[str] = field(default_factory=set)  # suspects (below) that are entries
-    verified: bool = True
+
+    @property
+    def verified(self) -> bool:
+        return self.holders is not None
 
     def suspects(self, layout: Layout) -> dict[str, str]:
         """Account DNs that are members but did not show up holding the group: an entry whose
         memberOf was lost, or no entry at all. Only reading them tells which (then `found`)."""
-        if not self.verified:
+        if self.holders is None:
             return {}
         return {norm: dn for norm, dn in self.members.items()
                 if norm not in self.holders and account_location(norm, layout) is not None}
 
     def exists(self, norm: str) -> bool:
-        return not self.verified or norm in self.holders or norm in self.found
+        return self.holders is None or norm in self.holders or norm in self.found
 
     def ghosts(self, layout: Layout) -> list[str]:
         """Member values under the account bases that name no entry."""
@@ -264,8 +267,9 @@ def _memberof_repairs(group: GroupRead, keep: list[tuple[str, str]], wanted: set
                      ) -> tuple[list[Change], int]:
     """Rewrite memberOf where it disagrees with `group`: members in `keep` that lack it are
     re-added; entries holding it that are not members (nor `wanted`) are added and removed."""
-    readd = sorted((dn for norm, dn in keep if norm not in group.holders), key=str.lower)
-    stale = sorted((norm for norm in group.holders if norm not in group.members and norm not in wanted))
+    holders = group.holders or set()
+    readd = sorted((dn for norm, dn in keep if norm not in holders), key=str.lower)
+    stale = sorted((norm for norm in holders if norm not in group.members and norm not in wanted))
     changes = _repairs(group.dn, readd, ("delete", "add"), limit) + _repairs(group.dn, stale, ("add", "delete"), limit)
     return changes, len(readd) + len(stale)
 

@@ -92,7 +92,7 @@ def read_group(directory: Directory, dn: str, layout: Layout, verify: bool = Tru
         except ValueError:
             members[value.lower()] = value
     if not verify:
-        return GroupRead(dn, members, set(), verified=False)
+        return GroupRead(dn, members, None)
     holders = {sys.intern(normalize_dn(e.dn))
                for e in directory.search(layout.base_dn, f"(memberOf={escape_filter_chars(dn)})", ("1.1",))}
     group = GroupRead(dn, members, holders)

@@ -75,7 +75,8 @@ class ReconcileSummary:
     def data(self) -> dict[str, Any]:
         plan = self.plan
         members, groups = self._counts()
-        return {"full": plan.full, "memberof_checked": plan.verified, "accounts_read": plan.accounts, "memberships_read": plan.memberships_read,
+        return {"full": plan.full, "memberof_checked": plan.verified, "accounts_read": plan.accounts,
+                "memberships_read": plan.memberships_read,
                 "memberships_changed": members, "groups_changed": groups,
                 "enabled_by_hand": plan.enabled_by_hand, "disabled_by_hand": plan.disabled_by_hand,
                 "adopted": plan.adopted, "memberof_rewritten": plan.repaired, "ghosts_removed": plan.ghosts,
