@@ -70,6 +70,14 @@ def _decode(value: bytes) -> str:
         return value.hex()
 
 
+def _decode_all(values: list[bytes]) -> list[str]:
+    """The values as str (hex where one is not UTF-8): no function call a value in the usual all-UTF-8 case."""
+    try:
+        return [value.decode("utf-8") for value in values]
+    except UnicodeDecodeError:
+        return [_decode(value) for value in values]
+
+
 class Directory:
     """A bound connection to one LDAP server."""
 
@@ -153,6 +161,7 @@ class Directory:
             raise_exceptions=False,
             auto_referrals=False,
             check_names=False,
+            return_empty_attributes=False,  # receiving.entry_from_message's plain attribute names
             client_strategy=strategy,
         )
         receiving.install(conn)
@@ -297,10 +306,7 @@ class Directory:
             for item in self.conn.response or []:
                 if item.get("type") != "searchResEntry":
                     continue
-                attrs_out = {
-                    name.lower(): [_decode(v) for v in values]
-                    for name, values in item["raw_attributes"].items()
-                }
+                attrs_out = {name.lower(): _decode_all(values) for name, values in item["raw_attributes"].items()}
                 self.stats["entries"] += 1
                 yield Entry(item["dn"], attrs_out)
             controls = result.get("controls", {})

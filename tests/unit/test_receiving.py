@@ -33,3 +33,50 @@ def test_an_incomplete_message_waits_for_the_rest():
     whole = ber(b"q" * 1000)
     assert messages_in(bytearray(whole[:-1])) == ([], 0)
     assert messages_in(bytearray(whole[:1])) == ([], 0)
+
+
+def _entry_message(dn: bytes, attributes: list[tuple[str, list[bytes]]]) -> dict:
+    """A SearchResultEntry encoded by ldap3's pyasn1 model and decoded by its fast decoder."""
+    from ldap3.protocol.rfc4511 import (AttributeDescription, AttributeValue, LDAPDN, LDAPMessage, MessageID,
+                                        PartialAttribute, PartialAttributeList, ProtocolOp, SearchResultEntry, Vals)
+    from ldap3.utils.asn1 import decode_message_fast
+    from pyasn1.codec.ber import encoder
+
+    entry = SearchResultEntry()
+    entry["object"] = LDAPDN(dn)
+    listed = PartialAttributeList()
+    for i, (name, values) in enumerate(attributes):
+        attribute = PartialAttribute()
+        attribute["type"] = AttributeDescription(name)
+        vals = Vals()
+        for j, value in enumerate(values):
+            vals.setComponentByPosition(j, AttributeValue(value))
+        attribute["vals"] = vals
+        listed[i] = attribute
+    entry["attributes"] = listed
+    message = LDAPMessage()
+    message["messageID"] = MessageID(7)
+    message["protocolOp"] = ProtocolOp().setComponentByName("searchResEntry", entry)
+    return decode_message_fast(encoder.encode(message))
+
+
+def test_a_search_entry_keeps_ldap3s_dn_and_raw_values_without_the_str_copies():
+    """entry_from_message gives what ldap3 gives for dn and raw_attributes (binary values, names as
+    the server wrote them, a DN in Chinese), and no str copy of the values."""
+    from ldap3.operation.search import search_result_entry_response_to_dict_fast
+
+    from mopldap.ldap.receiving import entry_from_message
+
+    dn = "uid=张三,ou=P001,ou=partners,dc=example,dc=com".encode()
+    attributes = [("memberOf", [b"cn=role-sales,ou=roles,dc=example,dc=com", b"cn=x,dc=y"]),
+                  ("jpegPhoto", [b"\xff\xd8\xff\xe0\x00"]), ("cn", ["张三".encode()]), ("description", [])]
+    decoded = _entry_message(dn, attributes)
+    assert decoded["protocolOp"] == 4
+    ours = entry_from_message(decoded["payload"])
+    theirs = search_result_entry_response_to_dict_fast(decoded["payload"], None, None, False)
+    assert ours["dn"] == theirs["dn"] == dn.decode() and ours["raw_dn"] == theirs["raw_dn"]
+    assert {k: list(v or []) for k, v in ours["raw_attributes"].items()} == \
+           {k: list(v or []) for k, v in theirs["raw_attributes"].items()}
+    assert ours["raw_attributes"]["memberOf"][1] == b"cn=x,dc=y"
+    assert list(ours["raw_attributes"]) == ["memberOf", "jpegPhoto", "cn", "description"]
+    assert not ours["attributes"] and theirs["attributes"]["cn"] == ["张三"]
