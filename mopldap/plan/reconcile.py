@@ -82,26 +82,43 @@ class GroupRead:
     members: dict[str, str]  # normalized member DN -> the value as stored
     holders: set[str] | None  # normalized DNs of the entries with memberOf=<this group>; None: not read
     found: set[str] = field(default_factory=set)  # suspects (below) that are entries
+    _where: tuple[set[str], set[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def verified(self) -> bool:
         return self.holders is not None
+
+    def where(self, layout: Layout) -> tuple[set[str], set[str]]:
+        """(the members under ou=hq, the members not where accounts live): Layout.place of each
+        member, asked once; the rest are under ou=partners."""
+        if self._where is None:
+            hq, outside = set(), set()
+            for norm in self.members:
+                place = layout.place(norm)
+                if place is None:
+                    outside.add(norm)
+                elif place == "hq":
+                    hq.add(norm)
+            self._where = hq, outside
+        return self._where
 
     def suspects(self, layout: Layout) -> dict[str, str]:
         """Account DNs that are members but did not show up holding the group: an entry whose
         memberOf was lost, or no entry at all. Only reading them tells which (then `found`)."""
         if self.holders is None:
             return {}
-        return {norm: dn for norm, dn in self.members.items()
-                if norm not in self.holders and account_location(norm, layout) is not None}
+        outside = self.where(layout)[1]
+        return {norm: dn for norm, dn in self.members.items() if norm not in self.holders and norm not in outside}
 
     def exists(self, norm: str) -> bool:
         return self.holders is None or norm in self.holders or norm in self.found
 
     def ghosts(self, layout: Layout) -> list[str]:
         """Member values under the account bases that name no entry."""
-        return [dn for norm, dn in self.members.items()
-                if not self.exists(norm) and account_location(norm, layout) is not None]
+        if self.holders is None:  # not checked: each taken to name an entry
+            return []
+        outside = self.where(layout)[1]
+        return [dn for norm, dn in self.members.items() if not self.exists(norm) and norm not in outside]
 
 
 @dataclass
@@ -111,16 +128,6 @@ class GroupPlan:
     changes: list[Change] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
     repaired: int = 0  # memberOf values rewritten
-
-
-def account_location(dn: str, layout: Layout) -> str | None:
-    """'partner' or 'hq' for a DN where accounts live, else None."""
-    try:
-        if layout.partner_of(dn) is not None:
-            return "partner"
-        return "hq" if layout.is_hq_account(dn) else None
-    except ValueError:
-        return None
 
 
 # -- one account ---------------------------------------------------------------------------
@@ -216,38 +223,30 @@ def drift_filters(rolemap: RoleMap, layout: Layout, role_groups: Iterable[str]) 
     return out
 
 
-def stray_members(members: Iterable[str], layout: Layout) -> list[str]:
-    """Member values that are not where accounts live (account_location), the placeholder aside."""
-    placeholder = normalize_dn(layout.placeholder)
-    out = []
-    for member in members:
-        try:
-            norm = normalize_dn(member)
-        except ValueError:
-            out.append(member)
-            continue
-        if norm != placeholder and account_location(norm, layout) is None:
-            out.append(member)
-    return out
+def stray_members(group: GroupRead, layout: Layout) -> list[str]:
+    """The member values of `group` that are not where accounts live (Layout.place), the
+    placeholder aside."""
+    outside = group.where(layout)[1] - {normalize_dn(layout.placeholder)}
+    return [dn for norm, dn in group.members.items() if norm in outside] if outside else []
 
 
 def unwanted_members(group: GroupRead, layout: Layout) -> tuple[list[str], list[Drift]]:
     """Member values of a system group that name no account: outside ou=partners and ou=hq, or
     no entry at all; and the latter as drift."""
     ghosts = group.ghosts(layout)
-    return stray_members(group.members.values(), layout) + ghosts, _ghost_drift(group.dn, ghosts)
+    return stray_members(group, layout) + ghosts, _ghost_drift(group.dn, ghosts)
 
 
 def _ghost_drift(group: str, ghosts: list[str]) -> list[Drift]:
     return [Drift("ghost-member", group, f"member {dn} names no entry: removed") for dn in ghosts]
 
 
-def role_group_drift(role_id: str, members: Iterable[str], rolemap: RoleMap, layout: Layout) -> list[Drift]:
+def role_group_drift(role_id: str, group: GroupRead, rolemap: RoleMap, layout: Layout) -> list[Drift]:
     """Members of a role group outside ou=partners and ou=hq; a role group the role map does not know."""
     dn = layout.role(role_id)
     drift = [] if role_id in rolemap.roles else [Drift("unknown-role-group", dn, "not declared in the role map")]
     drift += [Drift("member-outside", dn, f"member {m} is not an account under ou=partners or ou=hq")
-              for m in stray_members(members, layout)]
+              for m in stray_members(group, layout)]
     return drift
 
 
@@ -291,13 +290,11 @@ def granting_members(role_id: str, group: GroupRead, locked: set[str], rolemap: 
     password gate those still on a password set for them). Empty for a role the role map lacks."""
     if role_id not in rolemap.roles:
         return {}
-    hq_only = role_id in rolemap.hq_roles
-    out = {}
-    for norm, dn in group.members.items():
-        place = account_location(norm, layout)
-        if place is not None and (place == "hq" or not hq_only) and group.exists(norm) and norm not in locked:
-            out[norm] = dn
-    return out
+    hq, outside = group.where(layout)
+    if role_id in rolemap.hq_roles:
+        return {norm: dn for norm, dn in group.members.items() if norm in hq and group.exists(norm) and norm not in locked}
+    return {norm: dn for norm, dn in group.members.items()
+            if norm not in outside and group.exists(norm) and norm not in locked}
 
 
 def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: Layout,
@@ -308,7 +305,7 @@ def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: La
     ghosts = group.ghosts(layout)
     plan.changes += membership_changes({}, {group.dn: ghosts} if ghosts else {}, reason="the member names no entry",
                                        operation="reconcile-ghosts", limit=limit)
-    plan.drift += _ghost_drift(group.dn, ghosts) + role_group_drift(role_id, group.members.values(), rolemap, layout)
+    plan.drift += _ghost_drift(group.dn, ghosts) + role_group_drift(role_id, group, rolemap, layout)
     if group.verified:
         keep = [(norm, dn) for norm, dn in group.members.items() if group.exists(norm)]
         repairs, plan.repaired = _memberof_repairs(group, keep, set(), limit)
@@ -322,8 +319,8 @@ def plan_system_group(group: GroupRead, desired: Mapping[str, str], layout: Layo
     """A system group in a full reconcile: make it hold exactly `desired` (what its granting role
     groups grant), and make memberOf agree with it."""
     placeholder = normalize_dn(layout.placeholder)
-    add = [dn for norm, dn in desired.items() if norm not in group.members]
-    remove = [dn for norm, dn in group.members.items() if norm not in desired and norm != placeholder]
+    add = [desired[norm] for norm in sorted(desired.keys() - group.members.keys())]  # set arithmetic: in C
+    remove = [group.members[norm] for norm in sorted(group.members.keys() - desired.keys() - {placeholder})]
     plan = GroupPlan(drift=_ghost_drift(group.dn, group.ghosts(layout)))
     plan.changes = membership_changes({group.dn: add} if add else {}, {group.dn: remove} if remove else {},
                                       reason="derived from the role groups' members", operation="reconcile-groups",
@@ -377,7 +374,7 @@ def plan_reconcile(
         group = layout.system(system)
         for dn in diff.add:
             norm = normalize_dn(dn)
-            if account_location(norm, layout) is None:  # the filters search subtrees: only accounts count
+            if layout.place(norm) is None:  # the filters search subtrees: only accounts count
                 continue
             if norm not in removals[group]:
                 additions[group][norm] = dn

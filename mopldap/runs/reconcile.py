@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 
 from ldap3.utils.conv import escape_filter_chars
 
@@ -12,7 +11,7 @@ from ..ldap.accounts import existing, iter_accounts
 from ..ldap.directory import Directory
 from ..logs import get_logger
 from ..model.change import Change
-from ..model.layout import Layout, normalize_dn
+from ..model.layout import Layout, normalize_dn, normalize_dns
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER, RESET_FILTER
 from ..model.times import format_time
 from ..plan.accounts import account_from_entry
@@ -85,15 +84,11 @@ def read_group(directory: Directory, dn: str, layout: Layout, verify: bool = Tru
     """A group's member values (one read) and, to `verify` them, the entries whose memberOf names it
     (one paged search) and which of its members that do not hold it are entries (one search per 200)."""
     entry = directory.read(dn, ("member",))
-    members = {}
-    for value in entry.get("member") if entry else []:
-        try:
-            members[sys.intern(normalize_dn(value))] = sys.intern(value)
-        except ValueError:
-            members[value.lower()] = value
+    values = entry.get("member") if entry else []
+    members = dict(zip(normalize_dns(values), values))
     if not verify:
         return GroupRead(dn, members, None)
-    holders = {sys.intern(normalize_dn(e.dn))
+    holders = {normalize_dn(e.dn)
                for e in directory.search(layout.base_dn, f"(memberOf={escape_filter_chars(dn)})", ("1.1",))}
     group = GroupRead(dn, members, holders)
     suspects = group.suspects(layout)
@@ -118,10 +113,10 @@ def _entries_only(rt: Runtime, group: GroupRead, desired: dict[str, str]) -> dic
     were taken on trust): one search per 200 of those to add."""
     if group.verified:
         return desired
-    adding = {norm: dn for norm, dn in desired.items() if norm not in group.members}
+    adding = desired.keys() - group.members.keys()
     if not adding:
         return desired
-    found = existing(rt.directory, rt.layout, adding)
+    found = existing(rt.directory, rt.layout, {norm: desired[norm] for norm in adding})
     return {norm: dn for norm, dn in desired.items() if norm not in adding or norm in found}
 
 
@@ -133,7 +128,7 @@ def plan_full(rt: Runtime, verify: bool = True) -> tuple[list[Change], list[Drif
     layout, rolemap, directory = rt.layout, rt.rolemap, rt.directory
     rt.watch.ensure(directory)  # it has listed every group: no second listing
     kept_out = f"(|{LOCKED_FILTER}{RESET_FILTER})" if rt.config.access.first_password_gate else LOCKED_FILTER
-    locked = {sys.intern(normalize_dn(e.dn))  # locked, or (gate) still on a password set for them
+    locked = {normalize_dn(e.dn)  # locked, or (gate) still on a password set for them
               for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{kept_out})", ("1.1",))}
     total = GroupPlan()
     read = 0

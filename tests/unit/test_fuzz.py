@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mopldap.files.inbox import Inbox, safe_name, shown_name
-from mopldap.model.layout import Layout, normalize_dn, split_dn
+from mopldap.model.layout import _IRREGULAR, _IRREGULAR_ASCII, Layout, normalize_dn, normalize_dns, split_dn
 from mopldap.model.requests import read_request_text
 
 SECRET = "Zx8-Fuzz-Secret"
@@ -140,3 +140,46 @@ def test_where_an_account_lives_reads_the_same_from_the_string_as_from_the_parse
             _LAYOUT.partner_of(dn)
         return
     assert (_LAYOUT.partner_of(dn), _LAYOUT.is_hq_account(dn)) == expected
+
+
+def _normalized_or_lower(value: str) -> str:
+    try:
+        return normalize_dn(value)
+    except ValueError:
+        return value.lower()
+
+
+_MEMBER_VALUES = st.lists(st.one_of(
+    st.lists(st.tuples(st.sampled_from(["uid", "OU", "cn", "1.2", "x-y", ""]), _DN_PART), min_size=1, max_size=5)
+    .map(lambda parts: ",".join(f"{attr}={value}" for attr, value in parts)),
+    st.text(alphabet=string.printable + "é员\u3000\x1c\xa0", max_size=30)), max_size=8)
+
+
+@given(_MEMBER_VALUES)
+def test_member_values_normalize_in_bulk_as_one_by_one(values):
+    """normalize_dns (one scan for the usual values) gives normalize_dn's answer for each DN, and
+    the lowercase of a value that is no DN, whatever else the list holds."""
+    assert normalize_dns(values) == [_normalized_or_lower(v) for v in values]
+
+
+def test_the_ascii_scan_finds_what_the_pattern_finds():
+    found = "".join(chr(c) for c in range(128) if _IRREGULAR.search(chr(c)))
+    assert sorted(found) == sorted(_IRREGULAR_ASCII)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["uid", "OU", "ou", "cn", "1.2"]), _DN_PART), min_size=0, max_size=3),
+       st.sampled_from(["ou=partners,dc=example,dc=com", "OU=Partners,DC=Example,DC=com", "ou=hq,dc=example,dc=com",
+                        "ou=HQ,dc=example,dc=com", "dc=example,dc=com", "ou=partners,dc=other,dc=com"]),
+       st.sampled_from(["dc=example,dc=com", "o=Acme\\, Inc,c=CN", "dc=example, dc=com"]))
+def test_where_an_account_lives_reads_the_same_from_its_normalized_dn_as_from_the_parsed_dn(parts, container, base):
+    """Layout.place of a member's normalized form (or lowercase, if it is no DN) answers as the
+    parsed DN does: 'partner', 'hq' or None."""
+    layout = Layout(base)
+    container = container.replace("dc=example,dc=com", base)
+    dn = ",".join([*(f"{attr}={value}" for attr, value in parts), container])
+    try:
+        expected = ("partner" if layout._partner_of_parsed(dn) is not None
+                    else "hq" if layout._is_hq_account_parsed(dn) else None)
+    except ValueError:
+        expected = None
+    assert layout.place(_normalized_or_lower(dn)) == expected
