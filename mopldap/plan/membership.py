@@ -7,9 +7,19 @@ from collections.abc import Iterable, Mapping
 from ..model.change import Change, Modification
 
 
-MAX_VALUES = 1000
-"""Member values per modify: a write of bounded size and duration, whatever the group's size
-(adopting a directory of 100,000 accounts adds them in modifies of this many)."""
+MAX_VALUES = 10000
+"""Member values per modify: a write of bounded size and duration, whatever the group's size.
+slapd rewrites the whole group at each modify (1 s for a group of 1,000,000 members,
+bench/server_costs.py): 10,000 new accounts are 1 modify per group, not 10."""
+MAX_BYTES = 1 << 20
+"""...and at most this many bytes of values: slapd closes the connection of a request larger than
+sockbuf_max_incoming_auth (4 MiB by default)."""
+
+
+def value_limit(values: Iterable[str], limit: int = MAX_VALUES) -> int:
+    """Values per modify for `values`: `limit`, fewer if the longest would pass MAX_BYTES."""
+    longest = max((len(value.encode()) for value in values), default=1)
+    return max(1, min(limit, MAX_BYTES // (longest + 8)))  # 8: each value's BER header, generously
 
 
 def _mods(remove: list[str], add: list[str]) -> tuple[Modification, ...]:
@@ -38,6 +48,7 @@ def membership_changes(
     for group in sorted(set(additions) | set(removals), key=str.lower):
         add = sorted(set(additions.get(group, ())), key=str.lower)
         remove = sorted(set(removals.get(group, ())), key=str.lower)
+        limit = value_limit(add + remove, limit)
         if len(add) + len(remove) <= limit:
             chunks = [_mods(remove, add)] if add or remove else []
         else:
@@ -52,16 +63,26 @@ def _values(change: Change) -> int:
     return sum(len(m.values) for m in change.mods)
 
 
+def _bytes(change: Change) -> int:
+    return sum(len(value.encode()) + 8 for m in change.mods for value in m.values)
+
+
 def merge_memberships(changes: list[Change], limit: int = MAX_VALUES) -> list[Change]:
     """Merge membership changes of several requests into few modifies per group (their DNs are
-    disjoint), of at most `limit` values unless one change alone has more; each merged change
-    keeps the originals as `parts`, for the audit."""
+    disjoint), of at most `limit` values and MAX_BYTES unless one change alone has more; each
+    merged change keeps the originals as `parts`, for the audit."""
     by_group: dict[str, list[list[Change]]] = {}
+    size: dict[str, tuple[int, int]] = {}  # the values and bytes of each group's last run
     for change in changes:
-        runs = by_group.setdefault(change.dn.lower(), [[]])
-        if runs[-1] and sum(map(_values, runs[-1])) + _values(change) > limit:
+        key = change.dn.lower()
+        runs = by_group.setdefault(key, [[]])
+        values, octets = size.get(key, (0, 0))
+        values, octets = values + _values(change), octets + _bytes(change)
+        if runs[-1] and (values > limit or octets > MAX_BYTES):
             runs.append([])
+            values, octets = _values(change), _bytes(change)
         runs[-1].append(change)
+        size[key] = values, octets
     merged = []
     for parts in (run for runs in by_group.values() for run in runs):
         if len(parts) == 1:

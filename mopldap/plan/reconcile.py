@@ -29,7 +29,7 @@ from ..model.schema import ACTIVE, DISABLED, NO_ENTRY_FILTER, RESET_FILTER
 from ..model.schema import LOCKED_FILTER as LOCKED
 from ..model.times import format_time
 from .accounts import AccountState, account_modifications, entitled_systems
-from .membership import MAX_VALUES, membership_changes
+from .membership import MAX_VALUES, membership_changes, value_limit
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ def role_group_drift(role_id: str, group: GroupRead, rolemap: RoleMap, layout: L
 def _repairs(group: str, values: list[str], order: tuple[str, str], limit: int) -> list[Change]:
     """Modifies that delete and re-add (or add and delete) member values in one operation: the
     group ends as it was, and the memberof overlay rewrites each member's memberOf."""
-    step = max(1, limit // 2)
+    step = max(1, value_limit(values, limit) // 2)
     return [Change("modify", group, tuple(Modification("member", action, tuple(values[i:i + step])) for action in order),
                    reason="memberOf disagreed with the group's members", operation="reconcile-memberof")
             for i in range(0, len(values), step)]

@@ -1,0 +1,44 @@
+"""Group membership writes, batched (plan/membership.py): few modifies, each of bounded size."""
+
+from __future__ import annotations
+
+from mopldap.model.change import Change, Modification
+from mopldap.plan.membership import MAX_BYTES, MAX_VALUES, membership_changes, merge_memberships
+
+GROUP = "cn=sales,ou=systems,dc=example,dc=com"
+
+
+def member(i: int, pad: int = 0) -> str:
+    return f"uid=u{i:06d}{'x' * pad},ou=P001,ou=partners,dc=example,dc=com"
+
+
+def sizes(changes: list[Change]) -> list[int]:
+    return [sum(len(m.values) for m in c.mods) for c in changes]
+
+
+def test_ten_thousand_new_members_are_one_modify_and_more_are_cut_at_the_limit():
+    assert sizes(membership_changes({GROUP: [member(i) for i in range(MAX_VALUES)]}, {})) == [MAX_VALUES]
+    cut = membership_changes({GROUP: [member(i) for i in range(MAX_VALUES + 5)]}, {GROUP: [member(-1)]})
+    assert sizes(cut) == [1, MAX_VALUES, 5]  # the deletes, then the adds
+    assert [m.action for c in cut for m in c.mods] == ["delete", "add", "add"]
+
+
+def test_long_values_make_smaller_modifies_than_slapds_request_limit():
+    values = [member(i, pad=100_000) for i in range(25)]  # 100 kB each: 2.5 MB in all
+    changes = membership_changes({GROUP: values}, {})
+    assert len(changes) > 1 and sum(sizes(changes)) == 25
+    assert all(sum(len(v.encode()) for m in c.mods for v in m.values) <= MAX_BYTES for c in changes)
+
+
+def _request_change(values: list[str], request: int) -> Change:
+    return Change("modify", GROUP, (Modification("member", "add", tuple(values)),), request_id=f"R{request}")
+
+
+def test_requests_changes_merge_up_to_the_value_and_byte_limits_keeping_their_parts():
+    changes = [_request_change([member(i)], i) for i in range(7)]
+    merged = merge_memberships(changes, limit=3)
+    assert sizes(merged) == [3, 3, 1] and [len(c.parts) for c in merged[:2]] == [3, 3]
+    assert merged[2] is changes[6]  # alone: written as it came
+    big = [_request_change([member(i, pad=300_000)], i) for i in range(7)]  # 300 kB each
+    merged = merge_memberships(big)
+    assert sizes(merged) == [3, 3, 1]  # 3 x 300 kB fit in MAX_BYTES, 4 do not
