@@ -37,7 +37,11 @@ from .summary import InboxSummary
 
 log = get_logger(__name__)
 HANDED_BACK = "generated password shown once to the requester, stored nowhere"
-BATCH_CHANGES = 1000  # writes per batch: the writer writes one while the next is planned
+BATCH_CHANGES = 1000  # writes a batch needs before it goes: the writer writes one while the next is planned
+MAX_BATCH_CHANGES = 16000
+"""A batch grows while the writer is busy with two, up to this many writes: each batch rewrites
+every group it touches (1 s for a group of 1,000,000 members), so fewer, larger batches when the
+writer is the slower side."""
 
 
 def read_min_password_length(directory: Directory, layout: Layout) -> int:
@@ -254,7 +258,10 @@ class RequestProcessor:
             self._pending_partner_ops.add(request.partner)
         self._batch_changes += len(plan.changes)
         if self._batch_changes >= BATCH_CHANGES:
-            self.flush(wait=False)
+            while self._inflight and self._inflight[0][1].done():  # report what is written
+                self._collect()
+            if len(self._inflight) < 2 or self._batch_changes >= MAX_BATCH_CHANGES:
+                self.flush(wait=False)
 
     def flush(self, wait: bool = True) -> None:
         """Send the batch to the writer; with `wait`, also wait until everything sent is written.
