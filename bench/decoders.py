@@ -10,8 +10,9 @@ Needs python-ldap, which mopldap does not depend on:
 It starts its own slapd with bench/run.py's tree (slapadd), then makes three reads with each reader:
 (a) every account under ou=partners with the attributes a sync needs; (b) the DN of every member of
 the largest system group, by memberOf; (c) the member values of that group, one base read. Readers:
-ldapsearch (output to /dev/null), ldap3 (SYNC, paged_search generator) and python-ldap (search_ext,
-result3, SimplePagedResultsControl); pages of 500. Each Python read runs in a subprocess of its own,
+ldapsearch (output to /dev/null), ldap3 (SYNC, paged_search generator), python-ldap (search_ext,
+result3, SimplePagedResultsControl), and ldap3 as mopldap runs it (mopldap/ldap/receiving.py: its
+receiving, and each value made str once, from raw_attributes); pages of 500. Each Python read runs in a subprocess of its own,
 timed from connect to unbind (values made str included, imports not); its peak RSS is its VmHWM.
 Each measurement runs --repeats times (3), interleaved; the table gives the median.
 bench/run.py can call measure() on its own server and markdown() on the rows.
@@ -38,7 +39,7 @@ ATTRS = ("objectClass uid cn sn displayName title mail mobile mopUserType mopAcc
          "pwdLastSuccess mopLastLogon").split()
 READS = {"a": "every account, sync attributes", "b": "DN only, by memberOf", "c": "member values of one group"}
 READERS = ["ldapsearch", "ldap3", "python-ldap", "ldap3 + mopldap receiving"]
-LINEAR = READERS[3]  # ldap3 with mopldap/ldap/receiving.py installed: what mopldap runs
+LINEAR = READERS[3]  # ldap3 with mopldap/ldap/receiving.py installed (receiving and decoding): what mopldap runs
 GROUP = "community"  # every role in config/roles.yaml grants it: the system group with the most members
 MAP_BYTES_PER_ACCOUNT = 8192  # slapadd uses 2.2 kB an account (2,134 MiB at 1,000,000): room for later writes
 DEFAULT_MAP = 4294967296  # olcDbMaxSize in mopldap.ldap.slapd.CONFIG_TEMPLATE
@@ -59,20 +60,25 @@ def read_ldap3(spec: dict[str, str], read: str, linear: bool = False) -> int:
     base, scope, filt, attrs = query(spec, read)
     url = urlparse(spec["uri"])
     conn = ldap3.Connection(ldap3.Server(url.hostname, port=url.port, get_info=ldap3.NONE), spec["bind_dn"],
-                            spec["password"], client_strategy=ldap3.SYNC, check_names=False, raise_exceptions=True)
-    if linear:
+                            spec["password"], client_strategy=ldap3.SYNC, check_names=False, raise_exceptions=True,
+                            return_empty_attributes=not linear)  # as mopldap.ldap.directory opens its own
+    if linear:  # mopldap's receiving, and its decoding: values made str once, from raw_attributes
         sys.path.insert(0, str(ROOT))
         from mopldap.ldap import receiving
-
+        from mopldap.ldap.directory import _decode_all as text
         receiving.install(conn)
     conn.bind()
     count = 0
     if scope == "base":
         conn.search(base, filt, ldap3.BASE, attributes=attrs)
-        count = len([str(v) for v in conn.response[0]["attributes"]["member"]])  # ldap3 already made them str
+        entry = conn.response[0]
+        members = text(entry["raw_attributes"]["member"]) if linear else entry["attributes"]["member"]
+        count = len([str(v) for v in members])  # ldap3 already made them str
     else:
         for item in conn.extend.standard.paged_search(base, filt, ldap3.SUBTREE, attributes=attrs,
                                                       paged_size=PAGE, generator=True):
+            if linear and item["type"] == "searchResEntry":  # made str as Directory.search does
+                _ = {name: text(values) for name, values in item["raw_attributes"].items()}
             count += item["type"] == "searchResEntry"
     conn.unbind()
     return count
