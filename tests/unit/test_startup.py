@@ -60,3 +60,29 @@ def test_a_sync_opens_its_first_connection_before_loading_logging_mail_the_conso
 def test_lock_inactive_loads_neither_the_inbox_step_nor_reconcile_before_the_directory(tmp_path):
     loaded = modules_at_first_connection(tmp_path, "lock-inactive")
     assert "mopldap.runs.inbox" not in loaded and "mopldap.runs.reconcile" not in loaded
+
+
+def test_a_pydantic_plugin_installed_beside_mopldap_never_sees_what_it_validates(tmp_path):
+    """pydantic hands every value it validates to the plugins installed (entry point group
+    `pydantic`): a request's passwords among them. mopldap turns them off; the spy here is never
+    even imported."""
+    site = tmp_path / "site"
+    (site / "spy-1.0.dist-info").mkdir(parents=True)
+    (site / "spy-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: spy\nVersion: 1.0\n")
+    (site / "spy-1.0.dist-info" / "entry_points.txt").write_text("[pydantic]\nspy = spy_plugin:plugin\n")
+    marker = tmp_path / "loaded"
+    (site / "spy_plugin.py").write_text(f"open({str(marker)!r}, 'w').close()\nplugin = object()\n")
+    request = tmp_path / "P001-1.yaml"
+    request.write_text(yaml.safe_dump({"request_id": "P001-1", "requested_by": "zhangsan", "partner": "P001",
+                                       "operations": [{"op": "create_user", "username": "lisi", "name": "李四",
+                                                       "user_type": "sales", "roles": ["sales-specialist"],
+                                                       "initial_password": "Spy-Sees-This-1"}]}))
+    config = tmp_path / "mopldap.yaml"
+    config.write_text(yaml.safe_dump({"ldap": {"url": "ldap://127.0.0.1:9", "bind_dn": "cn=admin,dc=example,dc=com",
+                                               "base_dn": "dc=example,dc=com"},
+                                      "paths": {"role_map": str(ROOT / "config" / "roles.yaml")}}))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "PYDANTIC_DISABLE_PLUGINS": ""}
+    proc = subprocess.run([sys.executable, "-m", "mopldap.cli", "--config", str(config), "validate", str(request)],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not marker.exists()
