@@ -303,12 +303,19 @@ class Directory:
                 return
             if not ok and result["result"] != 0:
                 raise DirectoryError(f"{self.url}: search under {base} failed: {result['description']} {result.get('message', '')}".strip())
-            for item in self.conn.response or []:
+            # taken from the connection, and each answer let go of once decoded: a group of
+            # 1,000,000 members is 100 MB of raw values, the str of which are made here
+            response, self.conn.response = self.conn.response or [], None
+            response.reverse()
+            while response:
+                item = response.pop()
                 if item.get("type") != "searchResEntry":
                     continue
-                attrs_out = {name.lower(): _decode_all(values) for name, values in item["raw_attributes"].items()}
+                dn, attrs_out = item["dn"], {name.lower(): _decode_all(values)
+                                             for name, values in item["raw_attributes"].items()}
+                del item
                 self.stats["entries"] += 1
-                yield Entry(item["dn"], attrs_out)
+                yield Entry(dn, attrs_out)
             controls = result.get("controls", {})
             cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
             if not cookie:
