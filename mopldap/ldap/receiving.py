@@ -21,8 +21,8 @@ import types
 import ldap3
 from ldap3.core.exceptions import LDAPExceptionError, LDAPSocketReceiveError, communication_exception_factory
 from ldap3.strategy.base import BaseStrategy
-from ldap3.utils.conv import to_unicode
 from ldap3.strategy.sync import SyncStrategy
+from ldap3.utils.conv import to_unicode
 
 CHUNK = 65536  # bytes asked of the socket at a time (ldap3: 4096)
 _HEADER = 130  # a BER tag, a length octet and at most 127 octets of length: enough to size a message

@@ -39,7 +39,7 @@ def membership_changes(
     limit: int = MAX_VALUES,
 ) -> list[Change]:
     """Given member DNs to add and remove per group DN, return one modify per group, or, past
-    `limit` values, several: the deletes, then the adds, `limit` values each.
+    `limit` values (fewer for long values: value_limit), several: the deletes, then the adds.
 
     The empty-group placeholder is the executor's business: it drops it when the first
     member arrives and puts it back when the last one leaves.
@@ -48,12 +48,12 @@ def membership_changes(
     for group in sorted(set(additions) | set(removals), key=str.lower):
         add = sorted(set(additions.get(group, ())), key=str.lower)
         remove = sorted(set(removals.get(group, ())), key=str.lower)
-        limit = value_limit(add + remove, limit)
-        if len(add) + len(remove) <= limit:
+        step = value_limit(add + remove, limit)
+        if len(add) + len(remove) <= step:
             chunks = [_mods(remove, add)] if add or remove else []
         else:
-            chunks = [_mods(remove[i:i + limit], []) for i in range(0, len(remove), limit)]
-            chunks += [_mods([], add[i:i + limit]) for i in range(0, len(add), limit)]
+            chunks = [_mods(remove[i:i + step], []) for i in range(0, len(remove), step)]
+            chunks += [_mods([], add[i:i + step]) for i in range(0, len(add), step)]
         changes += [Change("modify", group, mods, reason=reason, request_id=request_id, operation=operation,
                            requester=requester) for mods in chunks]
     return changes

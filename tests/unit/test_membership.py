@@ -42,3 +42,10 @@ def test_requests_changes_merge_up_to_the_value_and_byte_limits_keeping_their_pa
     big = [_request_change([member(i, pad=300_000)], i) for i in range(7)]  # 300 kB each
     merged = merge_memberships(big)
     assert sizes(merged) == [3, 3, 1]  # 3 x 300 kB fit in MAX_BYTES, 4 do not
+
+
+def test_one_groups_long_values_do_not_shrink_the_writes_of_the_next():
+    long_group, short_group = "cn=a,ou=systems,dc=example,dc=com", "cn=b,ou=systems,dc=example,dc=com"
+    changes = membership_changes({long_group: [member(i, pad=200_000) for i in range(6)],
+                                  short_group: [member(i) for i in range(MAX_VALUES)]}, {})
+    assert [c.dn for c in changes].count(short_group) == 1
