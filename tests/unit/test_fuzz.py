@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mopldap.files.inbox import Inbox, safe_name, shown_name
-from mopldap.model.layout import _IRREGULAR, _IRREGULAR_ASCII, Layout, normalize_dn, normalize_dns, split_dn
+from mopldap.model.layout import (_IRREGULAR, _IRREGULAR_ASCII, Layout, _normalized_or_lower, normalize_dn,
+                                  normalize_dns, split_dn)
 from mopldap.model.requests import read_request_text
 
 SECRET = "Zx8-Fuzz-Secret"
@@ -140,13 +141,6 @@ def test_where_an_account_lives_reads_the_same_from_the_string_as_from_the_parse
             _LAYOUT.partner_of(dn)
         return
     assert (_LAYOUT.partner_of(dn), _LAYOUT.is_hq_account(dn)) == expected
-
-
-def _normalized_or_lower(value: str) -> str:
-    try:
-        return normalize_dn(value)
-    except ValueError:
-        return value.lower()
 
 
 _MEMBER_VALUES = st.lists(st.one_of(
