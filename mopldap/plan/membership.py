@@ -9,8 +9,8 @@ from ..model.change import Change, Modification
 
 MAX_VALUES = 10000
 """Member values per modify: a write of bounded size and duration, whatever the group's size.
-slapd rewrites the whole group at each modify (1 s for a group of 1,000,000 members,
-bench/server_costs.py): 10,000 new accounts are 1 modify per group, not 10."""
+A modify costs slapd in proportion to the group's size, however few values it carries (1 s for a
+group of 1,000,000 members, bench/server_costs.py): 10,000 new accounts are 1 modify per group, not 10."""
 MAX_BYTES = 1 << 20
 """...and at most this many bytes of values: slapd closes the connection of a request larger than
 sockbuf_max_incoming_auth (4 MiB by default)."""

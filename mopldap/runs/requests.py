@@ -39,9 +39,9 @@ log = get_logger(__name__)
 HANDED_BACK = "generated password shown once to the requester, stored nowhere"
 BATCH_CHANGES = 1000  # writes a batch needs before it goes: the writer writes one while the next is planned
 MAX_BATCH_CHANGES = 16000
-"""A batch grows while the writer is busy with two, up to this many writes: each batch rewrites
-every group it touches (1 s for a group of 1,000,000 members), so fewer, larger batches when the
-writer is the slower side."""
+"""A batch grows while the writer is busy with two, up to this many writes: each batch writes
+every group it touches, and a group write costs slapd in proportion to the group's size (1 s at
+1,000,000 members), so fewer, larger batches when the writer is the slower side."""
 
 
 def read_min_password_length(directory: Directory, layout: Layout) -> int:
