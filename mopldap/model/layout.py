@@ -205,26 +205,19 @@ class Layout:
         """'partner' or 'hq' if `norm` (normalize_dn's answer, or a lowercased value that is no DN)
         names where accounts live, else None. Plain ones are answered from the string: a full
         reconcile asks this of millions of member values."""
-        partners, hq = self._suffixes
-        if norm.endswith(partners):
-            head = norm[: -len(partners)]
-            if _PARTNER_HEAD.fullmatch(head):
-                return "partner"
-            if _PLAIN_DN.fullmatch(head):
-                return None
-        elif norm.endswith(hq):
-            head = norm[: -len(hq)]
-            if _HQ_HEAD.fullmatch(head):
-                return "hq"
-            if _PLAIN_DN.fullmatch(head):
-                return None
-        else:  # a normalized DN below a container ends with the container's normalized DN
-            return None
-        return self._place_parsed(norm)
+        for suffix, head_pattern, kind in self._places:
+            if norm.endswith(suffix):
+                head = norm[: -len(suffix)]
+                if head_pattern.fullmatch(head):
+                    return kind
+                return None if _PLAIN_DN.fullmatch(head) else self._place_parsed(norm)
+        return None  # a normalized DN below a container ends with the container's normalized DN
 
     @cached_property
-    def _suffixes(self) -> tuple[str, str]:
-        return "," + self._norm(self.partners), "," + self._norm(self.hq)
+    def _places(self) -> tuple[tuple[str, re.Pattern[str], str], ...]:
+        """(",<container>" normalized, what may come before it in a plain account DN, the answer)."""
+        return (("," + self._norm(self.partners), _PARTNER_HEAD, "partner"),
+                ("," + self._norm(self.hq), _HQ_HEAD, "hq"))
 
     def _place_parsed(self, dn: str) -> str | None:
         try:
