@@ -321,7 +321,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                         label="lock-inactive", wait=args.wait, fmt=args.format)
     steps = tuple(not args.only or step in args.only for step in ("inbox", "reconcile", "inactivity"))
     return run_sync(config, rolemap, args.dry_run, args.as_of, args.force, steps=steps, full=args.full,
-                    wait=args.wait, fmt=args.format)
+                    wait=args.wait, fmt=args.format, when_due=not args.only and not args.force)
 
 
 if __name__ == "__main__":  # pragma: no cover

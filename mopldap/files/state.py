@@ -35,6 +35,16 @@ class RunState:
     groups: dict[str, str] = field(default_factory=dict)  # normalized group DN -> entryCSN
     writing_groups: str | None = None  # the run that started writing groups and has not finished
     last_verified: str | None = None  # ISO time of the last full reconcile that checked memberOf
+    inactivity_checked: str | None = None  # ISO time of the last inactivity step that finished its work
+    inactivity_settings: str = ""  # the digest of the settings it ran with
+
+    def inactivity_checked_time(self) -> dt.datetime | None:
+        """None also for a time that is not one, or has no zone: then the step checks again."""
+        try:
+            moment = dt.datetime.fromisoformat(self.inactivity_checked or "")
+        except (TypeError, ValueError):
+            return None
+        return moment if moment.tzinfo is not None else None
 
     def watermark_time(self) -> dt.datetime | None:
         return dt.datetime.fromisoformat(self.watermark) if self.watermark else None
@@ -57,7 +67,8 @@ def load_state(path: Path) -> RunState | None:
         if data.get("version") != VERSION:
             return None
         return RunState(data["base_dn"], data["rolemap"], data.get("watermark"), data.get("last_full"),
-                        dict(data.get("groups", {})), data.get("writing_groups"), data.get("last_verified"))
+                        dict(data.get("groups", {})), data.get("writing_groups"), data.get("last_verified"),
+                        data.get("inactivity_checked"), str(data.get("inactivity_settings", "")))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -69,5 +80,6 @@ def save_state(path: Path, state: RunState) -> None:
     """Write the state (LocalFilesError, exit 4, if it cannot be written)."""
     data = {"version": VERSION, "base_dn": state.base_dn, "rolemap": state.rolemap, "watermark": state.watermark,
             "last_full": state.last_full, "groups": state.groups, "writing_groups": state.writing_groups,
-            "last_verified": state.last_verified}
+            "last_verified": state.last_verified, "inactivity_checked": state.inactivity_checked,
+            "inactivity_settings": state.inactivity_settings}
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True), 0o600)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +45,7 @@ class Runtime:
     holders: dict[str, set[str]] = field(default_factory=dict)
     _reconciled: tuple[dt.datetime, bool, bool] | None = None  # started, full, memberOf checked
     _marked: bool = False
+    _idle_checked: bool = False
 
     @property
     def layout(self) -> Layout:
@@ -53,10 +56,38 @@ class Runtime:
         (and, `verified`, that it checked every member's memberOf and entry)."""
         self._reconciled = (started, full, full and verified)
 
+    def inactivity_settings(self) -> str:
+        """A digest of what decides who is idle, warned and exempt, and which servers say so: a
+        check made with other settings does not count."""
+        config = self.config
+        settings = [config.ldap.base_dn, [r.url for r in config.ldap.replicas], self.rolemap_digest,
+                    config.inactivity.model_dump(mode="json"),
+                    config.notify.warn_days, config.notify.min_warning_days, config.notify.smtp is not None]
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+    def inactivity_checked(self) -> None:
+        """Note that the inactivity step did all it had to (no brake, no failed write or mail)."""
+        self._idle_checked = True
+
+    def inactivity_not_due(self) -> dt.datetime | None:
+        """When the inactivity step last checked, if that is less than inactivity.check_every_hours
+        before this run (with the same settings): then `sync` need not check again. Else None."""
+        every = self.config.inactivity.check_every_hours
+        old = self.state
+        if not every or old is None or old.inactivity_settings != self.inactivity_settings():
+            return None
+        checked = old.inactivity_checked_time()
+        if checked is None or not checked <= self.now < checked + dt.timedelta(hours=every):
+            return None
+        return checked
+
     def state_to_save(self) -> RunState:
         old = self.state or RunState()
         state = RunState(self.layout.base_dn, self.rolemap_digest, old.watermark, old.last_full, self.watch.to_record(),
-                         last_verified=old.last_verified)
+                         last_verified=old.last_verified, inactivity_checked=old.inactivity_checked,
+                         inactivity_settings=old.inactivity_settings)
+        if self._idle_checked:
+            state.inactivity_checked, state.inactivity_settings = self.now.isoformat(), self.inactivity_settings()
         if self._reconciled is not None:
             started, full, verified = self._reconciled
             if full or old.rolemap == self.rolemap_digest:

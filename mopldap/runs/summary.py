@@ -3,6 +3,7 @@ in a dry run), or one JSON object (`sync --format json`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,12 @@ class InactivitySummary:
             text += "; " + self.mail.line(dry_run)
         return text
 
+    @property
+    def complete(self) -> bool:
+        """The step did all it had to: no brake, no failed write, every mail it owed sent."""
+        mail = self.mail
+        return not (self.plan.braked or self.failed or (mail is not None and (mail.problems or mail.error)))
+
     def data(self) -> dict[str, Any]:
         plan = self.plan
         return {"locked": self.locked, "to_lock": [a.state.dn for a in plan.to_lock],
@@ -112,7 +119,24 @@ class InactivitySummary:
                 "failed_writes": self.failed, "mail": self.mail.data() if self.mail is not None else None}
 
 
-StepSummary = InboxSummary | ReconcileSummary | InactivitySummary
+@dataclass
+class NotDue:
+    """`sync`'s inactivity step when it checked less than inactivity.check_every_hours ago."""
+
+    checked: dt.datetime
+    now: dt.datetime
+    every_hours: float
+
+    def line(self, dry_run: bool = False) -> str:
+        minutes = int((self.now - self.checked).total_seconds() // 60)
+        return (f"inactivity: not due (checked {minutes} min ago, at {self.checked.isoformat()}; "
+                f"inactivity.check_every_hours: {self.every_hours:g}); `mopldap lock-inactive` checks now")
+
+    def data(self) -> dict[str, Any]:
+        return {"status": "not due", "checked_at": self.checked.isoformat(), "check_every_hours": self.every_hours}
+
+
+StepSummary = InboxSummary | ReconcileSummary | InactivitySummary | NotDue
 
 
 @dataclass

@@ -13,16 +13,17 @@ from ..model.errors import DirectoryError, MopldapError, SafetyBrakeError
 from ..model.rolemap import RoleMap
 from ..model.times import parse_as_of
 from .runtime import WAIT, Runtime, open_runtime
-from .summary import RunOutcome, StepResult
+from .summary import NotDue, RunOutcome, StepResult
 
 log = get_logger(__name__)
 
 
 def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivity: bool = True,
-              force: bool = False, full: bool = False, files: int | None = None) -> RunOutcome:
+              force: bool = False, full: bool = False, files: int | None = None, when_due: bool = False) -> RunOutcome:
     """Run the chosen steps in order (the inbox step on at most `files` files). A step that fails
     (the directory went away, mopldap's files are full) ends the run: it is named with its error,
-    the later steps are reported as not run."""
+    the later steps are reported as not run. With `when_due` (plain `sync`), the inactivity step
+    runs only if its last check is older than inactivity.check_every_hours (Runtime.inactivity_not_due)."""
     # each step's code is imported when the step runs: a command loads only the steps it runs
     def run_inbox(**options):
         from .inbox import run_inbox
@@ -35,9 +36,14 @@ def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivit
         return run_reconcile(rt, force_full=full)
 
     def run_inactivity():
+        if when_due and (checked := rt.inactivity_not_due()) is not None:
+            return NotDue(checked, rt.now, rt.config.inactivity.check_every_hours)
         from .inactivity import run_inactivity
 
-        return run_inactivity(rt, force)
+        summary = run_inactivity(rt, force)
+        if summary.complete:
+            rt.inactivity_checked()
+        return summary
 
     chosen = [("inbox", inbox, lambda: run_inbox(limit=files)),
               ("reconcile", reconcile, run_reconcile),
@@ -90,12 +96,12 @@ def _with_failover(rt: Runtime, name: str, step):
 
 def run_sync(config: Config, rolemap: RoleMap, dry_run: bool = False, as_of: str | None = None,
              force: bool = False, steps: tuple[bool, bool, bool] = (True, True, True), label: str = "sync",
-             full: bool = False, wait: float = WAIT, fmt: str = "text") -> int:
-    """One run: inbox → reconcile → inactivity. Print its summary, also when a step failed; return
-    the failed step's exit code, else 3 if the brake held the locks, else 0."""
+             full: bool = False, wait: float = WAIT, fmt: str = "text", when_due: bool = False) -> int:
+    """One run: inbox → reconcile → inactivity (`when_due`: see run_steps). Print its summary, also
+    when a step failed; return the failed step's exit code, else 3 if the brake held the locks, else 0."""
     started = time.monotonic()
     with open_runtime(config, rolemap, parse_as_of(as_of), dry_run, wait) as rt:
-        outcome = run_steps(rt, *steps, force=force, full=full)
+        outcome = run_steps(rt, *steps, force=force, full=full, when_due=when_due)
         elapsed = time.monotonic() - started
         lines = outcome.lines(dry_run)
         log.info("run_done", steps=lines, seconds=round(elapsed, 3), ldap_operations=dict(rt.directory.stats),

@@ -252,6 +252,19 @@ class Env:
                        f"replace: pwdChangedTime\npwdChangedTime: {moment}\n\n"
                        for u in usernames)
         self.ldap_tool("ldapmodify", "-e", "relax", input=ldif)
+        self.rewind_inactivity_check(days)
+
+    def rewind_inactivity_check(self, days: float) -> None:
+        """Move the last inactivity check recorded in mopldap's state `days` into the past, as time
+        passing would (`sync` checks again once inactivity.check_every_hours have passed)."""
+        state = self.settings()[0].paths.state
+        if not state.exists():
+            return
+        data = json.loads(state.read_text())
+        if data.get("inactivity_checked"):
+            checked = dt.datetime.fromisoformat(data["inactivity_checked"]) - dt.timedelta(days=days)
+            data["inactivity_checked"] = checked.isoformat()
+            state.write_text(json.dumps(data))
 
     def leave_claimed(self, rid: str, operations: list[dict], planned: list[tuple[str, str]] = (),
                       written_after: str = "2026-12-01T00:00:00+00:00", journal: bool = True) -> Path:

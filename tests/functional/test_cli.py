@@ -117,11 +117,15 @@ def test_sync_summary_as_json_and_dry_runs_say_would(partner):
     env = partner
     env.submit([{"op": "update_user", "username": "zhangsan", "title": "董事长"}])
     dry = env.cli("sync", "--dry-run")
-    assert "requests: 1 would be applied" in dry.out and "inactivity: 0 would be locked" in dry.out
+    assert "requests: 1 would be applied" in dry.out and "inactivity: not due" in dry.out  # as sync would
     assert '"event": "request_would_be_applied"' in dry.err
+    assert "inactivity: 0 would be locked" in env.cli("lock-inactive", "--dry-run").out
     summary = json.loads(env.cli("sync", "--format", "json").out)
     assert summary["command"] == "sync" and summary["dry_run"] is False
-    assert summary["steps"]["inbox"]["applied"] == 1 and summary["steps"]["inactivity"]["status"] == "done"
+    assert summary["steps"]["inbox"]["applied"] == 1
+    assert summary["steps"]["inactivity"]["status"] == "not due"  # the partner's sync checked a moment ago
+    assert summary["steps"]["inactivity"]["check_every_hours"] == 1
+    assert json.loads(env.cli("lock-inactive", "--format", "json").out)["steps"]["inactivity"]["status"] == "done"
     assert summary["steps"]["reconcile"]["full"] is False  # the run before was full: this one reads changes
 
 

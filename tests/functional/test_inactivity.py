@@ -128,6 +128,34 @@ def test_safety_brake_locks_none_and_exits_3_force_overrides(partner):
                for i in range(4))
 
 
+def test_sync_checks_inactivity_once_an_hour_and_lock_inactive_at_once(partner):
+    """Idleness is counted in days and the check is a filter over every enabled account: `sync`
+    checks once per inactivity.check_every_hours; a brake, other settings or `lock-inactive` check now."""
+    env = partner
+    env.write_config(inactivity={"max_locks_per_run": 1})
+    env.request(staff(3))  # this sync checked: nobody idle
+    env.ldap_tool("ldapmodify", "-e", "relax", input="".join(
+        f"dn: {account_dn(u)}\nchangetype: modify\nreplace: createTimestamp\ncreateTimestamp: 20200101000000Z\n"
+        f"-\nreplace: mopEnabledAt\nmopEnabledAt: 20200101000000Z\n-\nreplace: pwdChangedTime\n"
+        f"pwdChangedTime: 20200101000000Z\n\n" for u in ("u0", "u1")))  # idle by hand, the clock unmoved
+    bind(env.server.ldap_uri, "zhangsan", "Zhangsan-Init-1")
+    quiet = env.cli("sync")
+    assert "inactivity: not due (checked 0 min ago" in quiet.out and "lock-inactive` checks now" in quiet.out
+    assert run_done(quiet.err)["ldap_operations"]["search"] <= 4  # the inbox and the changed accounts only
+    assert env.entry(account_dn("u0"), "mopAccountStatus").first("mopAccountStatus") == "active"
+    assert "not due" in env.cli("sync", "--format", "json").out
+    assert "BRAKE: 2 would be locked" in env.cli("sync", "--only", "inactivity", expect=3).out
+    env.rewind_inactivity_check(1 / 24)  # an hour later, sync checks
+    assert "BRAKE: 2 would be locked" in env.cli("sync", expect=3).out
+    assert "BRAKE: 2 would be locked" in env.cli("sync", expect=3).out  # a brake is no check: again
+    env.write_config(inactivity={"max_locks_per_run": 5})  # other settings: checked at once
+    assert "inactivity: 2 locked" in env.cli("sync").out
+    assert "not due" in env.cli("sync").out
+    env.write_config(inactivity={"max_locks_per_run": 5, "check_every_hours": 0})
+    assert "inactivity: 0 locked" in env.cli("sync").out
+    assert "inactivity: 0 locked" in env.cli("sync").out
+
+
 def test_dry_run_shows_the_locks_and_writes_nothing(partner):
     env = partner
     env.write_config(inactivity={"max_locks_per_run": 10})
