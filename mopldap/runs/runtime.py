@@ -61,7 +61,7 @@ class Runtime:
         check made with other settings does not count."""
         config = self.config
         settings = [config.ldap.base_dn, [r.url for r in config.ldap.replicas], self.rolemap_digest,
-                    config.inactivity.model_dump(mode="json"),
+                    config.inactivity.model_dump(mode="json", exclude={"check_every_hours"}),
                     config.notify.warn_days, config.notify.min_warning_days, config.notify.smtp is not None]
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
