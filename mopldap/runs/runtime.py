@@ -45,7 +45,7 @@ class Runtime:
     holders: dict[str, set[str]] = field(default_factory=dict)
     _reconciled: tuple[dt.datetime, bool, bool] | None = None  # started, full, memberOf checked
     _marked: bool = False
-    _idle_checked: bool = False
+    inactivity_done: bool = False  # the inactivity step did all it had to: no brake, no failed write or mail
 
     @property
     def layout(self) -> Layout:
@@ -65,9 +65,6 @@ class Runtime:
                     config.notify.warn_days, config.notify.min_warning_days, config.notify.smtp is not None]
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
-    def inactivity_checked(self) -> None:
-        """Note that the inactivity step did all it had to (no brake, no failed write or mail)."""
-        self._idle_checked = True
 
     def inactivity_not_due(self) -> dt.datetime | None:
         """When the inactivity step last checked, if that is less than inactivity.check_every_hours
@@ -83,10 +80,12 @@ class Runtime:
 
     def state_to_save(self) -> RunState:
         old = self.state or RunState()
-        state = RunState(self.layout.base_dn, self.rolemap_digest, old.watermark, old.last_full, self.watch.to_record(),
+        # a run that wrote no group (lock-inactive locking nobody) never read the groups' entryCSN
+        groups = self.watch.to_record() if self.watch.loaded else dict(old.groups)
+        state = RunState(self.layout.base_dn, self.rolemap_digest, old.watermark, old.last_full, groups,
                          last_verified=old.last_verified, inactivity_checked=old.inactivity_checked,
                          inactivity_settings=old.inactivity_settings)
-        if self._idle_checked:
+        if self.inactivity_done:
             state.inactivity_checked, state.inactivity_settings = self.now.isoformat(), self.inactivity_settings()
         if self._reconciled is not None:
             started, full, verified = self._reconciled
@@ -175,7 +174,7 @@ def _connected(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool
                  rolemap_digest(config.paths.role_map), watch)
     try:
         yield rt
-        if not dry_run and watch.loaded:
+        if not dry_run and (watch.loaded or rt.inactivity_done):
             save_state(config.paths.state, rt.state_to_save())
     finally:
         logs.unbind("run_id")

@@ -41,8 +41,7 @@ def run_steps(rt: Runtime, inbox: bool = True, reconcile: bool = True, inactivit
         from .inactivity import run_inactivity
 
         summary = run_inactivity(rt, force)
-        if summary.complete:
-            rt.inactivity_checked()
+        rt.inactivity_done = summary.complete
         return summary
 
     chosen = [("inbox", inbox, lambda: run_inbox(limit=files)),

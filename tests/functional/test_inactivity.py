@@ -154,6 +154,10 @@ def test_sync_checks_inactivity_once_an_hour_and_lock_inactive_at_once(partner):
     env.write_config(inactivity={"max_locks_per_run": 5, "check_every_hours": 0})
     assert "inactivity: 0 locked" in env.cli("sync").out
     assert "inactivity: 0 locked" in env.cli("sync").out
+    env.write_config(inactivity={"max_locks_per_run": 5})
+    env.rewind_inactivity_check(2 / 24)
+    assert "inactivity: 0 locked" in env.cli("lock-inactive").out  # it writes no group: a check all the same
+    assert "not due (checked 0 min ago" in env.cli("sync").out
 
 
 def test_dry_run_shows_the_locks_and_writes_nothing(partner):
