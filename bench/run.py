@@ -808,10 +808,6 @@ def verdicts(results: dict) -> list[str]:
     return out
 
 
-def args_share(results: dict) -> str:
-    return f"{results['args']['idle_share']:.1%}"
-
-
 K_TIME = (" The time also grows with the directory, through slapd: a group write costs it in proportion to the "
           "group's size (one value added to a group of 1,000,000: 1.0 s, bench/server_costs.py), and each of these "
           "runs takes locked accounts out of the large system groups.")
