@@ -56,6 +56,12 @@ class RunState:
         return dt.datetime.fromisoformat(self.last_verified) if self.last_verified else None
 
 
+def check_due(checked: dt.datetime | None, now: dt.datetime, every_hours: float) -> bool:
+    """Whether a check made at `checked` (None: none) is due again at `now`: it is `every_hours` old,
+    or lies after `now` (a clock set back, an --as-of run): then nothing says what it saw."""
+    return checked is None or not checked <= now < checked + dt.timedelta(hours=every_hours)
+
+
 def rolemap_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -202,10 +202,11 @@ class InactivityConfig(_Strict):
     attributes: list[str] = ["pwdLastSuccess", "authTimestamp", "mopLastLogon"]
     exempt_roles: list[str] = ["hq-admin"]
     max_locks_per_run: int | str = "10%"
-    check_every_hours: float = Field(default=1, ge=0)
+    check_every_hours: float = Field(default=1, ge=0, le=24)
     """`mopldap sync` runs the inactivity step when its last check (on this host, with these settings)
     is at least this old; 0: at every sync. Idleness is counted in days, and the check costs slapd a
-    filter over every enabled account. lock-inactive and the daemon's inactivity job always check."""
+    filter over every enabled account. lock-inactive and the daemon's inactivity job always check.
+    At most 24: the check also keeps the logins replicas saw in the last two days."""
 
     @field_validator("attributes")
     @classmethod

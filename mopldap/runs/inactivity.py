@@ -182,17 +182,26 @@ def find_idle(rt: Runtime, bases: tuple[str, ...] | None = None, carry: list[Cha
 def run_inactivity(rt: Runtime, force: bool = False) -> InactivitySummary:
     """Disable enabled, non-exempt accounts idle longer than max_idle_days on every server; with mail
     configured, warn first and lock only the accounts warned long enough ago (runs/notices.py)."""
-    config = rt.config.inactivity
     mailing = rt.config.notify.smtp is not None
     carry: list[Change] = []
     to_lock, warnings, recorded = find_idle(rt, carry=carry, records=RECORDS if mailing else ())
+    carry_failed: list[str] = []
     if carry:  # first: whatever happens to the locks, a login seen on a replica is kept
         carried = rt.executor().execute(carry, keep_going=True)
+        carry_failed = list(carried.errors)
         log.info("replica_logins_kept", accounts=len(carried.applied), failed=len(carried.errors))
-    if not mailing:
-        return _lock(rt, to_lock, warnings, recorded, force)
+    lock = _mail_and_lock if mailing else _lock
+    summary = lock(rt, to_lock, warnings, recorded, force)
+    summary.failed += carry_failed  # a login not kept: the step is not done (the next sync checks)
+    return summary
+
+
+def _mail_and_lock(rt: Runtime, to_lock: list[IdleAccount], warnings: list[IdleAccount], recorded: bool,
+                   force: bool) -> InactivitySummary:
+    """Warn (and the digests) before locking, lock those warned long enough ago, notify the locks."""
     from .notices import Mailroom  # smtplib and Jinja2: only when mail is on
 
+    config = rt.config.inactivity
     room = Mailroom(rt)
     try:
         # warnings and digests before the locks: a lock needs its warning. Not when nothing records

@@ -45,7 +45,7 @@ def _everything(rt: Runtime, force_full: bool) -> str | None:
     state = rt.state
     if force_full:
         return "asked for (--full)"
-    if state is None:
+    if state is None or not state.base_dn:  # none, or only an inactivity check's
         return "no state from an earlier run"
     if normalize_dn(state.base_dn) != normalize_dn(rt.layout.base_dn):
         return "the base DN changed"

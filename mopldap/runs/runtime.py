@@ -17,7 +17,7 @@ from ..files.audit import AuditLog
 from ..files.atomic import remove_temporaries
 from ..files.folders import check_folders
 from ..files.lock import RunLock
-from ..files.state import RunState, load_state, rolemap_digest, save_state
+from ..files.state import RunState, check_due, load_state, rolemap_digest, save_state
 from ..ldap.directory import Directory
 from ..ldap.executor import Executor
 from ..ldap.groupwatch import GroupWatch
@@ -60,8 +60,8 @@ class Runtime:
         """A digest of what decides who is idle, warned and exempt, and which servers say so: a
         check made with other settings does not count."""
         config = self.config
-        settings = [config.ldap.base_dn, [r.url for r in config.ldap.replicas], self.rolemap_digest,
-                    config.inactivity.model_dump(mode="json", exclude={"check_every_hours"}),
+        settings = [config.ldap.base_dn, config.ldap.providers, [r.url for r in config.ldap.replicas],
+                    self.rolemap_digest, config.inactivity.model_dump(mode="json", exclude={"check_every_hours"}),
                     config.notify.warn_days, config.notify.min_warning_days, config.notify.smtp is not None]
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
@@ -69,20 +69,19 @@ class Runtime:
     def inactivity_not_due(self) -> dt.datetime | None:
         """When the inactivity step last checked, if that is less than inactivity.check_every_hours
         before this run (with the same settings): then `sync` need not check again. Else None."""
-        every = self.config.inactivity.check_every_hours
         old = self.state
-        if not every or old is None or old.inactivity_settings != self.inactivity_settings():
+        if old is None or old.inactivity_settings != self.inactivity_settings():
             return None
         checked = old.inactivity_checked_time()
-        if checked is None or not checked <= self.now < checked + dt.timedelta(hours=every):
-            return None
-        return checked
+        return None if check_due(checked, self.now, self.config.inactivity.check_every_hours) else checked
 
     def state_to_save(self) -> RunState:
         old = self.state or RunState()
         # a run that wrote no group (lock-inactive locking nobody) never read the groups' entryCSN
         groups = self.watch.to_record() if self.watch.loaded else dict(old.groups)
-        state = RunState(self.layout.base_dn, self.rolemap_digest, old.watermark, old.last_full, groups,
+        # the base DN the watermark and the last full run belong to: only a reconcile moves it
+        base_dn = self.layout.base_dn if self._reconciled is not None else old.base_dn
+        state = RunState(base_dn, self.rolemap_digest, old.watermark, old.last_full, groups,
                          last_verified=old.last_verified, inactivity_checked=old.inactivity_checked,
                          inactivity_settings=old.inactivity_settings)
         if self.inactivity_done:

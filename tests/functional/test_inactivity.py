@@ -130,7 +130,8 @@ def test_safety_brake_locks_none_and_exits_3_force_overrides(partner):
 
 def test_sync_checks_inactivity_once_an_hour_and_lock_inactive_at_once(partner):
     """Idleness is counted in days and the check is a filter over every enabled account: `sync`
-    checks once per inactivity.check_every_hours; a brake, other settings or `lock-inactive` check now."""
+    checks once per inactivity.check_every_hours; after a brake, with other settings, and in
+    `lock-inactive` or `sync --only inactivity`, it checks now."""
     env = partner
     env.write_config(inactivity={"max_locks_per_run": 1})
     env.request(staff(3))  # this sync checked: nobody idle
@@ -148,13 +149,18 @@ def test_sync_checks_inactivity_once_an_hour_and_lock_inactive_at_once(partner):
     env.rewind_inactivity_check(1 / 24)  # an hour later, sync checks
     assert "BRAKE: 2 would be locked" in env.cli("sync", expect=3).out
     assert "BRAKE: 2 would be locked" in env.cli("sync", expect=3).out  # a brake is no check: again
-    env.write_config(inactivity={"max_locks_per_run": 5})  # other settings: checked at once
+    env.write_config(inactivity={"max_locks_per_run": 5})
     assert "inactivity: 2 locked" in env.cli("sync").out
+    assert "not due" in env.cli("sync").out
+    env.write_config(inactivity={"max_locks_per_run": 5, "check_every_hours": 2})  # the period alone: no check
+    assert "not due" in env.cli("sync").out
+    env.write_config(inactivity={"max_locks_per_run": 5, "warn_days": 6})  # other settings: checked at once
+    assert "inactivity: 0 locked" in env.cli("sync").out
     assert "not due" in env.cli("sync").out
     env.write_config(inactivity={"max_locks_per_run": 5, "check_every_hours": 0})
     assert "inactivity: 0 locked" in env.cli("sync").out
     assert "inactivity: 0 locked" in env.cli("sync").out
-    env.write_config(inactivity={"max_locks_per_run": 5})
+    env.write_config(inactivity={"max_locks_per_run": 5, "warn_days": 6})
     env.rewind_inactivity_check(2 / 24)
     assert "inactivity: 0 locked" in env.cli("lock-inactive").out  # it writes no group: a check all the same
     assert "not due (checked 0 min ago" in env.cli("sync").out

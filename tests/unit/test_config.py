@@ -135,3 +135,9 @@ def test_a_replica_is_a_url_or_a_url_with_credentials_of_its_own(tmp_path):
     assert (own.bind_dn, own.password()) == ("cn=reader,dc=example,dc=com", "replica-secret")
     half = problems(tmp_path, "ldap: {replicas: [{url: 'ldap://127.0.0.1:3892', bind_dn: 'cn=x'}]}\n")
     assert any("give both bind_dn and bind_password_file" in p for p in half), half
+
+
+@pytest.mark.parametrize("value", ["25", ".inf", "-1", "1e8"])
+def test_the_inactivity_check_period_is_between_0_and_24_hours(tmp_path, value):
+    found = problems(tmp_path, f"inactivity:\n  check_every_hours: {value}\n")
+    assert len(found) == 1 and f"{tmp_path / 'mopldap.yaml'}:2: inactivity.check_every_hours" in found[0], found
