@@ -145,6 +145,7 @@ def test_sync_checks_inactivity_once_an_hour_and_lock_inactive_at_once(partner):
     assert run_done(quiet.err)["ldap_operations"]["search"] <= 4  # the inbox and the changed accounts only
     assert env.entry(account_dn("u0"), "mopAccountStatus").first("mopAccountStatus") == "active"
     assert "not due" in env.cli("sync", "--format", "json").out
+    assert "inactivity: 2 would be locked" in env.cli("sync", "--force", "--dry-run").out  # --force checks
     assert "BRAKE: 2 would be locked" in env.cli("sync", "--only", "inactivity", expect=3).out
     env.rewind_inactivity_check(1 / 24)  # an hour later, sync checks
     assert "BRAKE: 2 would be locked" in env.cli("sync", expect=3).out

@@ -67,3 +67,16 @@ def test_a_run_that_only_checked_inactivity_keeps_the_base_dn_its_watermark_belo
     assert saved.base_dn == "dc=old,dc=example" and saved.watermark == NOON.isoformat()
     rt.reconciled(NOON, full=True)
     assert rt.state_to_save().base_dn == "dc=example,dc=com"
+
+
+def test_only_a_check_that_did_all_it_had_to_counts():
+    from mopldap.plan.inactivity import InactivityPlan
+    from mopldap.runs.notices import MailCounts
+    from mopldap.runs.summary import InactivitySummary
+
+    assert InactivitySummary(InactivityPlan()).complete
+    assert InactivitySummary(InactivityPlan(), mail=MailCounts(warnings=3, refused=["a@example.com"])).complete
+    assert not InactivitySummary(InactivityPlan(braked="safety brake: ...")).complete
+    assert not InactivitySummary(InactivityPlan(), failed=["uid=x: insufficient access"]).complete
+    assert not InactivitySummary(InactivityPlan(), mail=MailCounts(error="mail server down")).complete
+    assert not InactivitySummary(InactivityPlan(), mail=MailCounts(problems=["warning.zh.txt: bad"])).complete
