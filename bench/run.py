@@ -10,10 +10,10 @@ schema/*.ldif, as the README tells customers), loads a generated directory with
 slapadd, then measures:
 
 1. a full `mopldap sync` (no state yet) and a no-op `mopldap sync` (nothing to
-   change), against one paged `ldapsearch` of every account with the attributes a
-   sync needs;
+   change, its inactivity check not due), against one paged `ldapsearch` of every account
+   with the attributes a sync needs; the same no-op sync with its hourly check due;
 2. `mopldap sync` after K accounts changed by hand (K = 100 and 1,000; with --large 10,000
-   too); the no-op sync without its inactivity step; a daily full reconcile of the steady
+   too); a daily full reconcile of the steady
    directory (member values only) and a checking one (`sync --only reconcile --full`);
 3. an inactivity run that locks 1% of the accounts (0.1% with --large);
 4. provisioning 10,000 new accounts with roles through requests (200 requests of 50
