@@ -48,6 +48,7 @@ from .sync import run_steps
 log = get_logger(__name__)
 JOBS = {"inbox": (True, False, False), "reconcile": (False, True, False), "inactivity": (False, False, True)}
 WATCH_SECONDS = 0.5
+STOP_POLL_SECONDS = 0.2  # how soon the main thread sees a SIGTERM the handler noted
 FILES_PER_RUN = 500
 """Files one inbox run takes: with 10,000 waiting, the daily inactivity run still starts within
 one such run (then the inbox runs again)."""
@@ -78,10 +79,12 @@ def run_job(config: Config, rolemap: RoleMap, name: str, stop: threading.Event |
 
 
 class Daemon:
-    def __init__(self, config: Config, rolemap: RoleMap, stop: threading.Event) -> None:
+    def __init__(self, config: Config, rolemap: RoleMap, stop: threading.Event,
+                 signals: list[int] | None = None) -> None:
         self.config = config
         self.rolemap = rolemap
         self.stop = stop
+        self.signals = signals if signals is not None else []  # appended to by the signal handler
         # coalesce: missed times run once; misfire_grace_time None: a late job still runs
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=1)},
                                              job_defaults={"max_instances": 1, "coalesce": True,
@@ -216,8 +219,12 @@ class Daemon:
         watcher.start()
         log.info("daemon_started", schedule=self.config.schedule.model_dump())
         print("daemon: running; SIGTERM or Ctrl-C stops it after the run in progress", flush=True)
-        while not self.stop.wait(1):
-            pass
+        while not self.stop.is_set() and not self.signals:
+            time.sleep(STOP_POLL_SECONDS)  # not stop.wait(): see run_daemon
+        if self.signals:
+            log.info("daemon_stopping", signal=signal.Signals(self.signals[0]).name,
+                     why="finishing the run in progress")
+            self.stop.set()  # the watcher and a run waiting for the run lock stop too
         self.scheduler.shutdown(wait=True)  # the run in progress finishes, under the lease
         watcher.join(5)
         self._lease_stop.set()
@@ -229,14 +236,17 @@ class Daemon:
 
 def run_daemon(config: Config, rolemap: RoleMap, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or until `stop` is set, when given); return 0."""
+    received: list[int] = []
     if stop is None:
         stop = threading.Event()
 
         def _stop(signum: int, frame: object) -> None:
-            log.info("daemon_stopping", signal=signal.Signals(signum).name, why="finishing the run in progress")
-            stop.set()
+            # a note and nothing else: the handler runs in the main thread wherever it was, and
+            # stop.set() would wait for the lock it may hold inside stop.wait() (forever), a log
+            # line could re-enter the stream it was writing. Daemon.run reads the note.
+            received.append(signum)
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
     check_folders(trusted_folders(config))  # refuse to start on folders it could not trust
-    return Daemon(config, rolemap, stop).run()
+    return Daemon(config, rolemap, stop, received).run()
