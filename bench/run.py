@@ -318,6 +318,16 @@ class Bench:
               f"{time.monotonic() - t0:.1f}s (slapadd {self.results['slapadd']:.1f}s)", file=sys.stderr)
         return made
 
+    def overridden(self, name: str, **sections: dict) -> Path:
+        """The bench's config with some keys of some sections changed (the same server, var folder
+        and state): `name`.yaml next to it."""
+        config = yaml.safe_load(self.config.read_text())
+        for section, values in sections.items():
+            config.setdefault(section, {}).update(values)
+        path = self.config.with_name(f"{name}.yaml")
+        path.write_text(yaml.safe_dump(config))
+        return path
+
     def variant(self, name: str, url: str, **sections: dict) -> Path:
         """A config for another server or purpose: its own var folder (state, inbox, audit)."""
         config = yaml.safe_load(self.config.read_text())
@@ -413,9 +423,7 @@ class Bench:
         self.row("no-op sync (its inactivity check not due: it ran less than an hour ago)", noop,
                  results["noop_search"], "full ldapsearch (same moment)", note=noop["out"].strip().splitlines()[-2].strip())
         results["noop"] = noop
-        due_config = self.config.with_name("due.yaml")  # the hourly sync that checks inactivity
-        due_config.write_text(yaml.safe_dump(yaml.safe_load(self.config.read_text())
-                                             | {"inactivity": {"check_every_hours": 0}}))
+        due_config = self.overridden("due", inactivity={"check_every_hours": 0})  # the hourly sync that checks
         due = self.mopldap("sync", config=due_config)
         self.row("no-op sync with its inactivity check due (hourly)", due, results["noop_search"],
                  "full ldapsearch (same moment)", note="`inactivity.check_every_hours: 0`")
@@ -439,9 +447,7 @@ class Bench:
                      note=f"{k // 2} locked and {k - k // 2} retitled with ldapmodify")
             results["changed"][str(k)] = changed
 
-        daily_config = self.config.with_name("daily.yaml")  # every run a full one, as the daily one is
-        daily_config.write_text(yaml.safe_dump(yaml.safe_load(self.config.read_text())
-                                               | {"reconcile": {"clock_skew_seconds": 0, "full_every_hours": 1e-6}}))
+        daily_config = self.overridden("daily", reconcile={"full_every_hours": 1e-6})  # every run a full one
         daily = self.mopldap("sync", "--only", "reconcile", config=daily_config)
         results["daily_search"] = self.full_search()
         self.row("daily full reconcile of the steady directory (member values only)", daily, results["daily_search"],
