@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
+from concurrent import futures
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
@@ -39,9 +40,7 @@ log = get_logger(__name__)
 HANDED_BACK = "generated password shown once to the requester, stored nowhere"
 BATCH_CHANGES = 1000  # writes a batch needs before it goes: the writer writes one while the next is planned
 MAX_BATCH_CHANGES = 16000
-"""A batch grows while the writer is busy with two, up to this many writes: each batch writes
-every group it touches, and a group write costs slapd in proportion to the group's size (1 s at
-1,000,000 members), so fewer, larger batches when the writer is the slower side."""
+"""A batch grows while the writer has the entries of two to write, up to this many writes."""
 
 
 def read_min_password_length(directory: Directory, layout: Layout) -> int:
@@ -106,15 +105,15 @@ class RequestProcessor:
         self.statuses: dict[str, str] = {}
         self._min_length: int | None = None
         self._batch: list[Queued] = []
-        # what the requests waiting in the batch or being written name: a request naming any of
-        # it is planned only once they are written
+        # what the requests waiting in the batch or being written act on: a request naming any of
+        # it (as a target or as its requester) is planned only once they are written
         self._pending_names: set[str] = set()
         self._pending_ids: set[str] = set()
         self._pending_partners: set[str] = set()
         self._pending_partner_ops: set[str] = set()
         self._batch_changes = 0
         self._writer: BatchWriter | None = None
-        self._inflight: deque[tuple[list[Queued], Future]] = deque()
+        self._inflight: deque[tuple[list[Queued], Future, Future]] = deque()  # (batch, entries written, done)
 
     @property
     def min_length(self) -> int:
@@ -251,24 +250,28 @@ class RequestProcessor:
         if plan.secrets and not self.rt.dry_run:
             self.outbox.write_secrets(request.request_id, plan.secrets)  # before writing: a password is never lost
         self._batch.append(queued)
-        self._pending_names |= _usernames(request)
+        self._pending_names |= _targets(request)  # not its requester: many files of one administrator share a batch
         self._pending_ids.add(request.request_id)
         self._pending_partners.add(request.partner)
         if any(op.op in HQ_OPERATIONS for op in request.operations):
             self._pending_partner_ops.add(request.partner)
         self._batch_changes += len(plan.changes)
         if self._batch_changes >= BATCH_CHANGES:
-            while self._inflight and self._inflight[0][1].done():  # report what is written
+            while self._inflight and self._inflight[0][2].done():  # report what is written
                 self._collect()
-            if len(self._inflight) < 2 or self._batch_changes >= MAX_BATCH_CHANGES:
+            if len(self._writing_entries()) < 2 or self._batch_changes >= MAX_BATCH_CHANGES:
                 self.flush(wait=False)
+
+    def _writing_entries(self) -> list[Future]:
+        return [entries for _, entries, _ in self._inflight if not entries.done()]
 
     def flush(self, wait: bool = True) -> None:
         """Send the batch to the writer; with `wait`, also wait until everything sent is written.
 
         While the writer writes a batch, the next requests are read and planned (a
         request depending on the batch waits for it: see _plan_request). Each batch's
-        requests get their results once it is written.
+        requests get their results once it is written, its group changes included (which a
+        later batch may write with its own: BatchWriter).
         """
         batch, self._batch = self._batch, []
         self._batch_changes = 0
@@ -280,11 +283,11 @@ class RequestProcessor:
             for queued in batch:  # before any of it is written: what a resuming run needs to know
                 if queued.claimed is not None:
                     write_journal(queued.claimed.path, self._journal(queued))
-            while len(self._inflight) >= 2:  # one batch per stage
-                self._collect()
+            while len(writing := self._writing_entries()) >= 2:  # one written, one waiting its turn
+                futures.wait(writing, return_when=futures.FIRST_COMPLETED)
             if self._writer is None:
                 self._writer = BatchWriter(self.rt)
-            self._inflight.append((batch, self._writer.submit(batch)))
+            self._inflight.append((batch, *self._writer.submit(batch)))
         if wait:
             while self._inflight:
                 self._collect()
@@ -292,8 +295,8 @@ class RequestProcessor:
             self._pending_partners, self._pending_partner_ops = set(), set()
 
     def _collect(self) -> None:
-        batch, future = self._inflight.popleft()
-        self._report(batch, *future.result())  # a lost connection raises here: files stay claimed
+        batch, _, done = self._inflight.popleft()
+        self._report(batch, *done.result())  # a lost connection raises here: files stay claimed
 
     def close(self) -> None:
         """Write what waits, wait for the writer, stop it, and count its LDAP operations with the run's."""
@@ -374,11 +377,17 @@ def _first_run(journal: dict[str, Any] | None, skew: float = 0) -> FirstRun | No
         return None
 
 
-def _usernames(request: ParsedRequest) -> set[str]:
-    names = {request.requested_by}
+def _targets(request: ParsedRequest) -> set[str]:
+    """The accounts the request's operations create or change."""
+    names = set()
     for op in request.operations:
         if hasattr(op, "username"):
             names.add(op.username)
         if op.op == "create_partner":
             names.add(op.admin.username)
     return names
+
+
+def _usernames(request: ParsedRequest) -> set[str]:
+    """The accounts planning the request reads: its targets and its requester."""
+    return _targets(request) | {request.requested_by}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
-from conftest import BASE_DN, account_dn, last_line
+from conftest import BASE_DN, account_dn, last_line, with_second_partner
 
 SALES_MANAGER = {"op": "create_user", "username": "wangwu", "name": "王五", "title": "销售经理",
                  "email": "wangwu@p001.example.com", "mobile": "13800138003", "user_type": "sales",
@@ -82,6 +83,93 @@ def test_group_changes_are_batched_one_modify_per_group(partner):
     modifies = [e for e in events if e["action"] == "modify"]
     assert sorted(e["dn"].split(",")[0] for e in modifies) == ["cn=community", "cn=mop-service", "cn=service-specialist"]
     assert all(len(e["attributes"]["member"]["add"]) == 5 for e in modifies)
+
+
+def test_a_batch_whose_entries_are_written_while_the_next_waits_leaves_its_group_changes_to_it(partner, monkeypatch):
+    """A group write costs slapd in proportion to the group: two batches, each group written once."""
+    import threading
+
+    from mopldap.runs import batches, requests
+
+    env = partner
+    monkeypatch.setattr(requests, "BATCH_CHANGES", 1)  # each request goes to the writer on its own
+    sent_second = threading.Event()
+    submit, entries = batches.BatchWriter.submit, batches.BatchWrite.entries
+
+    def submit_and_note(self, batch):
+        sent = submit(self, batch)
+        if self.submitted == 2:
+            sent_second.set()
+        return sent
+
+    def entries_done_once_the_next_is_sent(self, executor):
+        entries(self, executor)
+        assert sent_second.wait(30)
+
+    monkeypatch.setattr(batches.BatchWriter, "submit", submit_and_note)
+    monkeypatch.setattr(batches.BatchWrite, "entries", entries_done_once_the_next_is_sent)
+    staff = [[{"op": "create_user", "username": f"staff{n}{i}", "name": f"员工{n}{i}", "user_type": "service",
+               "roles": ["service-specialist"], "initial_password": f"Staff-pass-{n}{i}"} for i in range(2)]
+             for n in range(2)]
+    ids = [env.submit(operations, name=f"{n}-staff", requested_by=by)  # a request waits for those naming its requester
+           for n, (operations, by) in enumerate(zip(staff, ("zhangsan", "hqadmin")))]
+    result = env.cli("sync", "--only", "inbox")
+    assert [env.result(rid)["status"] for rid in ids] == ["applied", "applied"]
+    done = next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)
+    assert done["ldap_operations"]["add"] == 4
+    assert done["ldap_operations"]["modify"] == 3  # community, mop-service, service-specialist: once each
+    assert all(systems_of(env, f"staff{n}{i}") == {"mop-service", "community"} for n in range(2) for i in range(2))
+
+
+def test_a_batch_sent_while_two_are_being_written_waits_for_one_and_every_group_change_lands(partner, monkeypatch):
+    """Three batches, the third sent while the entries of the first two are still being written."""
+    import threading
+
+    from mopldap.runs import batches, requests
+
+    env = with_second_partner(partner)
+    monkeypatch.setattr(requests, "BATCH_CHANGES", 1)
+    monkeypatch.setattr(requests, "MAX_BATCH_CHANGES", 1)  # each request goes at once, room or not
+    waiting, entries, wait = threading.Event(), batches.BatchWrite.entries, requests.futures.wait
+
+    def note_the_wait(*args, **kwargs):
+        waiting.set()
+        return wait(*args, **kwargs)
+
+    def first_entries_done_once_the_third_waits(self, executor):
+        entries(self, executor)
+        if any(q.plan.request.requested_by == "zhangsan" for q in self.batch):
+            assert waiting.wait(30)
+
+    monkeypatch.setattr(requests.futures, "wait", note_the_wait)
+    monkeypatch.setattr(batches.BatchWrite, "entries", first_entries_done_once_the_third_waits)
+    by = (("zhangsan", "P001"), ("hqadmin", "P001"), ("qianba", "P002"))
+    ids = [env.submit([{"op": "create_user", "username": f"staff{n}", "name": f"员工{n}", "user_type": "service",
+                        "roles": ["service-specialist"], "initial_password": f"Staff-pass-{n}"}],
+                      name=f"{n}-staff", requested_by=requester, partner=code) for n, (requester, code) in enumerate(by)]
+    result = env.cli("sync", "--only", "inbox")
+    assert waiting.is_set()
+    assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
+    assert all(systems_of(env, f"staff{n}", code) == {"mop-service", "community"} for n, (_, code) in enumerate(by))
+    done = next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)
+    assert done["ldap_operations"]["modify"] in (3, 6)  # the first batch's groups always go with a later one's
+
+
+def test_the_files_of_one_administrator_share_a_batch_and_one_disabled_by_an_earlier_file_is_refused(partner):
+    env = partner
+    ids = [env.submit([{"op": "create_user", "username": f"staff{n}", "name": f"员工{n}", "user_type": "service",
+                        "roles": ["service-specialist"], "initial_password": f"Staff-pass-{n}"}], name=f"{n}-staff")
+           for n in range(3)]
+    result = env.cli("sync", "--only", "inbox")
+    assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
+    done = next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)
+    assert done["ldap_operations"]["modify"] == 3  # one batch: service-specialist, mop-service, community, once each
+    off = env.submit([{"op": "disable_user", "username": "zhangsan"}], requested_by="hqadmin", name="a-off")
+    late = env.submit([{"op": "update_user", "username": "staff0", "title": "组长"}], name="b-late")
+    env.cli("sync", "--only", "inbox")
+    assert env.result(off)["status"] == "applied"
+    assert env.result(late)["status"] == "rejected"  # planned once zhangsan's disable was written
+    assert "is disabled" in env.result(late)["problems"][0]
 
 
 def test_update_user_changes_only_the_given_fields_and_null_removes(partner):
