@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ldap3.utils.conv import escape_filter_chars
@@ -262,7 +262,7 @@ def _repairs(group: str, values: list[str], order: tuple[str, str], limit: int) 
             for i in range(0, len(values), step)]
 
 
-def _memberof_repairs(group: GroupRead, keep: list[tuple[str, str]], wanted: set[str], limit: int,
+def _memberof_repairs(group: GroupRead, keep: Iterable[tuple[str, str]], wanted: Container[str], limit: int,
                      ) -> tuple[list[Change], int]:
     """Rewrite memberOf where it disagrees with `group`: members in `keep` that lack it are
     re-added; entries holding it that are not members (nor `wanted`) are added and removed."""
@@ -307,8 +307,8 @@ def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: La
                                        operation="reconcile-ghosts", limit=limit)
     plan.drift += _ghost_drift(group.dn, ghosts) + role_group_drift(role_id, group, rolemap, layout)
     if group.verified:
-        keep = [(norm, dn) for norm, dn in group.members.items() if group.exists(norm)]
-        repairs, plan.repaired = _memberof_repairs(group, keep, set(), limit)
+        keep = ((norm, dn) for norm, dn in group.members.items() if group.exists(norm))  # no list: a million members
+        repairs, plan.repaired = _memberof_repairs(group, keep, (), limit)
         plan.changes += repairs
     plan.changes += _drop_placeholder(group, {normalize_dn(d) for d in ghosts}, False, layout)
     return plan
@@ -326,8 +326,8 @@ def plan_system_group(group: GroupRead, desired: Mapping[str, str], layout: Layo
                                       reason="derived from the role groups' members", operation="reconcile-groups",
                                       limit=limit)
     if group.verified:
-        keep = [(norm, dn) for norm, dn in group.members.items() if norm in desired]
-        repairs, plan.repaired = _memberof_repairs(group, keep, set(desired), limit)
+        keep = ((norm, dn) for norm, dn in group.members.items() if norm in desired)  # no copies: a million members
+        repairs, plan.repaired = _memberof_repairs(group, keep, desired.keys(), limit)
         plan.changes += repairs
     plan.changes += _drop_placeholder(group, {normalize_dn(d) for d in remove}, bool(add), layout)
     return plan

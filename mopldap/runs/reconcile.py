@@ -147,6 +147,7 @@ def plan_full(rt: Runtime, verify: bool = True) -> tuple[list[Change], list[Drif
         group = read_group(directory, layout.role(role), layout, verify)
         granting[role] = granting_members(role, group, locked, rolemap, layout)
         take(group, plan_role_group(role, group, rolemap, layout))
+        del group  # not held while the next group is read: one group at a time
     for system in systems:
         desired: dict[str, str] = {}
         for role, members in granting.items():
@@ -156,6 +157,7 @@ def plan_full(rt: Runtime, verify: bool = True) -> tuple[list[Change], list[Drif
         if system not in rolemap.systems:  # dropped from the role map: nothing grants it any more
             total.drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
         take(group, plan_system_group(group, _entries_only(rt, group, desired), layout))
+        del group, desired
     if verify:
         total.drift += _full_drift(rt, roles)
     return total.changes, total.drift, total.repaired, read
