@@ -8,7 +8,7 @@ another) form a wave, sent pipelined: slapd works on one while the next is encod
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -173,11 +173,11 @@ class Executor:
             self.holders["found"] = {normalize_dn(entry.dn) for entry in found}
         return self.holders["found"]
 
-    def _write_membership(self, change: Change) -> None:
+    def _write_membership(self, change: Change, narrow: bool = True) -> None:
         """Add and remove members in one modify; keep the placeholder exactly in the empty groups.
 
-        If the directory changed under us (a value already there, or already gone),
-        fall back to one modify per value and accept those values as done.
+        If the directory changed under us (a value already there, or already gone), `narrow` the
+        modify to what the group still needs (_narrowed) and accept the other values as done.
         """
         group = normalize_dn(change.dn)
         holders = self._placeholder_holders() if self.placeholder else set()
@@ -192,10 +192,9 @@ class Executor:
                 self._modify_group(change.dn, mods + [Modification("member", "add", (self.placeholder,))])
                 holders.add(group)
                 return
-            if exc.code not in (VALUE_EXISTS, NO_SUCH_ATTRIBUTE):
+            if exc.code not in (VALUE_EXISTS, NO_SUCH_ATTRIBUTE) or not narrow:
                 raise
-            log.info("membership_drift", dn=change.dn, why="retrying value by value")
-            self._membership_value_by_value(change, holders)
+            self._narrowed(change, holders)
             return
         if adds:
             holders.discard(group)
@@ -210,6 +209,29 @@ class Executor:
         self.watch.ensure(self.directory)
         before, after = self.directory.modify(dn, mods, read_csn=True)
         self.watch.wrote(dn, before, after)
+
+    def _narrowed(self, change: Change, holders: set[str]) -> None:
+        """The group changed since the plan: ask the server which of the values it holds (a compare
+        each: the group is not read) and write, in one modify, those it still lacks or still holds (a
+        group write costs slapd in proportion to the group: not one modify per value). If it changed
+        again in between: value by value."""
+        assert self.directory is not None
+        mods = []
+        for mod in change.mods:
+            todo = tuple(value for value in mod.values
+                         if self.directory.compare(change.dn, mod.attr, str(value)) == (mod.action == "delete"))
+            if todo:
+                mods.append(replace(mod, values=todo))
+        log.info("membership_drift", dn=change.dn, why="the group changed since the plan: writing what it still needs",
+                 values=sum(len(m.values) for m in change.mods), left=sum(len(m.values) for m in mods))
+        if not mods:
+            return
+        try:
+            self._write_membership(replace(change, mods=tuple(mods)), narrow=False)
+        except WriteError as exc:
+            if exc.code not in (VALUE_EXISTS, NO_SUCH_ATTRIBUTE):
+                raise
+            self._membership_value_by_value(change, holders)
 
     def _membership_value_by_value(self, change: Change, holders: set[str]) -> None:
         group = normalize_dn(change.dn)

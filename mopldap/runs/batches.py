@@ -52,17 +52,15 @@ class BatchWrite:
             joined.written |= write.written
         return joined
 
-    @property
-    def changes(self) -> int:
-        return sum(len(queued.plan.changes) for queued in self.batch)
-
     def _run(self, executor: Executor, changes: list[Change]) -> None:
         outcome = executor.execute(changes, keep_going=True)
         for change in outcome.applied:
             self.written.update([id(change), *(id(part) for part in change.parts)])
         for change, error in zip(outcome.unapplied, outcome.errors):
-            if change.parts:  # a merged write: find out whose part the server refuses
-                self._run(executor, list(change.parts))
+            if change.parts:  # a merged write: halve it until the parts the server refuses are alone
+                half = len(change.parts) // 2  # (each write costs slapd the group's size: not one a part)
+                self._run(executor, merge_memberships(list(change.parts[:half])) +
+                          merge_memberships(list(change.parts[half:])))
             else:
                 self.failed.setdefault(id(self.owner[id(change)]), error)
 
@@ -83,11 +81,6 @@ class BatchWrite:
         return self.failed, self.written
 
 
-MAX_CARRIED_CHANGES = 32000
-"""The most writes whose group changes wait for a later batch's (about 15,000 new accounts with a role
-each): what the requests waiting for their results hold in memory (about 0.4 kB a write)."""
-
-
 class BatchWriter:
     """Writes batches on two threads with a connection each: the entries of one batch while the
     group changes of the ones before (they touch different entries: no memberOf race).
@@ -95,8 +88,9 @@ class BatchWriter:
     A batch whose entries are written while a later batch is already on its way does not write its
     group changes: the later batch writes them with its own, in one modify per group. A group write
     costs slapd in proportion to the group's size, however few values it carries (1 s at 1,000,000
-    members), so a run whose writer is the slower side writes each group once, or once per
-    MAX_CARRIED_CHANGES; the requests of the carried batches get their results with that write.
+    members), so a run whose writer is the slower side writes each group once; the requests of the
+    carried batches get their results with that write. (The sender bounds what is carried: it
+    waits for results while too many writes are unreported, and the last batch sent always writes.)
     """
 
     def __init__(self, rt: Runtime) -> None:
@@ -118,25 +112,30 @@ class BatchWriter:
         return entries, done
 
     def _groups(self, write: BatchWrite, entries: Future, done: Future, number: int) -> None:
+        """The group changes of one batch, once its entries are written: carried to the next batch
+        if one is on its way, else written with those carried to this one. A failure (the entries',
+        or the group write's) stops the run: every batch waiting for this write gets it, and the next
+        run finishes them from their journals, as after a kill (a full disk must stop the writes)."""
         self._carried.append((write, done))
+        carried = self._carried
         try:
             entries.result()
-            carried = [w for w, _ in self._carried]
-            if number < self.submitted and sum(w.changes for w in carried) < MAX_CARRIED_CHANGES:
+            if number < self.submitted:
                 return  # the next batch writes these group changes with its own
-            outcome = BatchWrite.joined(carried).groups(self.executors[1])
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for these batches
-            for _, future in self._carried:
-                future.set_exception(exc)
             self._carried = []
+            outcome = BatchWrite.joined([w for w, _ in carried]).groups(self.executors[1])
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for these batches
+            self._carried = []
+            for _, future in carried:
+                future.set_exception(exc)
             return
-        for _, future in self._carried:
+        for _, future in carried:
             future.set_result(outcome)
-        self._carried = []
 
     def close(self, cancel: bool = False) -> None:
-        """Wait for the batches being written; with `cancel`, those not started are not written
-        (their requests stay claimed, with their journals, for the next run)."""
+        """Wait for the batches being written; with `cancel`, those not started are not written, nor
+        the group changes carried to them (their requests stay claimed, with their journals, and the
+        next run finishes them, as after a kill)."""
         for stage in self.stages:
             stage.shutdown(wait=True, cancel_futures=cancel)
         for directory in self.directories:

@@ -41,6 +41,10 @@ HANDED_BACK = "generated password shown once to the requester, stored nowhere"
 BATCH_CHANGES = 1000  # writes a batch needs before it goes: the writer writes one while the next is planned
 MAX_BATCH_CHANGES = 16000
 """A batch grows while the writer has the entries of two to write, up to this many writes."""
+MAX_UNREPORTED_CHANGES = 48000
+"""The most writes sent to the writer whose requests have no result yet (their group changes may
+wait for a later batch's: BatchWriter): a batch that would pass it waits for results. What those
+requests hold in memory, about 0.4 kB a write, with the batch being planned: under 30 MB."""
 
 
 def read_min_password_length(directory: Directory, layout: Layout) -> int:
@@ -265,6 +269,10 @@ class RequestProcessor:
     def _writing_entries(self) -> list[Future]:
         return [entries for _, entries, _ in self._inflight if not entries.done()]
 
+    def _unreported(self) -> int:
+        """The writes sent whose requests have no result yet."""
+        return sum(_changes(batch) for batch, _, _ in self._inflight)
+
     def flush(self, wait: bool = True) -> None:
         """Send the batch to the writer; with `wait`, also wait until everything sent is written.
 
@@ -285,6 +293,8 @@ class RequestProcessor:
                     write_journal(queued.claimed.path, self._journal(queued))
             while len(writing := self._writing_entries()) >= 2:  # one written, one waiting its turn
                 futures.wait(writing, return_when=futures.FIRST_COMPLETED)
+            while self._inflight and self._unreported() + _changes(batch) > MAX_UNREPORTED_CHANGES:
+                self._collect()  # the last batch sent writes what is carried: this returns
             if self._writer is None:
                 self._writer = BatchWriter(self.rt)
             self._inflight.append((batch, *self._writer.submit(batch)))
@@ -312,7 +322,9 @@ class RequestProcessor:
     def abort(self) -> None:
         """The run stops (mopldap's files cannot be written, the directory went away): write nothing
         more. The batch not yet sent is dropped (nothing of it was written: its requests stay claimed
-        and are planned again next run); batches already sent finish or are cancelled unstarted."""
+        and are planned again next run); batches already sent finish or are cancelled unstarted, and
+        group changes carried to a cancelled batch are not written (the next run finishes those
+        requests from their journals, as after a kill)."""
         self._batch = []
         self._inflight.clear()
         if self._writer is not None:
@@ -375,6 +387,10 @@ def _first_run(journal: dict[str, Any] | None, skew: float = 0) -> FirstRun | No
                         dt.timedelta(seconds=skew))
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _changes(batch: list[Queued]) -> int:
+    return sum(len(queued.plan.changes) for queued in batch)
 
 
 def _targets(request: ParsedRequest) -> set[str]:

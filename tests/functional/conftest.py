@@ -80,6 +80,11 @@ def last_line(result: Result) -> str:
     return result.err.strip().splitlines()[-1]
 
 
+def ldap_operations(result: Result) -> dict[str, int]:
+    """The LDAP operations a run counted (its run_done line): what the scale tests compare."""
+    return next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)["ldap_operations"]
+
+
 def stop_slapd(server: MopSlapd, sig: int = signal.SIGTERM) -> None:
     """The directory goes away: slapd stopped (SIGTERM) or killed (SIGKILL); `_spawn()` brings it back."""
     server._proc.send_signal(sig)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 
-from conftest import BASE_DN, account_dn, last_line, with_second_partner
+from conftest import BASE_DN, account_dn, last_line, ldap_operations, with_second_partner
 
 SALES_MANAGER = {"op": "create_user", "username": "wangwu", "name": "王五", "title": "销售经理",
                  "email": "wangwu@p001.example.com", "mobile": "13800138003", "user_type": "sales",
@@ -115,9 +114,9 @@ def test_a_batch_whose_entries_are_written_while_the_next_waits_leaves_its_group
            for n, (operations, by) in enumerate(zip(staff, ("zhangsan", "hqadmin")))]
     result = env.cli("sync", "--only", "inbox")
     assert [env.result(rid)["status"] for rid in ids] == ["applied", "applied"]
-    done = next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)
-    assert done["ldap_operations"]["add"] == 4
-    assert done["ldap_operations"]["modify"] == 3  # community, mop-service, service-specialist: once each
+    done = ldap_operations(result)
+    assert done["add"] == 4
+    assert done["modify"] == 3  # community, mop-service, service-specialist: once each
     assert all(systems_of(env, f"staff{n}{i}") == {"mop-service", "community"} for n in range(2) for i in range(2))
 
 
@@ -151,8 +150,8 @@ def test_a_batch_sent_while_two_are_being_written_waits_for_one_and_every_group_
     assert waiting.is_set()
     assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
     assert all(systems_of(env, f"staff{n}", code) == {"mop-service", "community"} for n, (_, code) in enumerate(by))
-    done = next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)
-    assert done["ldap_operations"]["modify"] in (3, 6)  # the first batch's groups always go with a later one's
+    done = ldap_operations(result)
+    assert done["modify"] in (3, 6)  # the first batch's groups always go with a later one's
 
 
 def test_the_files_of_one_administrator_share_a_batch_and_one_disabled_by_an_earlier_file_is_refused(partner):
@@ -162,14 +161,77 @@ def test_the_files_of_one_administrator_share_a_batch_and_one_disabled_by_an_ear
            for n in range(3)]
     result = env.cli("sync", "--only", "inbox")
     assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
-    done = next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)
-    assert done["ldap_operations"]["modify"] == 3  # one batch: service-specialist, mop-service, community, once each
+    done = ldap_operations(result)
+    assert done["modify"] == 3  # one batch: service-specialist, mop-service, community, once each
     off = env.submit([{"op": "disable_user", "username": "zhangsan"}], requested_by="hqadmin", name="a-off")
     late = env.submit([{"op": "update_user", "username": "staff0", "title": "组长"}], name="b-late")
     env.cli("sync", "--only", "inbox")
     assert env.result(off)["status"] == "applied"
     assert env.result(late)["status"] == "rejected"  # planned once zhangsan's disable was written
     assert "is disabled" in env.result(late)["problems"][0]
+
+
+def test_a_batch_waits_for_results_while_too_many_writes_are_unreported(partner, monkeypatch):
+    """The writes whose requests have no result yet are bounded (memory): here, one batch at a time."""
+    import threading
+
+    from mopldap.runs import batches, requests
+
+    env = partner
+    monkeypatch.setattr(requests, "BATCH_CHANGES", 1)
+    monkeypatch.setattr(requests, "MAX_BATCH_CHANGES", 1)
+    monkeypatch.setattr(requests, "MAX_UNREPORTED_CHANGES", 1)
+    go, sent, earlier_written = threading.Event(), [], []
+    submit, entries, collect = batches.BatchWriter.submit, batches.BatchWrite.entries, requests.RequestProcessor._collect
+
+    def submit_and_check(self, batch):
+        earlier_written.append(all(done.done() for done in sent))
+        written, done = submit(self, batch)
+        sent.append(done)
+        if len(sent) > 1:
+            go.set()  # a second batch sent while the first has no result: what the bound prevents
+        return written, done
+
+    def collect_and_note(self):
+        go.set()
+        return collect(self)
+
+    def entries_once_the_sender_waits_or_sends(self, executor):
+        entries(self, executor)
+        assert go.wait(30)
+
+    monkeypatch.setattr(batches.BatchWriter, "submit", submit_and_check)
+    monkeypatch.setattr(batches.BatchWrite, "entries", entries_once_the_sender_waits_or_sends)
+    monkeypatch.setattr(requests.RequestProcessor, "_collect", collect_and_note)
+    ids = [env.submit([{"op": "create_user", "username": f"staff{n}", "name": f"员工{n}", "user_type": "service",
+                        "roles": ["service-specialist"], "initial_password": f"Staff-pass-{n}"}], name=f"{n}-staff")
+           for n in range(3)]
+    env.cli("sync", "--only", "inbox")
+    assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
+    assert earlier_written == [True] * 3
+
+
+def test_a_member_added_by_hand_while_the_request_is_written_costs_one_read_and_one_write(partner, monkeypatch):
+    from mopldap.runs import batches
+
+    env = partner
+    groups = batches.BatchWrite.groups
+
+    def add_one_by_hand_first(self, executor):
+        env.ldapmodify(f"dn: cn=service-specialist,ou=roles,{BASE_DN}\nchangetype: modify\nadd: member\n"
+                       f"member: {account_dn('staff2')}\n")
+        return groups(self, executor)
+
+    monkeypatch.setattr(batches.BatchWrite, "groups", add_one_by_hand_first)
+    staff = [{"op": "create_user", "username": f"staff{i}", "name": f"员工{i}", "user_type": "service",
+              "roles": ["service-specialist"], "initial_password": f"Staff-pass-{i}"} for i in range(5)]
+    rid = env.submit(staff)
+    result = env.cli("sync", "--only", "inbox")
+    assert env.result(rid)["status"] == "applied"
+    assert all(roles_of(env, f"staff{i}") == {"service-specialist"} for i in range(5))
+    assert '"left": 4' in result.err  # the group changed since the plan: what it still needed
+    done = ldap_operations(result)
+    assert done["modify"] == 3 + 1  # three groups, and the role group once more
 
 
 def test_update_user_changes_only_the_given_fields_and_null_removes(partner):

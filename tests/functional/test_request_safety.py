@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import BASE_DN, LISI, account_dn, make_env, start_mopldap, with_second_partner
+from conftest import BASE_DN, LISI, account_dn, ldap_operations, make_env, start_mopldap, with_second_partner
 
 
 
@@ -331,6 +331,31 @@ def test_a_write_the_server_refuses_fails_its_request_only(own_server, tmp_path)
     assert env.result(fine)["status"] == "applied"
     assert env.entry(account_dn("lisi")) is None and env.entry(account_dn("wangwu")) is not None
     assert (env.archive / "failed").exists()
+
+
+def test_a_group_write_the_server_refuses_is_halved_until_the_refused_request_is_alone(own_server, tmp_path):
+    """16 requests' role memberships in one modify; the server refuses one value: the halves are
+    retried (a group write costs slapd the group's size: not one write per request)."""
+    refuse = (f"dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\nadd: olcAccess\nolcAccess: {{0}}to "
+              f'dn.subtree="ou=roles,{BASE_DN}" attrs=member val.regex="^uid=blocked,.*" by * read\n')
+    env = make_env(own_server, tmp_path)  # loads the access rules of `mopldap acl`
+    subprocess.run(["ldapmodify", "-Q", "-Y", "EXTERNAL", "-H", own_server.ldapi_uri], input=refuse, text=True,
+                   check=True, capture_output=True)  # then a rule of the customer's: no one adds that member
+    env.cli("init", "--hq-admin", "hqadmin", "--name", "HQ")
+    env.request([{"op": "create_partner", "name": "P1", "admin": {"username": "zhangsan", "name": "张三",
+                  "user_type": "sales", "initial_password": "Zhangsan-Init-1"}}],
+                requested_by="hqadmin", request_id="P001-HQ-1")
+    names = [f"staff{n:02d}" for n in range(15)] + ["blocked"]
+    ids = {name: env.submit([{"op": "create_user", "username": name, "name": name, "user_type": "service",
+                              "roles": ["service-specialist"], "initial_password": f"Pass-{name}-1"}], name=name)
+           for name in names}
+    result = env.cli("sync", "--only", "inbox")
+    assert [name for name in names if env.result(ids[name])["status"] != "applied"] == ["blocked"]
+    assert "Insufficient access" in env.result(ids["blocked"])["problems"][0] or \
+        "insufficientAccessRights" in env.result(ids["blocked"])["problems"][0]
+    done = ldap_operations(result)
+    # the two system groups once; the role group: 16 parts, then 8 + 8, 4 + 4, 2 + 2, 1 + 1
+    assert done["modify"] == 2 + 9
 
 
 def test_delete_of_an_entry_with_children_is_rejected_before_any_write(partner):

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import time
 
-from conftest import account_dn, copy_tree, with_second_partner
+from conftest import account_dn, copy_tree, ldap_operations, with_second_partner
 from test_inactivity import bind
 
 
@@ -22,8 +22,7 @@ def staff(start: int, count: int) -> list[dict]:
 def sync_stats(env, *args: str) -> dict:
     time.sleep(1.05)  # timestamps have one-second resolution: keep runs in distinct seconds
     result = env.cli("sync", *args)
-    done = next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)
-    return done["ldap_operations"] | {"out": result.out}
+    return ldap_operations(result) | {"out": result.out}
 
 
 def test_noop_sync_cost_does_not_grow_with_the_directory(partner):
@@ -89,7 +88,7 @@ def test_mail_reads_the_idle_accounts_and_their_administrators_only(partner, smt
     def mail_run() -> dict:
         result = env.cli("lock-inactive")
         assert "sent 2 warnings, 0 lock notices, 1 digests" in result.out, result.out
-        return next(json.loads(line) for line in result.err.splitlines() if '"event": "run_done"' in line)["ldap_operations"]
+        return ldap_operations(result)
 
     small = mail_run()
     env.request(staff(20, 100))
