@@ -30,7 +30,9 @@ slapadd, then measures:
 9. 100 requests through the console's API (`mopldap serve`, HTTP Basic as the partner
    administrator), against `ldapadd` + `ldapmodify` of the same accounts one at a time;
 10. where the daily full reconcile's time goes (cProfile), and how fast ldap3, python-ldap and
-   ldapsearch read the same entries (bench/decoders.py, when python-ldap is installed).
+   ldapsearch read the same entries (bench/decoders.py, when python-ldap is installed);
+11. how long writing 1 GiB of fresh memory takes, twice (a VM that hands free memory back to its
+   host makes the first slow, and with it the commands that use much memory).
 
 mopldap runs as a customer's install has it: its bytecode compiled, and without rich, which
 import-linter (a test tool) brings into .venv and structlog would import at the first log line.
@@ -703,6 +705,24 @@ def machine() -> str:
             f"{platform.python_version()}, {slapd.strip('@(#) $').strip()}")
 
 
+FIRST_TOUCH = """
+import time
+started = time.perf_counter()
+memory = bytearray(1 << 30)
+for offset in range(0, len(memory), 4096):
+    memory[offset] = 1
+print(time.perf_counter() - started)
+"""
+
+
+def first_touch() -> list[float]:
+    """Seconds to write 1 GiB of fresh memory, twice, in two processes. A VM that hands free memory
+    back to its host makes the first much slower than the second (the host backs each page again):
+    commands that use much memory then run slower than on a server, the standard tools hardly."""
+    return [float(subprocess.run([sys.executable, "-c", FIRST_TOUCH], capture_output=True, text=True,
+                                 check=True).stdout) for _ in range(2)]
+
+
 def render(results: dict) -> str:
     args = results["args"]
     lines = [
@@ -711,6 +731,12 @@ def render(results: dict) -> str:
         f"Run {results['when']} with `{results['command']}` on {results['machine']}. One slapd, the project's "
         "configuration, the same server for mopldap and the standard tools. Ratio = mopldap time / standard-tool "
         f"time (below 1.0: mopldap is faster). The directory was loaded with slapadd in {results['slapadd']:.0f} s.",
+        *(f"\n{note}" for note in results.get("notes", [])),
+        *([] if "first_touch" not in results else [
+            "", "Writing 1 GiB of fresh memory took {:.2f} s, then {:.2f} s in a second process (a VM that hands free "
+            "memory back to its host backs each page again at its first touch: where the first is much slower, the "
+            "commands that use much memory, mopldap's full reconciles, run slower than on a server)."
+            .format(*results["first_touch"])]),
         "",
         "| measurement | mopldap | of which the run | standard tools | ratio | LDAP operations | peak RSS | note |",
         "|---|---:|---:|---|---:|---|---:|---|",
@@ -851,12 +877,14 @@ PROVISION_GROUPS = ("Group writes: {modifies} modifies by mopldap (the role grou
                     "written while the next is on its way leaves its group changes to that one (one write per batch "
                     "made 32 at 1,000,000, one per 1,000 writes 96): a group write costs slapd in proportion to the "
                     "group (1.0 s at 1,000,000 members, bench/server_costs.py)")
-PROVISION_MISSED = ("Why: both are bound by slapd, which commits one write at a time (LMDB has a single writer): "
-                    "mopldap's four connections do not make the 10,000 adds faster than ldapadd's one. {groups}. "
-                    "And mopldap's own work for each account "
-                    "(planning, hashing the password, encoding the add, the result file and the audit line: about "
-                    "1.5 ms of CPU, a third of it ldap3's pyasn1 encoding) takes a core from slapd on this 2-core "
-                    "machine. What would close it: less CPU per account on the client (the encoding first).")
+PROVISION_MISSED = ("{groups}. So mopldap writes fewer group values than the hand load (the role groups only), and "
+                    "the difference lies in the 10,000 adds. Both are bound by slapd, which commits one write at a "
+                    "time (LMDB has a single writer): mopldap's four connections do not make the adds faster than "
+                    "ldapadd's one stream, and mopldap's own work for each account (planning, hashing the password, "
+                    "encoding the add, the result file and the audit line: about 1.5 ms of CPU, a third of it "
+                    "ldap3's pyasn1 encoding) takes a core from slapd on this 2-core machine. What would close it: "
+                    "less CPU per account on the client (the encoding first); the adds at this size are not yet "
+                    "profiled apart from the group writes.")
 RSS_MISSED = ("Why: a full reconcile holds the members of every role group (the systems' grants) and of one "
               "system group as Python strings, each member twice (as stored and normalized, about 110 bytes each "
               "for a 60-character DN) in a dictionary: about 270 bytes a membership, for {role_memberships} role "
@@ -903,7 +931,7 @@ def main() -> int:
     compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="mopldap-bench-") as tmp:
         bench = Bench(args, Path(tmp))
-        bench.results |= {"command": " ".join(["bench/run.py", *argv]), "machine": machine(),
+        bench.results |= {"command": " ".join(["bench/run.py", *argv]), "machine": machine(), "first_touch": first_touch(),
                           "when": NOW.strftime("%Y-%m-%d %H:%M UTC")}
         try:
             bench.run(random.Random(args.seed))
