@@ -334,6 +334,17 @@ class Directory:
             raise DirectoryError(f"{self.url}: search under {base} failed: {result['description']}")
         return any(item.get("type") == "searchResEntry" for item in self.conn.response or [])
 
+    def compare(self, dn: str, attr: str, value: str) -> bool:
+        """Whether `dn`'s `attr` holds `value`, by the attribute's matching rule: the server answers,
+        nothing is read (a group of a million members stays where it is)."""
+        log.debug("ldap_compare", cmd=self._cli("ldapcompare", shlex.quote(dn), shlex.quote(f"{attr}:{value}")))
+        self.stats["compare"] += 1
+        self._call(f"compare {dn}", self.conn.compare, dn, attr, value)
+        result = self.conn.result
+        if result.get("result") not in (5, 6):  # compareFalse, compareTrue
+            raise WriteError(f"compare {dn}: {result.get('description')}", result.get("result"))
+        return result["result"] == 6
+
     def known_attributes(self) -> set[str]:
         """Return the lowercased names of every attribute type the server's schema defines."""
         if self._known is None:
@@ -369,17 +380,6 @@ class Directory:
         return None
 
     # -- writing --------------------------------------------------------------
-
-    def compare(self, dn: str, attr: str, value: str) -> bool:
-        """Whether `dn`'s `attr` holds `value`, by the attribute's matching rule: the server answers,
-        nothing is read (a group of a million members stays where it is)."""
-        log.debug("ldap_compare", cmd=self._cli("ldapcompare", shlex.quote(dn), shlex.quote(f"{attr}:{value}")))
-        self.stats["compare"] += 1
-        self._call(f"compare {dn}", self.conn.compare, dn, attr, value)
-        result = self.conn.result
-        if result.get("result") not in (5, 6):  # compareFalse, compareTrue
-            raise WriteError(f"compare {dn}: {result.get('description')}", result.get("result"))
-        return result["result"] == 6
 
     def _check(self, ok: bool, what: str, dn: str) -> None:
         if not ok:

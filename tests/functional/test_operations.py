@@ -72,10 +72,15 @@ def test_create_user_with_several_roles_lands_in_role_and_system_groups(partner)
     assert account_dn("lisi") in group_members(env, "mop-service")
 
 
+def specialists(*usernames: str) -> list[dict]:
+    """create_user operations: service specialists of P001 (role group, mop-service, community)."""
+    return [{"op": "create_user", "username": name, "name": f"员工{name}", "user_type": "service",
+             "roles": ["service-specialist"], "initial_password": f"Pass-{name}-1"} for name in usernames]
+
+
 def test_group_changes_are_batched_one_modify_per_group(partner):
     env = partner
-    staff = [{"op": "create_user", "username": f"staff{i}", "name": f"员工{i}", "user_type": "service",
-              "roles": ["service-specialist"], "initial_password": f"Staff-pass-{i}"} for i in range(5)]
+    staff = specialists(*(f"staff{i}" for i in range(5)))
     before = len(env.audit())
     env.request(staff)
     events = env.audit()[before:]
@@ -107,9 +112,7 @@ def test_a_batch_whose_entries_are_written_while_the_next_waits_leaves_its_group
 
     monkeypatch.setattr(batches.BatchWriter, "submit", submit_and_note)
     monkeypatch.setattr(batches.BatchWrite, "entries", entries_done_once_the_next_is_sent)
-    staff = [[{"op": "create_user", "username": f"staff{n}{i}", "name": f"员工{n}{i}", "user_type": "service",
-               "roles": ["service-specialist"], "initial_password": f"Staff-pass-{n}{i}"} for i in range(2)]
-             for n in range(2)]
+    staff = [specialists(f"staff{n}0", f"staff{n}1") for n in range(2)]
     ids = [env.submit(operations, name=f"{n}-staff", requested_by=by)  # a request waits for those naming its requester
            for n, (operations, by) in enumerate(zip(staff, ("zhangsan", "hqadmin")))]
     result = env.cli("sync", "--only", "inbox")
@@ -143,9 +146,8 @@ def test_a_batch_sent_while_two_are_being_written_waits_for_one_and_every_group_
     monkeypatch.setattr(requests.futures, "wait", note_the_wait)
     monkeypatch.setattr(batches.BatchWrite, "entries", first_entries_done_once_the_third_waits)
     by = (("zhangsan", "P001"), ("hqadmin", "P001"), ("qianba", "P002"))
-    ids = [env.submit([{"op": "create_user", "username": f"staff{n}", "name": f"员工{n}", "user_type": "service",
-                        "roles": ["service-specialist"], "initial_password": f"Staff-pass-{n}"}],
-                      name=f"{n}-staff", requested_by=requester, partner=code) for n, (requester, code) in enumerate(by)]
+    ids = [env.submit(specialists(f"staff{n}"), name=f"{n}-staff", requested_by=requester, partner=code)
+           for n, (requester, code) in enumerate(by)]
     result = env.cli("sync", "--only", "inbox")
     assert waiting.is_set()
     assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
@@ -156,9 +158,7 @@ def test_a_batch_sent_while_two_are_being_written_waits_for_one_and_every_group_
 
 def test_the_files_of_one_administrator_share_a_batch_and_one_disabled_by_an_earlier_file_is_refused(partner):
     env = partner
-    ids = [env.submit([{"op": "create_user", "username": f"staff{n}", "name": f"员工{n}", "user_type": "service",
-                        "roles": ["service-specialist"], "initial_password": f"Staff-pass-{n}"}], name=f"{n}-staff")
-           for n in range(3)]
+    ids = [env.submit(specialists(f"staff{n}"), name=f"{n}-staff") for n in range(3)]
     result = env.cli("sync", "--only", "inbox")
     assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
     done = ldap_operations(result)
@@ -203,9 +203,7 @@ def test_a_batch_waits_for_results_while_too_many_writes_are_unreported(partner,
     monkeypatch.setattr(batches.BatchWriter, "submit", submit_and_check)
     monkeypatch.setattr(batches.BatchWrite, "entries", entries_once_the_sender_waits_or_sends)
     monkeypatch.setattr(requests.RequestProcessor, "_collect", collect_and_note)
-    ids = [env.submit([{"op": "create_user", "username": f"staff{n}", "name": f"员工{n}", "user_type": "service",
-                        "roles": ["service-specialist"], "initial_password": f"Staff-pass-{n}"}], name=f"{n}-staff")
-           for n in range(3)]
+    ids = [env.submit(specialists(f"staff{n}"), name=f"{n}-staff") for n in range(3)]
     env.cli("sync", "--only", "inbox")
     assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
     assert earlier_written == [True] * 3
@@ -223,9 +221,7 @@ def test_a_member_added_by_hand_while_the_request_is_written_costs_one_read_and_
         return groups(self, executor)
 
     monkeypatch.setattr(batches.BatchWrite, "groups", add_one_by_hand_first)
-    staff = [{"op": "create_user", "username": f"staff{i}", "name": f"员工{i}", "user_type": "service",
-              "roles": ["service-specialist"], "initial_password": f"Staff-pass-{i}"} for i in range(5)]
-    rid = env.submit(staff)
+    rid = env.submit(specialists(*(f"staff{i}" for i in range(5))))
     result = env.cli("sync", "--only", "inbox")
     assert env.result(rid)["status"] == "applied"
     assert all(roles_of(env, f"staff{i}") == {"service-specialist"} for i in range(5))
