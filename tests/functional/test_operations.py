@@ -230,6 +230,29 @@ def test_a_member_added_by_hand_while_the_request_is_written_costs_one_read_and_
     assert done["modify"] == 3 + 1  # three groups, and the role group once more
 
 
+def test_a_member_removed_by_hand_while_the_request_is_written_costs_one_compare_each_and_one_write(partner, monkeypatch):
+    from mopldap.runs import batches
+
+    env = partner
+    env.request(specialists(*(f"staff{i}" for i in range(4))))
+    groups = batches.BatchWrite.groups
+
+    def remove_one_by_hand_first(self, executor):
+        env.ldapmodify(f"dn: cn=service-specialist,ou=roles,{BASE_DN}\nchangetype: modify\ndelete: member\n"
+                       f"member: {account_dn('staff1')}\n")
+        return groups(self, executor)
+
+    monkeypatch.setattr(batches.BatchWrite, "groups", remove_one_by_hand_first)
+    rid = env.submit([{"op": "remove_roles", "username": f"staff{i}", "roles": ["service-specialist"]} for i in range(3)])
+    result = env.cli("sync", "--only", "inbox")
+    assert env.result(rid)["status"] == "applied"
+    assert [roles_of(env, f"staff{i}") for i in range(4)] == [set(), set(), set(), {"service-specialist"}]
+    assert '"left": 2' in result.err  # the group changed since the plan: what it still needed
+    done = ldap_operations(result)
+    assert done["compare"] == 3
+    assert done["modify"] == 3 + 1  # the role group and the two system groups, and the role group once more
+
+
 def test_update_user_changes_only_the_given_fields_and_null_removes(partner):
     env = partner
     env.request([SERVICE])
