@@ -209,18 +209,23 @@ def test_a_batch_waits_for_results_while_too_many_writes_are_unreported(partner,
     assert earlier_written == [True] * 3
 
 
-def test_a_member_added_by_hand_while_the_request_is_written_costs_one_read_and_one_write(partner, monkeypatch):
+def edit_the_role_group_by_hand_before_the_group_writes(env, monkeypatch, action: str, username: str) -> None:
+    """Someone adds or deletes a member of service-specialist between mopldap's plan and its group write."""
     from mopldap.runs import batches
 
-    env = partner
     groups = batches.BatchWrite.groups
 
-    def add_one_by_hand_first(self, executor):
-        env.ldapmodify(f"dn: cn=service-specialist,ou=roles,{BASE_DN}\nchangetype: modify\nadd: member\n"
-                       f"member: {account_dn('staff2')}\n")
+    def edit_first(self, executor):
+        env.ldapmodify(f"dn: cn=service-specialist,ou=roles,{BASE_DN}\nchangetype: modify\n{action}: member\n"
+                       f"member: {account_dn(username)}\n")
         return groups(self, executor)
 
-    monkeypatch.setattr(batches.BatchWrite, "groups", add_one_by_hand_first)
+    monkeypatch.setattr(batches.BatchWrite, "groups", edit_first)
+
+
+def test_a_member_added_by_hand_while_the_request_is_written_costs_one_compare_each_and_one_write(partner, monkeypatch):
+    env = partner
+    edit_the_role_group_by_hand_before_the_group_writes(env, monkeypatch, "add", "staff2")
     rid = env.submit(specialists(*(f"staff{i}" for i in range(5))))
     result = env.cli("sync", "--only", "inbox")
     assert env.result(rid)["status"] == "applied"
@@ -231,18 +236,9 @@ def test_a_member_added_by_hand_while_the_request_is_written_costs_one_read_and_
 
 
 def test_a_member_removed_by_hand_while_the_request_is_written_costs_one_compare_each_and_one_write(partner, monkeypatch):
-    from mopldap.runs import batches
-
     env = partner
     env.request(specialists(*(f"staff{i}" for i in range(4))))
-    groups = batches.BatchWrite.groups
-
-    def remove_one_by_hand_first(self, executor):
-        env.ldapmodify(f"dn: cn=service-specialist,ou=roles,{BASE_DN}\nchangetype: modify\ndelete: member\n"
-                       f"member: {account_dn('staff1')}\n")
-        return groups(self, executor)
-
-    monkeypatch.setattr(batches.BatchWrite, "groups", remove_one_by_hand_first)
+    edit_the_role_group_by_hand_before_the_group_writes(env, monkeypatch, "delete", "staff1")
     rid = env.submit([{"op": "remove_roles", "username": f"staff{i}", "roles": ["service-specialist"]} for i in range(3)])
     result = env.cli("sync", "--only", "inbox")
     assert env.result(rid)["status"] == "applied"
