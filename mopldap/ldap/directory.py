@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import ldap3
 from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError, LDAPStartTLSError
+from ldap3.core.results import RESULT_CODES
+from ldap3.operation.search import search_operation
 from ldap3.protocol.rfc4527 import post_read_control, pre_read_control
 
 from ..logs import get_logger
@@ -27,6 +29,7 @@ from ..model.config import LdapConfig, ReplicaConfig
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
 from . import receiving
+from .values import SEARCH_RESULT_ENTRY, MalformedAnswer, Stream, entry_values, message_header, search_result
 
 log = get_logger(__name__)
 
@@ -320,6 +323,54 @@ class Directory:
             cookie = controls.get("1.2.840.113556.1.4.319", {}).get("value", {}).get("cookie")
             if not cookie:
                 return
+
+    def values(self, dn: str, attr: str) -> Iterator[list[str]]:
+        """The values of `dn`'s `attr`, a chunk at a time as they arrive (none if there is no such
+        entry): one base search, whose answer is parsed off the socket (ldap/values.py), so that a
+        group of a million members is never held whole. Stopped early, it reads the rest of the
+        answer, so that the connection can carry on."""
+        log.debug("ldap_search", cmd=self._cli("ldapsearch", "-b", shlex.quote(dn), "-s", "base", attr))
+        self.stats["search"] += 1
+        conn = self.conn
+        with conn.connection_lock:
+            answer = self._values_answer(conn, dn, attr)
+            try:
+                for chunk in answer:
+                    yield _decode_all(chunk)
+            finally:
+                for _ in answer:
+                    pass
+
+    def _values_answer(self, conn: ldap3.Connection, dn: str, attr: str) -> Iterator[list[bytes]]:
+        message_id = None
+        try:
+            request = search_operation(dn, "(objectClass=*)", BASE, ldap3.DEREF_NEVER, [attr], 0, 0, False,
+                                       conn.auto_escape, conn.auto_encode, check_names=False)
+            message_id = conn.send("searchRequest", request, None)
+            stream = Stream(conn.socket.recv)
+            while True:
+                answer_id, op, end = message_header(stream)
+                if answer_id != message_id:
+                    raise MalformedAnswer("the server ended the connection" if answer_id == 0 else
+                                          f"an answer to message {answer_id} where {message_id} was asked")
+                if op == SEARCH_RESULT_ENTRY:
+                    self.stats["entries"] += 1
+                    yield from entry_values(stream, end, attr)
+                    continue
+                code, message = search_result(stream, op, end)
+                if code is None:  # a referral or an intermediate answer: no entry
+                    continue
+                if code not in (0, 32):  # 32, noSuchObject: no entry, no values
+                    raise DirectoryError(f"{self.url}: read of {dn} failed: {RESULT_CODES.get(code, code)} {message}".strip())
+                return
+        except LDAPException as exc:
+            raise DirectoryError(f"{self.url}: read of {dn} failed: {exc}") from None
+        except MalformedAnswer as exc:
+            raise DirectoryError(f"{self.url}: the answer to a read of {dn} is not valid LDAP: {exc}") from None
+        except OSError as exc:  # the socket: reset, timed out
+            raise DirectoryError(f"{self.url}: read of {dn} failed: {exc}") from None
+        finally:
+            conn.strategy._outstanding.pop(message_id, None)
 
     def any(self, base: str, filter: str) -> bool:
         """True if some entry under `base` matches `filter`: the server stops at the first."""

@@ -15,8 +15,10 @@ account in memory: see `system_filters`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 from collections import defaultdict
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ldap3.utils.conv import escape_filter_chars
@@ -72,53 +74,72 @@ class SystemDiff:
     remove: set[str] = field(default_factory=set)
 
 
+_PROCESS_KEY = os.urandom(16)
+
+
+def _keyed_hash(norm: str) -> int:
+    return int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8, key=_PROCESS_KEY).digest(), "big")
+
+
+member_key: Callable[[str], int] = hash if os.environ.get("PYTHONHASHSEED", "random") == "random" else _keyed_hash
+"""What a full reconcile holds for a member (its normalized DN), in place of the string: 8 bytes
+of a hash keyed at random in each process (Python's own str hash; BLAKE2b under a key of this
+process where PYTHONHASHSEED fixes Python's). Sets of these, not of strings, hold the millions of
+memberships of a full reconcile at 1,000,000 accounts. Two DNs with one key (about one chance in
+ten million per run at 1,000,000 accounts, and not one anyone can aim at: the key is secret and
+new each run) would make this run take one for the other; the next run, under another key, puts
+it right."""
+
+
 @dataclass
 class GroupRead:
-    """One group as read: its member values, and the entries whose memberOf names it (what the
-    memberof overlay believes). The two disagree only after slapd stopped in mid-write. Without
-    holders (not `verified`): the member values alone, each taken to name an entry."""
+    """One group as read: the keys of its member values, and the values themselves only where a
+    decision needs them; and the entries whose memberOf names it (what the memberof overlay
+    believes). The two disagree only after slapd stopped in mid-write. Without holders (not
+    `verified`): the member values alone, each taken to name an entry."""
 
     dn: str
-    members: dict[str, str]  # normalized member DN -> the value as stored
-    holders: set[str] | None  # normalized DNs of the entries with memberOf=<this group>; None: not read
-    found: set[str] = field(default_factory=set)  # suspects (below) that are entries
-    _where: tuple[set[str], set[str]] | None = field(default=None, repr=False, compare=False)
+    keys: set[int] = field(default_factory=set)  # member_key of each member value
+    count: int = 0  # member values read
+    hq: set[int] = field(default_factory=set)  # keys of the members under ou=hq
+    outside: dict[str, str] = field(default_factory=dict)  # normalized -> value: not where accounts live
+    picked: dict[str, str] = field(default_factory=dict)  # normalized -> value: members not wanted (read_group)
+    holders: set[int] | None = None  # keys of the entries with memberOf=<this group>; None: not read
+    suspects: dict[str, str] = field(default_factory=dict)
+    """Account members that did not show up holding the group: an entry whose memberOf was lost,
+    or no entry at all. Only reading them tells which (then `found`)."""
+    found: set[str] = field(default_factory=set)  # suspects that are entries
+    stale: list[str] = field(default_factory=list)  # entries holding the group that are not members (nor wanted)
 
     @property
     def verified(self) -> bool:
         return self.holders is not None
 
-    def where(self, layout: Layout) -> tuple[set[str], set[str]]:
-        """(the members under ou=hq, the members not where accounts live): Layout.place of each
-        member, asked once; the rest are under ou=partners."""
-        if self._where is None:
-            hq, outside = set(), set()
-            for norm in self.members:
-                place = layout.place(norm)
-                if place is None:
-                    outside.add(norm)
-                elif place == "hq":
-                    hq.add(norm)
-            self._where = hq, outside
-        return self._where
+    def take(self, norm: str, value: str, place: str | None, wanted: Container[int] | None) -> None:
+        """Take one member value (its normalized form, and Layout.place of that)."""
+        key = member_key(norm)
+        self.keys.add(key)
+        self.count += 1
+        if place is None:
+            self.outside[norm] = value
+        else:
+            if place == "hq":
+                self.hq.add(key)
+            if self.holders is not None and key not in self.holders:
+                self.suspects[norm] = value
+        if wanted is not None and key not in wanted:
+            self.picked[norm] = value
 
-    def suspects(self, layout: Layout) -> dict[str, str]:
-        """Account DNs that are members but did not show up holding the group: an entry whose
-        memberOf was lost, or no entry at all. Only reading them tells which (then `found`)."""
-        if self.holders is None:
-            return {}
-        outside = self.where(layout)[1]
-        return {norm: dn for norm, dn in self.members.items() if norm not in self.holders and norm not in outside}
-
-    def exists(self, norm: str) -> bool:
-        return self.holders is None or norm in self.holders or norm in self.found
-
-    def ghosts(self, layout: Layout) -> list[str]:
+    def ghosts(self) -> list[str]:
         """Member values under the account bases that name no entry."""
-        if self.holders is None:  # not checked: each taken to name an entry
-            return []
-        outside = self.where(layout)[1]
-        return [dn for norm, dn in self.members.items() if not self.exists(norm) and norm not in outside]
+        return [dn for norm, dn in self.suspects.items() if norm not in self.found]
+
+    def granting(self, hq_only: bool, locked: set[int]) -> set[int]:
+        """The keys of the members that are entries under the account bases (`hq_only`: under
+        ou=hq), locked ones aside."""
+        absent = {member_key(norm) for norm in self.outside}
+        absent.update(member_key(norm) for norm in self.suspects if norm not in self.found)
+        return (self.hq if hq_only else self.keys) - absent - locked
 
 
 @dataclass
@@ -226,14 +247,14 @@ def drift_filters(rolemap: RoleMap, layout: Layout, role_groups: Iterable[str]) 
 def stray_members(group: GroupRead, layout: Layout) -> list[str]:
     """The member values of `group` that are not where accounts live (Layout.place), the
     placeholder aside."""
-    outside = group.where(layout)[1] - {normalize_dn(layout.placeholder)}
-    return [dn for norm, dn in group.members.items() if norm in outside] if outside else []
+    placeholder = normalize_dn(layout.placeholder)
+    return [dn for norm, dn in group.outside.items() if norm != placeholder]
 
 
 def unwanted_members(group: GroupRead, layout: Layout) -> tuple[list[str], list[Drift]]:
     """Member values of a system group that name no account: outside ou=partners and ou=hq, or
     no entry at all; and the latter as drift."""
-    ghosts = group.ghosts(layout)
+    ghosts = group.ghosts()
     return stray_members(group, layout) + ghosts, _ghost_drift(group.dn, ghosts)
 
 
@@ -262,39 +283,40 @@ def _repairs(group: str, values: list[str], order: tuple[str, str], limit: int) 
             for i in range(0, len(values), step)]
 
 
-def _memberof_repairs(group: GroupRead, keep: Iterable[tuple[str, str]], wanted: Container[str], limit: int,
-                     ) -> tuple[list[Change], int]:
-    """Rewrite memberOf where it disagrees with `group`: members in `keep` that lack it are
-    re-added; entries holding it that are not members (nor `wanted`) are added and removed."""
-    holders = group.holders or set()
-    readd = sorted((dn for norm, dn in keep if norm not in holders), key=str.lower)
-    stale = sorted((norm for norm in holders if norm not in group.members and norm not in wanted))
-    changes = _repairs(group.dn, readd, ("delete", "add"), limit) + _repairs(group.dn, stale, ("add", "delete"), limit)
-    return changes, len(readd) + len(stale)
+def _memberof_repairs(group: GroupRead, wanted: Container[int] | None = None) -> list[tuple[list[str], tuple[str, str]]]:
+    """Where memberOf disagrees with `group`: the members that are entries but lack it (of those
+    `wanted`, if given) are deleted and re-added; the entries holding it that are not members
+    (nor wanted) are added and deleted."""
+    readd = sorted((dn for norm, dn in group.suspects.items()
+                    if norm in group.found and (wanted is None or member_key(norm) in wanted)), key=str.lower)
+    return [(readd, ("delete", "add")), (sorted(group.stale, key=str.lower), ("add", "delete"))]
 
 
-def _drop_placeholder(group: GroupRead, gone: set[str], adding: bool, layout: Layout) -> list[Change]:
-    """The empty-group placeholder next to members that stay: drop it (unless members are being
-    added: the executor drops it then)."""
-    placeholder = normalize_dn(layout.placeholder)
-    if placeholder not in group.members or adding or not set(group.members) - {placeholder} - gone:
+def _repaired(group: GroupRead, wanted: Container[int] | None, limit: int) -> tuple[list[Change], int]:
+    changes, count = [], 0
+    for values, order in _memberof_repairs(group, wanted):
+        changes += _repairs(group.dn, values, order, limit)
+        count += len(values)
+    return changes, count
+
+
+def _drop_placeholder(group: GroupRead, gone: int, adding: bool, layout: Layout) -> list[Change]:
+    """The empty-group placeholder next to members that stay (`gone` members go): drop it (unless
+    members are being added: the executor drops it then)."""
+    if normalize_dn(layout.placeholder) not in group.outside or adding or len(group.keys) - 1 - gone <= 0:
         return []
     return [Change("modify", group.dn, (Modification("member", "delete", (layout.placeholder,)),),
                    reason="the group has members", operation="reconcile-groups")]
 
 
-def granting_members(role_id: str, group: GroupRead, locked: set[str], rolemap: RoleMap,
-                     layout: Layout) -> dict[str, str]:
-    """The members a role group grants its systems to: entries under the account bases (HQ roles:
-    under ou=hq only) that exist and are not in `locked` (locked accounts, and with the first
-    password gate those still on a password set for them). Empty for a role the role map lacks."""
+def granting_members(role_id: str, group: GroupRead, locked: set[int], rolemap: RoleMap) -> set[int]:
+    """The keys of the members a role group grants its systems to: entries under the account
+    bases (HQ roles: under ou=hq only) that exist and are not in `locked` (locked accounts, and
+    with the first password gate those still on a password set for them). Empty for a role the
+    role map lacks."""
     if role_id not in rolemap.roles:
-        return {}
-    hq, outside = group.where(layout)
-    if role_id in rolemap.hq_roles:
-        return {norm: dn for norm, dn in group.members.items() if norm in hq and group.exists(norm) and norm not in locked}
-    return {norm: dn for norm, dn in group.members.items()
-            if norm not in outside and group.exists(norm) and norm not in locked}
+        return set()
+    return group.granting(role_id in rolemap.hq_roles, locked)
 
 
 def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: Layout,
@@ -302,34 +324,33 @@ def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: La
     """A role group in a full reconcile: remove members naming no entry (audited, reported), make
     memberOf agree with the members, report members outside the account bases."""
     plan = GroupPlan()
-    ghosts = group.ghosts(layout)
+    ghosts = group.ghosts()
     plan.changes += membership_changes({}, {group.dn: ghosts} if ghosts else {}, reason="the member names no entry",
                                        operation="reconcile-ghosts", limit=limit)
     plan.drift += _ghost_drift(group.dn, ghosts) + role_group_drift(role_id, group, rolemap, layout)
     if group.verified:
-        keep = ((norm, dn) for norm, dn in group.members.items() if group.exists(norm))  # no list: a million members
-        repairs, plan.repaired = _memberof_repairs(group, keep, (), limit)
+        repairs, plan.repaired = _repaired(group, None, limit)
         plan.changes += repairs
-    plan.changes += _drop_placeholder(group, {normalize_dn(d) for d in ghosts}, False, layout)
+    plan.changes += _drop_placeholder(group, len(ghosts), False, layout)
     return plan
 
 
-def plan_system_group(group: GroupRead, desired: Mapping[str, str], layout: Layout,
+def plan_system_group(group: GroupRead, add: list[str], wanted: Container[int], layout: Layout,
                       limit: int = MAX_VALUES) -> GroupPlan:
-    """A system group in a full reconcile: make it hold exactly `desired` (what its granting role
-    groups grant), and make memberOf agree with it."""
+    """A system group in a full reconcile: make it hold exactly what its granting role groups
+    grant (the keys `wanted`): add `add` (the values of the wanted members it lacks), remove the
+    members read_group picked as not wanted; and make memberOf agree with it."""
     placeholder = normalize_dn(layout.placeholder)
-    add = [desired[norm] for norm in sorted(desired.keys() - group.members.keys())]  # set arithmetic: in C
-    remove = [group.members[norm] for norm in sorted(group.members.keys() - desired.keys() - {placeholder})]
-    plan = GroupPlan(drift=_ghost_drift(group.dn, group.ghosts(layout)))
-    plan.changes = membership_changes({group.dn: add} if add else {}, {group.dn: remove} if remove else {},
+    adding = sorted(add, key=str.lower)
+    remove = [dn for norm, dn in sorted(group.picked.items()) if norm != placeholder]
+    plan = GroupPlan(drift=_ghost_drift(group.dn, group.ghosts()))
+    plan.changes = membership_changes({group.dn: adding} if adding else {}, {group.dn: remove} if remove else {},
                                       reason="derived from the role groups' members", operation="reconcile-groups",
                                       limit=limit)
     if group.verified:
-        keep = ((norm, dn) for norm, dn in group.members.items() if norm in desired)  # no copies: a million members
-        repairs, plan.repaired = _memberof_repairs(group, keep, desired.keys(), limit)
+        repairs, plan.repaired = _repaired(group, wanted, limit)
         plan.changes += repairs
-    plan.changes += _drop_placeholder(group, {normalize_dn(d) for d in remove}, bool(add), layout)
+    plan.changes += _drop_placeholder(group, len(remove), bool(adding), layout)
     return plan
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Container
 
 from ldap3.utils.conv import escape_filter_chars
 
@@ -23,6 +24,7 @@ from ..plan.reconcile import (
     drift_filters,
     drift_of,
     granting_members,
+    member_key,
     plan_reconcile,
     plan_role_group,
     plan_system_group,
@@ -80,22 +82,54 @@ def _system_diff(rt: Runtime, system: str) -> SystemDiff:
     return diff
 
 
-def read_group(directory: Directory, dn: str, layout: Layout, verify: bool = True) -> GroupRead:
-    """A group's member values (one read) and, to `verify` them, the entries whose memberOf names it
-    (one paged search) and which of its members that do not hold it are entries (one search per 200)."""
-    entry = directory.read(dn, ("member",))
-    values = entry.get("member") if entry else []
-    members = dict(zip(normalize_dns(values), values))
+def read_group(directory: Directory, dn: str, layout: Layout, verify: bool = True,
+               wanted: Container[int] | None = None) -> GroupRead:
+    """A group's member values as they arrive (one read: only their keys are kept, and the values
+    a decision needs: those not where accounts live, and, given `wanted` keys, those not wanted).
+    To `verify` them, first the entries whose memberOf names it (one paged search), then which of
+    its account members that do not hold it are entries (one search per 200); the entries that hold
+    it without being members (nor wanted) are searched for again by key, if there are any."""
+    group = GroupRead(dn)
+    if verify:
+        group.holders = {member_key(normalize_dn(e.dn)) for e in directory.search(layout.base_dn, _holding(dn), ("1.1",))}
+    place = layout.place
+    for chunk in directory.values(dn, "member"):
+        for norm, value in zip(normalize_dns(chunk), chunk):
+            group.take(norm, value, place(norm), wanted)
     if not verify:
-        return GroupRead(dn, members, None)
-    holders = {normalize_dn(e.dn)
-               for e in directory.search(layout.base_dn, f"(memberOf={escape_filter_chars(dn)})", ("1.1",))}
-    group = GroupRead(dn, members, holders)
-    suspects = group.suspects(layout)
-    if suspects:
-        group.found = existing(directory, layout, suspects)
-        log.info("members_without_memberof", group=dn, count=len(suspects), entries=len(group.found))
+        return group
+    if group.suspects:
+        group.found = existing(directory, layout, group.suspects)
+        log.info("members_without_memberof", group=dn, count=len(group.suspects), entries=len(group.found))
+    stale = group.holders - group.keys
+    if wanted is not None:
+        stale = {key for key in stale if key not in wanted}
+    if stale:
+        group.stale = [e.dn for e in directory.search(layout.base_dn, _holding(dn), ("1.1",))
+                       if member_key(normalize_dn(e.dn)) in stale]
     return group
+
+
+def _holding(group: str) -> str:
+    return f"(memberOf={escape_filter_chars(group)})"
+
+
+def _values_of(rt: Runtime, keys: set[int], roles: list[str]) -> list[str]:
+    """The values of the members with `keys`, read again from the role groups `roles` (a full
+    reconcile keeps the keys of their members, not the values): only when a system group lacks
+    members. The first role group that has them all is the last read."""
+    left: set[int] = set(keys)
+    out: list[str] = []
+    for role in roles:
+        for chunk in rt.directory.values(rt.layout.role(role), "member"):
+            for norm, value in zip(normalize_dns(chunk), chunk):
+                key = member_key(norm)
+                if key in left:
+                    out.append(value)
+                    left.discard(key)
+        if not left:
+            break
+    return out
 
 
 def verify_reason(rt: Runtime, force_full: bool) -> str | None:
@@ -108,27 +142,26 @@ def verify_reason(rt: Runtime, force_full: bool) -> str | None:
     return None
 
 
-def _entries_only(rt: Runtime, group: GroupRead, desired: dict[str, str]) -> dict[str, str]:
-    """`desired` without the members to add that name no entry (not `verified`, a role group's values
-    were taken on trust): one search per 200 of those to add."""
-    if group.verified:
-        return desired
-    adding = desired.keys() - group.members.keys()
-    if not adding:
-        return desired
-    found = existing(rt.directory, rt.layout, {norm: desired[norm] for norm in adding})
-    return {norm: dn for norm, dn in desired.items() if norm not in adding or norm in found}
+def _entries_only(rt: Runtime, group: GroupRead, adding: list[str]) -> list[str]:
+    """`adding` without the members that name no entry (not `verified`: a role group's values
+    were taken on trust): one search per 200."""
+    if group.verified or not adding:
+        return adding
+    named = dict(zip(normalize_dns(adding), adding))
+    found = existing(rt.directory, rt.layout, named)
+    return [dn for norm, dn in named.items() if norm in found]
 
 
 def plan_full(rt: Runtime, verify: bool = True) -> tuple[list[Change], list[Drift], int, int]:
-    """Every group, one at a time (memory: the granting members of the roles, and one system
-    group): the changes, the drift, memberOf values rewritten, member values read. Without `verify`,
-    member values only: no memberOf check, no search for members naming no entry nor for the
-    accounts' drift (filters the server evaluates on every account)."""
+    """Every group, one at a time: the changes, the drift, memberOf values rewritten, member
+    values read. Memory: the keys (member_key) of the members the roles grant systems to, and of
+    one group's members. Without `verify`, member values only: no memberOf check, no search for
+    members naming no entry nor for the accounts' drift (filters the server evaluates on every
+    account)."""
     layout, rolemap, directory = rt.layout, rt.rolemap, rt.directory
     rt.watch.ensure(directory)  # it has listed every group: no second listing
     kept_out = f"(|{LOCKED_FILTER}{RESET_FILTER})" if rt.config.access.first_password_gate else LOCKED_FILTER
-    locked = {normalize_dn(e.dn)  # locked, or (gate) still on a password set for them
+    locked = {member_key(normalize_dn(e.dn))  # locked, or (gate) still on a password set for them
               for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{kept_out})", ("1.1",))}
     total = GroupPlan()
     read = 0
@@ -138,26 +171,26 @@ def plan_full(rt: Runtime, verify: bool = True) -> tuple[list[Change], list[Drif
         total.changes += plan.changes
         total.drift += plan.drift
         total.repaired += plan.repaired
-        read += len(group.members)
+        read += group.count
 
-    granting: dict[str, dict[str, str]] = {}
+    granting: dict[str, set[int]] = {}
     roles = sorted(r for dn in rt.watch.current if (r := layout.group_id(dn, layout.roles)) is not None)
     systems = sorted(s for dn in rt.watch.current if (s := layout.group_id(dn, layout.systems)) is not None)
     for role in roles:
         group = read_group(directory, layout.role(role), layout, verify)
-        granting[role] = granting_members(role, group, locked, rolemap, layout)
+        granting[role] = granting_members(role, group, locked, rolemap)
         take(group, plan_role_group(role, group, rolemap, layout))
         del group  # not held while the next group is read: one group at a time
     for system in systems:
-        desired: dict[str, str] = {}
-        for role, members in granting.items():
-            if system in rolemap.systems_of(role):
-                desired.update(members)
-        group = read_group(directory, layout.system(system), layout, verify)
+        sources = [role for role in granting if system in rolemap.systems_of(role)]
+        wanted: set[int] = set().union(*(granting[role] for role in sources))
+        group = read_group(directory, layout.system(system), layout, verify, wanted)
         if system not in rolemap.systems:  # dropped from the role map: nothing grants it any more
             total.drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
-        take(group, plan_system_group(group, _entries_only(rt, group, desired), layout))
-        del group, desired
+        missing = wanted - group.keys
+        adding = _values_of(rt, missing, sources) if missing else []
+        take(group, plan_system_group(group, _entries_only(rt, group, adding), wanted, layout))
+        del group, wanted, missing, adding
     if verify:
         total.drift += _full_drift(rt, roles)
     return total.changes, total.drift, total.repaired, read

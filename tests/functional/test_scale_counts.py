@@ -10,8 +10,11 @@ import datetime as dt
 import json
 import time
 
+import pytest
 from conftest import account_dn, copy_tree, ldap_operations, with_second_partner
 from test_inactivity import bind
+
+from mopldap.model.errors import DirectoryError
 
 
 def staff(start: int, count: int) -> list[dict]:
@@ -111,6 +114,30 @@ def test_a_group_of_many_members_is_read_whole_and_in_one_answer(initialized):
     with env.directory() as directory:
         entry = directory.read("cn=many,ou=roles,dc=example,dc=com", ("member",))
         assert sorted(entry.get("member")) == members
+
+
+def test_a_groups_values_arrive_in_chunks_from_one_search_and_the_connection_carries_on(initialized):
+    """Directory.values, which a full reconcile reads groups with, parses the answer as it arrives
+    (ldap/values.py): 25,000 values in chunks of at most 10,000, from one search. Stopped after
+    its first chunk, it reads the rest of the answer, so that the next operation gets its own;
+    a missing entry has no values, a DN the server refuses is one clear error."""
+    env = initialized
+    group = "cn=many,ou=roles,dc=example,dc=com"
+    members = [f"uid=m{i:05d},ou=P{i % 97:03d},ou=partners,dc=example,dc=com" for i in range(25000)]
+    env.ldap_tool("ldapadd", input=f"dn: {group}\nobjectClass: groupOfNames\ncn: many\n"
+                                   + "".join(f"member: {m}\n" for m in members))
+    with env.directory() as directory:
+        chunks = list(directory.values(group, "member"))
+        assert sorted(value for chunk in chunks for value in chunk) == members
+        assert max(len(chunk) for chunk in chunks) <= 10000 and len(chunks) >= 3
+        assert (directory.stats["search"], directory.stats["entries"]) == (1, 1)
+        for _ in directory.values(group, "member"):
+            break
+        assert directory.read(group, ("cn",)).get("cn") == ["many"]
+        assert list(directory.values("cn=none,ou=roles,dc=example,dc=com", "member")) == []
+        with pytest.raises(DirectoryError, match="read of not a dn failed: invalidDNSyntax"):
+            list(directory.values("not a dn", "member"))
+        assert directory.read(group, ("cn",)).get("cn") == ["many"]
 
 
 def test_the_console_lists_a_partners_accounts_reading_that_partner_only(partner):
