@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from array import array
 from collections import defaultdict
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ldap3.utils.conv import escape_filter_chars
@@ -60,10 +61,16 @@ class ReconcilePlan:
     """memberOf values rewritten because they disagreed with a group's members."""
     ghosts: int = 0
     """Member values naming no entry, removed."""
+    memberships_written: int = 0
+    """Full runs: member values added to or removed from system groups as each group was read
+    (not in `changes`: written before the accounts' changes were planned)."""
+    groups_written: set[str] = field(default_factory=set)
 
-    @property
-    def group_changes(self) -> list[Change]:
-        return [c for c in self.changes if c.operation == "reconcile-groups"]
+    def group_counts(self) -> tuple[int, int]:
+        """(member values added or removed, system groups written), planned in `changes` or written."""
+        groups = [c for c in self.changes if c.operation == "reconcile-groups"]
+        members = self.memberships_written + sum(len(m.values) for c in groups for m in c.mods)
+        return members, len(self.groups_written | {c.dn.lower() for c in groups})
 
 
 @dataclass
@@ -78,14 +85,15 @@ _PROCESS_KEY = os.urandom(16)
 
 
 def _keyed_hash(norm: str) -> int:
-    return int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8, key=_PROCESS_KEY).digest(), "big")
+    return int.from_bytes(hashlib.blake2b(norm.encode(), digest_size=8, key=_PROCESS_KEY).digest(), "big", signed=True)
 
 
 member_key: Callable[[str], int] = hash if os.environ.get("PYTHONHASHSEED", "random") == "random" else _keyed_hash
 """What a full reconcile holds for a member (its normalized DN), in place of the string: 8 bytes
 of a hash keyed at random in each process (Python's own str hash; BLAKE2b under a key of this
-process where PYTHONHASHSEED fixes Python's). Sets of these, not of strings, hold the millions of
-memberships of a full reconcile at 1,000,000 accounts. Two DNs with one key (about one chance in
+process where PYTHONHASHSEED fixes Python's; a signed 64-bit int either way, as array('q') holds
+them). Arrays and sets of these, not strings, hold the millions of memberships of a full
+reconcile at 1,000,000 accounts. Two DNs with one key (about one chance in
 ten million per run at 1,000,000 accounts, and not one anyone can aim at: the key is secret and
 new each run) would make this run take one for the other; the next run, under another key, puts
 it right."""
@@ -93,53 +101,52 @@ it right."""
 
 @dataclass
 class GroupRead:
-    """One group as read: the keys of its member values, and the values themselves only where a
-    decision needs them; and the entries whose memberOf names it (what the memberof overlay
-    believes). The two disagree only after slapd stopped in mid-write. Without holders (not
-    `verified`): the member values alone, each taken to name an entry."""
+    """One group as read: the keys of its members, and their values only where a decision needs
+    them; and, `verified`, what the entries whose memberOf names it (what the memberof overlay
+    believes) say about it. The two disagree only after slapd stopped in mid-write. Not verified:
+    the member values alone, each taken to name an entry."""
 
     dn: str
-    keys: set[int] = field(default_factory=set)  # member_key of each member value
     count: int = 0  # member values read
+    members: array = field(default_factory=lambda: array("q"))  # member_key of each member where accounts live
     hq: set[int] = field(default_factory=set)  # keys of the members under ou=hq
     outside: dict[str, str] = field(default_factory=dict)  # normalized -> value: not where accounts live
-    picked: dict[str, str] = field(default_factory=dict)  # normalized -> value: members not wanted (read_group)
-    holders: set[int] | None = None  # keys of the entries with memberOf=<this group>; None: not read
+    picked: dict[str, str] = field(default_factory=dict)  # normalized -> value: the members not wanted (take)
+    verified: bool = False
     suspects: dict[str, str] = field(default_factory=dict)
-    """Account members that did not show up holding the group: an entry whose memberOf was lost,
-    or no entry at all. Only reading them tells which (then `found`)."""
+    """Verified: the members where accounts live that do not hold the group: an entry whose
+    memberOf was lost, or no entry at all. Only reading them tells which (then `found`)."""
     found: set[str] = field(default_factory=set)  # suspects that are entries
-    stale: list[str] = field(default_factory=list)  # entries holding the group that are not members (nor wanted)
+    stale: list[str] = field(default_factory=list)  # verified: entries holding the group, not members (nor wanted)
 
-    @property
-    def verified(self) -> bool:
-        return self.holders is not None
-
-    def take(self, norm: str, value: str, place: str | None, wanted: Container[int] | None) -> None:
-        """Take one member value (its normalized form, and Layout.place of that)."""
+    def take(self, norm: str, value: str, place: str | None, wanted: set[int] | None) -> None:
+        """Take one member value (its normalized form, and Layout.place of that). Given `wanted`
+        (the keys the group should hold), a member not in it is `picked`, one in it is taken out
+        of it: what is left of `wanted` in the end is what the group lacks."""
         key = member_key(norm)
-        self.keys.add(key)
         self.count += 1
         if place is None:
             self.outside[norm] = value
         else:
+            self.members.append(key)
             if place == "hq":
                 self.hq.add(key)
-            if self.holders is not None and key not in self.holders:
-                self.suspects[norm] = value
-        if wanted is not None and key not in wanted:
-            self.picked[norm] = value
+        if wanted is not None:
+            if key in wanted:
+                wanted.discard(key)
+            else:
+                self.picked[norm] = value
 
     def ghosts(self) -> list[str]:
         """Member values under the account bases that name no entry."""
         return [dn for norm, dn in self.suspects.items() if norm not in self.found]
 
-    def granting(self, hq_only: bool, locked: set[int]) -> set[int]:
+    def granting(self, hq_only: bool, locked: set[int]) -> array:
         """The keys of the members that are entries under the account bases (`hq_only`: under
         ou=hq), locked ones aside."""
-        absent = {member_key(norm) for norm in self.outside}
-        absent.update(member_key(norm) for norm in self.suspects if norm not in self.found)
-        return (self.hq if hq_only else self.keys) - absent - locked
+        absent = locked | {member_key(norm) for norm in self.suspects if norm not in self.found}
+        keys = self.hq if hq_only else self.members
+        return array("q", (key for key in keys if key not in absent))
 
 
 @dataclass
@@ -283,18 +290,18 @@ def _repairs(group: str, values: list[str], order: tuple[str, str], limit: int) 
             for i in range(0, len(values), step)]
 
 
-def _memberof_repairs(group: GroupRead, wanted: Container[int] | None = None) -> list[tuple[list[str], tuple[str, str]]]:
-    """Where memberOf disagrees with `group`: the members that are entries but lack it (of those
-    `wanted`, if given) are deleted and re-added; the entries holding it that are not members
+def _memberof_repairs(group: GroupRead) -> list[tuple[list[str], tuple[str, str]]]:
+    """Where memberOf disagrees with `group`: the members that are entries but lack it (and are
+    not `picked` to go) are deleted and re-added; the entries holding it that are not members
     (nor wanted) are added and deleted."""
-    readd = sorted((dn for norm, dn in group.suspects.items()
-                    if norm in group.found and (wanted is None or member_key(norm) in wanted)), key=str.lower)
+    readd = sorted((dn for norm, dn in group.suspects.items() if norm in group.found and norm not in group.picked),
+                   key=str.lower)
     return [(readd, ("delete", "add")), (sorted(group.stale, key=str.lower), ("add", "delete"))]
 
 
-def _repaired(group: GroupRead, wanted: Container[int] | None, limit: int) -> tuple[list[Change], int]:
+def _repaired(group: GroupRead, limit: int) -> tuple[list[Change], int]:
     changes, count = [], 0
-    for values, order in _memberof_repairs(group, wanted):
+    for values, order in _memberof_repairs(group):
         changes += _repairs(group.dn, values, order, limit)
         count += len(values)
     return changes, count
@@ -303,19 +310,19 @@ def _repaired(group: GroupRead, wanted: Container[int] | None, limit: int) -> tu
 def _drop_placeholder(group: GroupRead, gone: int, adding: bool, layout: Layout) -> list[Change]:
     """The empty-group placeholder next to members that stay (`gone` members go): drop it (unless
     members are being added: the executor drops it then)."""
-    if normalize_dn(layout.placeholder) not in group.outside or adding or len(group.keys) - 1 - gone <= 0:
+    if normalize_dn(layout.placeholder) not in group.outside or adding or group.count - 1 - gone <= 0:
         return []
     return [Change("modify", group.dn, (Modification("member", "delete", (layout.placeholder,)),),
                    reason="the group has members", operation="reconcile-groups")]
 
 
-def granting_members(role_id: str, group: GroupRead, locked: set[int], rolemap: RoleMap) -> set[int]:
+def granting_members(role_id: str, group: GroupRead, locked: set[int], rolemap: RoleMap) -> array:
     """The keys of the members a role group grants its systems to: entries under the account
     bases (HQ roles: under ou=hq only) that exist and are not in `locked` (locked accounts, and
     with the first password gate those still on a password set for them). Empty for a role the
     role map lacks."""
     if role_id not in rolemap.roles:
-        return set()
+        return array("q")
     return group.granting(role_id in rolemap.hq_roles, locked)
 
 
@@ -329,28 +336,27 @@ def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: La
                                        operation="reconcile-ghosts", limit=limit)
     plan.drift += _ghost_drift(group.dn, ghosts) + role_group_drift(role_id, group, rolemap, layout)
     if group.verified:
-        repairs, plan.repaired = _repaired(group, None, limit)
+        repairs, plan.repaired = _repaired(group, limit)
         plan.changes += repairs
     plan.changes += _drop_placeholder(group, len(ghosts), False, layout)
     return plan
 
 
-def plan_system_group(group: GroupRead, add: list[str], wanted: Container[int], layout: Layout,
-                      limit: int = MAX_VALUES) -> GroupPlan:
+def plan_system_group(group: GroupRead, add: list[str], layout: Layout, limit: int = MAX_VALUES) -> GroupPlan:
     """A system group in a full reconcile: make it hold exactly what its granting role groups
-    grant (the keys `wanted`): add `add` (the values of the wanted members it lacks), remove the
-    members read_group picked as not wanted; and make memberOf agree with it."""
+    grant: add `add` (the values of the members it lacks, in the role groups' order: sorting a
+    million of them would cost more memory than they take), remove the members read_group picked
+    as not granted; and make memberOf agree with it."""
     placeholder = normalize_dn(layout.placeholder)
-    adding = sorted(add, key=str.lower)
     remove = [dn for norm, dn in sorted(group.picked.items()) if norm != placeholder]
     plan = GroupPlan(drift=_ghost_drift(group.dn, group.ghosts()))
-    plan.changes = membership_changes({group.dn: adding} if adding else {}, {group.dn: remove} if remove else {},
+    plan.changes = membership_changes({group.dn: add} if add else {}, {group.dn: remove} if remove else {},
                                       reason="derived from the role groups' members", operation="reconcile-groups",
                                       limit=limit)
     if group.verified:
-        repairs, plan.repaired = _repaired(group, wanted, limit)
+        repairs, plan.repaired = _repaired(group, limit)
         plan.changes += repairs
-    plan.changes += _drop_placeholder(group, len(remove), bool(adding), layout)
+    plan.changes += _drop_placeholder(group, len(remove), bool(add), layout)
     return plan
 
 

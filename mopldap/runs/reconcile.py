@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Container
+from array import array
+from dataclasses import dataclass, field
 
 from ldap3.utils.conv import escape_filter_chars
 
 from ..ldap.accounts import existing, iter_accounts
 from ..ldap.directory import Directory
+from ..ldap.executor import Executor
 from ..logs import get_logger
-from ..model.change import Change
 from ..model.layout import Layout, normalize_dn, normalize_dns
 from ..model.schema import ACCOUNT_ATTRS, ACCOUNT_FILTER, LOCKED_FILTER, RESET_FILTER
 from ..model.times import format_time
@@ -83,30 +84,34 @@ def _system_diff(rt: Runtime, system: str) -> SystemDiff:
 
 
 def read_group(directory: Directory, dn: str, layout: Layout, verify: bool = True,
-               wanted: Container[int] | None = None) -> GroupRead:
-    """A group's member values as they arrive (one read: only their keys are kept, and the values
-    a decision needs: those not where accounts live, and, given `wanted` keys, those not wanted).
-    To `verify` them, first the entries whose memberOf names it (one paged search), then which of
-    its account members that do not hold it are entries (one search per 200); the entries that hold
-    it without being members (nor wanted) are searched for again by key, if there are any."""
+               wanted: set[int] | None = None) -> GroupRead:
+    """A group's member values, as they arrive (one read): their keys are kept, and the values a
+    decision needs (those not where accounts live; given `wanted`, those not in it, which is left
+    holding what the group lacks: GroupRead.take). To `verify` them, then the entries whose
+    memberOf names it (one paged search, DNs only); if some members do not hold it, their values
+    are read again, and which of them are entries is searched for (one search per 200)."""
     group = GroupRead(dn)
-    if verify:
-        group.holders = {member_key(normalize_dn(e.dn)) for e in directory.search(layout.base_dn, _holding(dn), ("1.1",))}
     place = layout.place
     for chunk in directory.values(dn, "member"):
         for norm, value in zip(normalize_dns(chunk), chunk):
             group.take(norm, value, place(norm), wanted)
     if not verify:
         return group
-    if group.suspects:
+    group.verified = True
+    not_holding = set(group.members)
+    outside = {member_key(norm) for norm in group.outside}
+    for entry in directory.search(layout.base_dn, _holding(dn), ("1.1",)):
+        key = member_key(normalize_dn(entry.dn))
+        if key in not_holding:
+            not_holding.discard(key)
+        elif key not in outside and (wanted is None or key not in wanted):  # wanted: what the group lacks
+            group.stale.append(entry.dn)
+    if not_holding:
+        for chunk in directory.values(dn, "member"):
+            group.suspects.update((norm, value) for norm, value in zip(normalize_dns(chunk), chunk)
+                                  if member_key(norm) in not_holding)
         group.found = existing(directory, layout, group.suspects)
         log.info("members_without_memberof", group=dn, count=len(group.suspects), entries=len(group.found))
-    stale = group.holders - group.keys
-    if wanted is not None:
-        stale = {key for key in stale if key not in wanted}
-    if stale:
-        group.stale = [e.dn for e in directory.search(layout.base_dn, _holding(dn), ("1.1",))
-                       if member_key(normalize_dn(e.dn)) in stale]
     return group
 
 
@@ -152,48 +157,61 @@ def _entries_only(rt: Runtime, group: GroupRead, adding: list[str]) -> list[str]
     return [dn for norm, dn in named.items() if norm in found]
 
 
-def plan_full(rt: Runtime, verify: bool = True) -> tuple[list[Change], list[Drift], int, int]:
-    """Every group, one at a time: the changes, the drift, memberOf values rewritten, member
-    values read. Memory: the keys (member_key) of the members the roles grant systems to, and of
-    one group's members. Without `verify`, member values only: no memberOf check, no search for
-    members naming no entry nor for the accounts' drift (filters the server evaluates on every
-    account)."""
+@dataclass
+class FullRun:
+    """What a full reconcile's pass over the groups read and wrote."""
+
+    drift: list[Drift] = field(default_factory=list)
+    repaired: int = 0  # memberOf values rewritten
+    read: int = 0  # member values read
+    memberships: int = 0  # member values added to or removed from system groups
+    groups: set[str] = field(default_factory=set)  # the system groups those were written to
+    errors: list[str] = field(default_factory=list)  # writes refused
+
+
+def reconcile_groups(rt: Runtime, executor: Executor, verify: bool = True) -> FullRun:
+    """Every group, one at a time, each written (by `executor`) once read: memory holds the keys
+    (member_key) of the members the roles grant systems to, and one group's members and changes (a
+    first run over 1,000,000 accounts adds 1,000,000 members to a group). Without `verify`, member
+    values only: no memberOf check, no search for members naming no entry nor for the accounts'
+    drift (filters the server evaluates on every account)."""
     layout, rolemap, directory = rt.layout, rt.rolemap, rt.directory
     rt.watch.ensure(directory)  # it has listed every group: no second listing
     kept_out = f"(|{LOCKED_FILTER}{RESET_FILTER})" if rt.config.access.first_password_gate else LOCKED_FILTER
     locked = {member_key(normalize_dn(e.dn))  # locked, or (gate) still on a password set for them
               for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{kept_out})", ("1.1",))}
-    total = GroupPlan()
-    read = 0
+    run = FullRun()
 
-    def take(group: GroupRead, plan: GroupPlan) -> None:
-        nonlocal read
-        total.changes += plan.changes
-        total.drift += plan.drift
-        total.repaired += plan.repaired
-        read += group.count
+    def write(group: GroupRead, plan: GroupPlan) -> None:
+        run.drift += plan.drift
+        run.repaired += plan.repaired
+        run.read += group.count
+        for change in plan.changes:
+            if change.operation == "reconcile-groups":
+                run.memberships += sum(len(mod.values) for mod in change.mods)
+                run.groups.add(change.dn.lower())
+        run.errors += executor.execute(plan.changes, keep_going=True).errors
 
-    granting: dict[str, set[int]] = {}
+    granting: dict[str, array] = {}
     roles = sorted(r for dn in rt.watch.current if (r := layout.group_id(dn, layout.roles)) is not None)
     systems = sorted(s for dn in rt.watch.current if (s := layout.group_id(dn, layout.systems)) is not None)
     for role in roles:
         group = read_group(directory, layout.role(role), layout, verify)
         granting[role] = granting_members(role, group, locked, rolemap)
-        take(group, plan_role_group(role, group, rolemap, layout))
+        write(group, plan_role_group(role, group, rolemap, layout))
         del group  # not held while the next group is read: one group at a time
     for system in systems:
         sources = [role for role in granting if system in rolemap.systems_of(role)]
-        wanted: set[int] = set().union(*(granting[role] for role in sources))
-        group = read_group(directory, layout.system(system), layout, verify, wanted)
+        lacking: set[int] = set().union(*(granting[role] for role in sources))
+        group = read_group(directory, layout.system(system), layout, verify, lacking)  # leaves what it lacks
         if system not in rolemap.systems:  # dropped from the role map: nothing grants it any more
-            total.drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
-        missing = wanted - group.keys
-        adding = _values_of(rt, missing, sources) if missing else []
-        take(group, plan_system_group(group, _entries_only(rt, group, adding), wanted, layout))
-        del group, wanted, missing, adding
+            run.drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
+        adding = _values_of(rt, lacking, sources) if lacking else []
+        write(group, plan_system_group(group, _entries_only(rt, group, adding), layout))
+        del group, lacking, adding
     if verify:
-        total.drift += _full_drift(rt, roles)
-    return total.changes, total.drift, total.repaired, read
+        run.drift += _full_drift(rt, roles)
+    return run
 
 
 def _full_drift(rt: Runtime, role_groups: list[str]) -> list[Drift]:
@@ -249,15 +267,17 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
     if not verify and (disagreeing := _disagreeing_role_group(rt)):  # only a checking run rewrites memberOf
         why_full, verify = why_full or disagreeing, disagreeing
     started = dt.datetime.now(dt.timezone.utc)
-    group_changes: list[Change] = []
+    executor = rt.executor()
+    full = FullRun()
     systems: dict[str, SystemDiff] = {}
     drift: list[Drift] = []
     if why_full:
         log.info("reconcile_full", why=why_full, memberof_checked=verify or "no: member values only")
-        group_changes, drift, repaired, memberships_read = plan_full(rt, bool(verify))
+        full = reconcile_groups(rt, executor, bool(verify))
+        drift = full.drift
     if verify or (why_full and (rt.state is None or rt.state.watermark_time() is None)):
         accounts = iter_accounts(directory, layout, status_filter())  # every account's status, by a filter
-        each_account = False  # their drift came from plan_full's filters
+        each_account = False  # their drift came from reconcile_groups' filters
     else:  # the accounts changed since the last run (a full run that does not check: their status and drift)
         since = format_time(rt.state.watermark_time() - dt.timedelta(seconds=rt.config.reconcile.clock_skew_seconds))
         accounts = iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}(|(modifyTimestamp>={since})"
@@ -286,18 +306,15 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
                           gate=rt.config.access.first_password_gate)
     plan.full = bool(why_full)
     plan.verified = bool(verify)
-    plan.changes += group_changes
-    if why_full:
-        plan.memberships_read = memberships_read
-        plan.repaired = repaired
+    plan.memberships_read, plan.repaired = full.read, full.repaired
+    plan.memberships_written, plan.groups_written = full.memberships, full.groups
     plan.ghosts = sum(1 for item in plan.drift if item.kind == "ghost-member")
     for item in plan.drift[:50]:
         log.warning("drift", kind=item.kind, dn=item.dn, detail=item.detail)
     if len(plan.drift) > 50:
         log.warning("drift_truncated", more=len(plan.drift) - 50)
     summary = ReconcileSummary(plan)
-    outcome = rt.executor().execute(plan.changes, keep_going=True)
-    summary.failed = outcome.errors
+    summary.failed = full.errors + executor.execute(plan.changes, keep_going=True).errors
     if not summary.failed:
         rt.watch.handled(handled)
         rt.reconciled(started, full=bool(why_full), verified=bool(verify))

@@ -47,13 +47,9 @@ class ReconcileSummary:
     plan: ReconcilePlan
     failed: list[str] = field(default_factory=list)
 
-    def _counts(self) -> tuple[int, int]:
-        groups = self.plan.group_changes
-        return sum(len(m.values) for c in groups for m in c.mods), len({c.dn.lower() for c in groups})
-
     def line(self, dry_run: bool = False) -> str:
         plan = self.plan
-        members, groups = self._counts()
+        members, groups = self.plan.group_counts()
         if plan.full:
             checked = "memberOf checked" if plan.verified else "member values only"
             parts = [f"every group read ({plan.memberships_read} memberships, {checked})"]
@@ -75,7 +71,7 @@ class ReconcileSummary:
 
     def data(self) -> dict[str, Any]:
         plan = self.plan
-        members, groups = self._counts()
+        members, groups = self.plan.group_counts()
         return {"full": plan.full, "memberof_checked": plan.verified, "accounts_read": plan.accounts,
                 "memberships_read": plan.memberships_read,
                 "memberships_changed": members, "groups_changed": groups,
