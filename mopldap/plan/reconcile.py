@@ -350,14 +350,22 @@ def plan_system_group(group: GroupRead, add: list[str], layout: Layout, limit: i
     placeholder = normalize_dn(layout.placeholder)
     remove = [dn for norm, dn in sorted(group.picked.items()) if norm != placeholder]
     plan = GroupPlan(drift=_ghost_drift(group.dn, group.ghosts()))
-    plan.changes = membership_changes({group.dn: add} if add else {}, {group.dn: remove} if remove else {},
-                                      reason="derived from the role groups' members", operation="reconcile-groups",
-                                      limit=limit)
+    plan.changes = _derived(group.dn, add, remove, limit)
     if group.verified:
         repairs, plan.repaired = _repaired(group, limit)
         plan.changes += repairs
     plan.changes += _drop_placeholder(group, len(remove), bool(add), layout)
     return plan
+
+
+def plan_additions(group: str, add: list[str], limit: int = MAX_VALUES) -> GroupPlan:
+    """More members a system group lacks (read after plan_system_group's: a first run)."""
+    return GroupPlan(changes=_derived(group, add, [], limit))
+
+
+def _derived(group: str, add: list[str], remove: list[str], limit: int) -> list[Change]:
+    return membership_changes({group: add} if add else {}, {group: remove} if remove else {},
+                              reason="derived from the role groups' members", operation="reconcile-groups", limit=limit)
 
 
 def plan_reconcile(

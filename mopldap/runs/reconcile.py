@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 from ldap3.utils.conv import escape_filter_chars
 
@@ -26,6 +28,7 @@ from ..plan.reconcile import (
     drift_of,
     granting_members,
     member_key,
+    plan_additions,
     plan_reconcile,
     plan_role_group,
     plan_system_group,
@@ -92,9 +95,8 @@ def read_group(directory: Directory, dn: str, layout: Layout, verify: bool = Tru
     are read again, and which of them are entries is searched for (one search per 200)."""
     group = GroupRead(dn)
     place = layout.place
-    for chunk in directory.values(dn, "member"):
-        for norm, value in zip(normalize_dns(chunk), chunk):
-            group.take(norm, value, place(norm), wanted)
+    for norm, value in _members(directory, dn):
+        group.take(norm, value, place(norm), wanted)
     if not verify:
         return group
     group.verified = True
@@ -107,9 +109,7 @@ def read_group(directory: Directory, dn: str, layout: Layout, verify: bool = Tru
         elif key not in outside and (wanted is None or key not in wanted):  # wanted: what the group lacks
             group.stale.append(entry.dn)
     if not_holding:
-        for chunk in directory.values(dn, "member"):
-            group.suspects.update((norm, value) for norm, value in zip(normalize_dns(chunk), chunk)
-                                  if member_key(norm) in not_holding)
+        group.suspects = {norm: value for norm, value in _members(directory, dn) if member_key(norm) in not_holding}
         group.found = existing(directory, layout, group.suspects)
         log.info("members_without_memberof", group=dn, count=len(group.suspects), entries=len(group.found))
     return group
@@ -119,22 +119,28 @@ def _holding(group: str) -> str:
     return f"(memberOf={escape_filter_chars(group)})"
 
 
-def _values_of(rt: Runtime, keys: set[int], roles: list[str]) -> list[str]:
-    """The values of the members with `keys`, read again from the role groups `roles` (a full
-    reconcile keeps the keys of their members, not the values): only when a system group lacks
-    members. The first role group that has them all is the last read."""
-    left: set[int] = set(keys)
-    out: list[str] = []
+def _members(directory: Directory, dn: str) -> Iterator[tuple[str, str]]:
+    """(normalized, as stored) of each member value of `dn`, as the values arrive."""
+    return chain.from_iterable(zip(normalize_dns(chunk), chunk) for chunk in directory.values(dn, "member"))
+
+
+def _values_of(rt: Runtime, lacking: set[int], roles: list[str]) -> Iterator[list[str]]:
+    """The values of the members whose keys are `lacking` (taken out of it as they are found),
+    read again from the role groups `roles` (a full reconcile keeps keys, not values): only when a
+    system group lacks members. One role group's worth at a time, handed on once that group is
+    read whole (the connection carries one answer at a time): a first run over 1,000,000 accounts
+    holds the additions from one role group, not all of them."""
     for role in roles:
-        for chunk in rt.directory.values(rt.layout.role(role), "member"):
-            for norm, value in zip(normalize_dns(chunk), chunk):
-                key = member_key(norm)
-                if key in left:
-                    out.append(value)
-                    left.discard(key)
-        if not left:
-            break
-    return out
+        if not lacking:
+            return
+        found = []
+        for norm, value in _members(rt.directory, rt.layout.role(role)):
+            key = member_key(norm)
+            if key in lacking:
+                lacking.discard(key)
+                found.append(value)
+        if found:
+            yield found
 
 
 def verify_reason(rt: Runtime, force_full: bool) -> str | None:
@@ -182,10 +188,9 @@ def reconcile_groups(rt: Runtime, executor: Executor, verify: bool = True) -> Fu
               for e in iter_accounts(directory, layout, f"(&{ACCOUNT_FILTER}{kept_out})", ("1.1",))}
     run = FullRun()
 
-    def write(group: GroupRead, plan: GroupPlan) -> None:
+    def write(plan: GroupPlan) -> None:
         run.drift += plan.drift
         run.repaired += plan.repaired
-        run.read += group.count
         for change in plan.changes:
             if change.operation == "reconcile-groups":
                 run.memberships += sum(len(mod.values) for mod in change.mods)
@@ -197,17 +202,21 @@ def reconcile_groups(rt: Runtime, executor: Executor, verify: bool = True) -> Fu
     systems = sorted(s for dn in rt.watch.current if (s := layout.group_id(dn, layout.systems)) is not None)
     for role in roles:
         group = read_group(directory, layout.role(role), layout, verify)
+        run.read += group.count
         granting[role] = granting_members(role, group, locked, rolemap)
-        write(group, plan_role_group(role, group, rolemap, layout))
+        write(plan_role_group(role, group, rolemap, layout))
         del group  # not held while the next group is read: one group at a time
     for system in systems:
         sources = [role for role in granting if system in rolemap.systems_of(role)]
         lacking: set[int] = set().union(*(granting[role] for role in sources))
         group = read_group(directory, layout.system(system), layout, verify, lacking)  # leaves what it lacks
+        run.read += group.count
         if system not in rolemap.systems:  # dropped from the role map: nothing grants it any more
             run.drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
-        adding = _values_of(rt, lacking, sources) if lacking else []
-        write(group, plan_system_group(group, _entries_only(rt, group, adding), layout))
+        adding = _values_of(rt, lacking, sources)
+        write(plan_system_group(group, _entries_only(rt, group, next(adding, [])), layout))
+        for more in adding:  # what it still lacks (a first run), a role group's worth at a time
+            write(plan_additions(group.dn, _entries_only(rt, group, more)))
         del group, lacking, adding
     if verify:
         run.drift += _full_drift(rt, roles)

@@ -99,6 +99,19 @@ def test_system_groups_edited_by_hand_are_put_back(partner):
     assert systems_of(env, "lisi") == {"mop-service", "community"}
 
 
+def test_a_full_run_puts_back_members_granted_by_several_role_groups(partner):
+    """A full reconcile keeps keys of the members, not their DNs: what a system group lacks is read
+    again from its role groups, one role group's worth at a time, as stored there."""
+    env = partner
+    env.request([SERVICE])
+    env.ldapmodify(f"dn: cn=community,{SYS}\nchangetype: modify\ndelete: member\nmember: {account_dn('lisi')}\n"
+                   f"member: {account_dn('zhangsan')}\n")
+    result = env.cli("sync", "--full")
+    assert "2 group membership(s) changed in 1 group(s)" in result.out
+    assert "community" in systems_of(env, "lisi") and "community" in systems_of(env, "zhangsan")
+    assert {account_dn("lisi"), account_dn("zhangsan")} <= set(group_members(env, "community"))
+
+
 def test_group_changes_are_batched_and_a_run_with_nothing_to_do_writes_nothing(partner):
     env = partner
     for i in range(4):
