@@ -364,10 +364,13 @@ class Directory:
                     raise DirectoryError(f"{self.url}: read of {dn} failed: {RESULT_CODES.get(code, code)} {message}".strip())
                 return
         except LDAPException as exc:
+            _abandon(conn)
             raise DirectoryError(f"{self.url}: read of {dn} failed: {exc}") from None
         except MalformedAnswer as exc:
+            _abandon(conn)
             raise DirectoryError(f"{self.url}: the answer to a read of {dn} is not valid LDAP: {exc}") from None
         except OSError as exc:  # the socket: reset, timed out
+            _abandon(conn)
             raise DirectoryError(f"{self.url}: read of {dn} failed: {exc}") from None
         finally:
             conn.strategy._outstanding.pop(message_id, None)
@@ -539,6 +542,15 @@ class Pipeline:
     def drain(self) -> list[WriteResult]:
         futures, self._futures = self._futures, []
         return [future.result() for future in futures]
+
+
+def _abandon(conn: ldap3.Connection) -> None:
+    """Close a connection whose answer was left half read: what is left of it must not be taken
+    for the answer to the next operation (as ldap3 closes one whose receiving failed)."""
+    try:
+        conn.strategy.close()
+    except Exception:  # noqa: BLE001 - closing what is already broken
+        pass
 
 
 def _not_ldap(url: str, exc: Exception) -> str:

@@ -25,6 +25,7 @@ class GroupWatch:
         self.containers = containers
         self.current: dict[str, str] = {}
         self.changed: set[str] = set()
+        self.meanwhile: set[str] = set()  # edited by someone else during this run, after mopldap looked
         self.loaded = False
 
     def ensure(self, directory) -> None:
@@ -47,11 +48,14 @@ class GroupWatch:
         norm = normalize_dn(dn)
         if before is not None and self.loaded and before != self.current.get(norm):
             self.changed.add(norm)  # someone else wrote since we looked
+            self.meanwhile.add(norm)
         if after is not None:
             self.current[norm] = after
 
     def handled(self, dns) -> None:
-        self.changed -= {normalize_dn(dn) for dn in dns}
+        """The groups of `dns` were looked at: not those someone edited meanwhile (a full run writes
+        each group once read: an edit between that read and that write stays for the next run)."""
+        self.changed -= {normalize_dn(dn) for dn in dns} - self.meanwhile
 
     def to_record(self) -> dict[str, str]:
         return {dn: (CHANGED if dn in self.changed else csn) for dn, csn in sorted(self.current.items())}

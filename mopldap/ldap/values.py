@@ -57,7 +57,9 @@ class Stream:
             self.more()
 
     def header(self, end: int | None = None) -> tuple[int, int]:
-        """A tag and a definite length; the element must end by `end` (an offset, as `at`)."""
+        """A tag and a definite length; the element must end by `end` (an offset, as `at`). Nothing
+        past `end` is waited for."""
+        self._within(2, end)
         self.need(2)
         tag, first = self.buf[self.pos], self.buf[self.pos + 1]
         if first < 0x80:
@@ -66,12 +68,17 @@ class Stream:
             octets = first & 0x7F
             if not 0 < octets <= MAX_LENGTH_OCTETS:
                 raise MalformedAnswer(f"a length of {octets} octets (indefinite or too long)")
+            self._within(2 + octets, end)
             self.need(2 + octets)
             length, size = int.from_bytes(self.buf[self.pos + 2:self.pos + 2 + octets], "big"), 2 + octets
         self.pos += size
         if end is not None and self.at + length > end:
             raise MalformedAnswer(f"an element (tag {tag:#04x}) runs past the one around it")
         return tag, length
+
+    def _within(self, count: int, end: int | None) -> None:
+        if end is not None and self.at + count > end:
+            raise MalformedAnswer("an element's header runs past the one around it")
 
     def expect(self, tag: int, end: int) -> int:
         """The length of the element with `tag` that must come next."""

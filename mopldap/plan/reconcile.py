@@ -346,7 +346,8 @@ def plan_system_group(group: GroupRead, add: list[str], layout: Layout, limit: i
     """A system group in a full reconcile: make it hold exactly what its granting role groups
     grant: add `add` (the values of the members it lacks, in the role groups' order: sorting a
     million of them would cost more memory than they take), remove the members read_group picked
-    as not granted; and make memberOf agree with it."""
+    as not granted; and make memberOf agree with it. Its placeholder: plan_placeholder, once what
+    it lacks is all added."""
     placeholder = normalize_dn(layout.placeholder)
     remove = [dn for norm, dn in sorted(group.picked.items()) if norm != placeholder]
     plan = GroupPlan(drift=_ghost_drift(group.dn, group.ghosts()))
@@ -354,8 +355,15 @@ def plan_system_group(group: GroupRead, add: list[str], layout: Layout, limit: i
     if group.verified:
         repairs, plan.repaired = _repaired(group, limit)
         plan.changes += repairs
-    plan.changes += _drop_placeholder(group, len(remove), bool(add), layout)
     return plan
+
+
+def plan_placeholder(group: GroupRead, added: bool, layout: Layout) -> GroupPlan:
+    """A system group's placeholder, once its changes are planned: dropped next to members that
+    stay, unless members were `added` (the executor drops it then)."""
+    placeholder = normalize_dn(layout.placeholder)
+    gone = sum(1 for norm in group.picked if norm != placeholder)
+    return GroupPlan(changes=_drop_placeholder(group, gone, added, layout))
 
 
 def plan_additions(group: str, add: list[str], limit: int = MAX_VALUES) -> GroupPlan:

@@ -29,6 +29,7 @@ from ..plan.reconcile import (
     granting_members,
     member_key,
     plan_additions,
+    plan_placeholder,
     plan_reconcile,
     plan_role_group,
     plan_system_group,
@@ -214,9 +215,14 @@ def reconcile_groups(rt: Runtime, executor: Executor, verify: bool = True) -> Fu
         if system not in rolemap.systems:  # dropped from the role map: nothing grants it any more
             run.drift.append(Drift("unknown-system-group", group.dn, "not in the role map: its members were removed"))
         adding = _values_of(rt, lacking, sources)
-        write(plan_system_group(group, _entries_only(rt, group, next(adding, [])), layout))
+        first = _entries_only(rt, group, next(adding, []))
+        write(plan_system_group(group, first, layout))
+        added = bool(first)
         for more in adding:  # what it still lacks (a first run), a role group's worth at a time
-            write(plan_additions(group.dn, _entries_only(rt, group, more)))
+            more = _entries_only(rt, group, more)
+            added = added or bool(more)
+            write(plan_additions(group.dn, more))
+        write(plan_placeholder(group, added, layout))
         del group, lacking, adding
     if verify:
         run.drift += _full_drift(rt, roles)
@@ -276,6 +282,7 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
     if not verify and (disagreeing := _disagreeing_role_group(rt)):  # only a checking run rewrites memberOf
         why_full, verify = why_full or disagreeing, disagreeing
     started = dt.datetime.now(dt.timezone.utc)
+    handled = set(rt.watch.changed)  # before any write: a group someone edits meanwhile stays changed (GroupWatch.wrote)
     executor = rt.executor()
     full = FullRun()
     systems: dict[str, SystemDiff] = {}
@@ -308,7 +315,6 @@ def run_reconcile(rt: Runtime, force_full: bool = False) -> ReconcileSummary:
             unwanted, found = _hygiene(rt, system)
             systems[system].remove |= unwanted
             drift += found
-    handled = set(rt.watch.changed)
     plan = plan_reconcile((account_from_entry(e, layout) for e in accounts), systems, rolemap, layout, rt.now, drift,
                           account_drift=each_account,
                           memberships=not why_full,  # a full run derived the groups from the role groups

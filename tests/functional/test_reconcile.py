@@ -112,6 +112,32 @@ def test_a_full_run_puts_back_members_granted_by_several_role_groups(partner):
     assert {account_dn("lisi"), account_dn("zhangsan")} <= set(group_members(env, "community"))
 
 
+def test_a_group_edited_by_hand_while_a_full_run_writes_it_is_looked_at_by_the_next_run(partner, monkeypatch):
+    """A full run writes each group once read; someone who edits a group between mopldap's read
+    and its write is seen (its pre-read entryCSN is not the one mopldap knew), and the next run,
+    a routine one, looks at that group again: here it removes the member added by hand."""
+    from mopldap.runs import reconcile
+
+    env = partner
+    env.request([SERVICE])
+    env.ldapmodify(f"dn: cn=community,{SYS}\nchangetype: modify\ndelete: member\nmember: {account_dn('lisi')}\n")
+    intruder = f"cn=intruder,ou=people,{BASE_DN}"
+    values_of, edits = reconcile._values_of, [f"dn: cn=community,{SYS}\nchangetype: modify\nadd: member\nmember: {intruder}\n"]
+
+    def edited_meanwhile(rt, lacking, roles):  # community is the first system group read
+        while edits:
+            env.ldapmodify(edits.pop())
+        return values_of(rt, lacking, roles)
+
+    monkeypatch.setattr(reconcile, "_values_of", edited_meanwhile)
+    env.cli("sync", "--full")  # reads community, lacks lisi: the intruder arrives, then lisi is written
+    monkeypatch.setattr(reconcile, "_values_of", values_of)
+    assert intruder in group_members(env, "community") and "community" in systems_of(env, "lisi")
+    result = env.cli("sync")
+    assert "changes only" in result.out
+    assert intruder not in group_members(env, "community")
+
+
 def test_group_changes_are_batched_and_a_run_with_nothing_to_do_writes_nothing(partner):
     env = partner
     for i in range(4):

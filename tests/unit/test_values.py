@@ -110,3 +110,22 @@ def test_any_byte_changed_gives_the_values_or_a_refusal_never_another_error(wher
         read(pieces(bytes(answer), size))
     except (MalformedAnswer, AssertionError):  # AssertionError: another message ID or operation, as read() checks
         pass
+
+
+def test_a_header_cut_by_the_end_of_its_container_is_refused_without_waiting_for_more():
+    """The attributes claim one byte, the start of a header: nothing after it belongs to them, so
+    nothing more is waited for (the socket would wait for its timeout)."""
+    entry = b"\x64\x05\x04\x00\x30\x01\x30"  # [APPLICATION 4] { DN "", attributes SEQUENCE (1 byte) { 0x30 } }
+    message = b"\x30" + bytes([3 + len(entry)]) + b"\x02\x01\x07" + entry
+    chunks = iter([message])
+
+    def recv(_):
+        data = next(chunks, None)
+        if data is None:
+            raise AssertionError("waited for more than the message")
+        return data
+
+    stream = Stream(recv)
+    _, op, end = message_header(stream)
+    with pytest.raises(MalformedAnswer, match="runs past"):
+        list(entry_values(stream, end, "member"))
