@@ -37,27 +37,10 @@ def test_an_incomplete_message_waits_for_the_rest():
 
 def _entry_message(dn: bytes, attributes: list[tuple[str, list[bytes]]]) -> dict:
     """A SearchResultEntry encoded by ldap3's pyasn1 model and decoded by its fast decoder."""
-    from ldap3.protocol.rfc4511 import (AttributeDescription, AttributeValue, LDAPDN, LDAPMessage, MessageID,
-                                        PartialAttribute, PartialAttributeList, ProtocolOp, SearchResultEntry, Vals)
     from ldap3.utils.asn1 import decode_message_fast
-    from pyasn1.codec.ber import encoder
+    from test_values import entry_message
 
-    entry = SearchResultEntry()
-    entry["object"] = LDAPDN(dn)
-    listed = PartialAttributeList()
-    for i, (name, values) in enumerate(attributes):
-        attribute = PartialAttribute()
-        attribute["type"] = AttributeDescription(name)
-        vals = Vals()
-        for j, value in enumerate(values):
-            vals.setComponentByPosition(j, AttributeValue(value))
-        attribute["vals"] = vals
-        listed[i] = attribute
-    entry["attributes"] = listed
-    message = LDAPMessage()
-    message["messageID"] = MessageID(7)
-    message["protocolOp"] = ProtocolOp().setComponentByName("searchResEntry", entry)
-    return decode_message_fast(encoder.encode(message))
+    return decode_message_fast(entry_message(attributes, dn=dn))
 
 
 def test_a_search_entry_keeps_ldap3s_dn_and_raw_values_without_the_str_copies():

@@ -25,9 +25,11 @@ def _message(message_id: int, op: str, body) -> bytes:
     return encoder.encode(message)
 
 
-def entry_message(attributes: list[tuple[str, list[bytes]]], message_id: int = 7) -> bytes:
+def entry_message(attributes: list[tuple[str, list[bytes]]], message_id: int = 7,
+                  dn: bytes = b"cn=community,ou=systems,dc=example,dc=com") -> bytes:
+    """A SearchResultEntry as a server sends it, encoded by ldap3's pyasn1 model."""
     entry = SearchResultEntry()
-    entry["object"] = LDAPDN("cn=community,ou=systems,dc=example,dc=com")
+    entry["object"] = LDAPDN(dn)
     listed = PartialAttributeList()
     for i, (name, vals) in enumerate(attributes):
         attribute = PartialAttribute()
