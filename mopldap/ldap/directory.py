@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import ldap3
-from ldap3.core.exceptions import LDAPException, LDAPSocketOpenError, LDAPStartTLSError
+from ldap3.core.exceptions import (LDAPException, LDAPSocketOpenError, LDAPSocketSendError, LDAPStartTLSError,
+                                   communication_exception_factory)
 from ldap3.core.results import RESULT_CODES
 from ldap3.operation.search import search_operation
 from ldap3.protocol.rfc4527 import post_read_control, pre_read_control
@@ -29,6 +30,7 @@ from ..model.config import LdapConfig, ReplicaConfig
 from ..model.entry import Entry
 from ..model.errors import DirectoryError
 from . import receiving
+from .encoding import add_request
 from .values import SEARCH_RESULT_ENTRY, MalformedAnswer, Stream, entry_values, message_header, search_result
 
 log = get_logger(__name__)
@@ -261,7 +263,8 @@ class Directory:
         return self._conn
 
     def _cli(self, command: str, *args: str) -> str:
-        return " ".join([command, "-H", self.url, "-x", "-D", shlex.quote(self.config.bind_dn), "-W", *args])
+        who = [] if self.anonymous else ["-D", shlex.quote(self.bind_dn), "-W"]
+        return " ".join([command, "-H", self.url, "-x", *who, *args])
 
     def _call(self, what: str, func, *args, **kwargs) -> bool:
         """Run one ldap3 call; turn a lost connection into DirectoryError (exit 2)."""
@@ -444,7 +447,7 @@ class Directory:
     def add(self, dn: str, attrs: Mapping[str, Sequence[str | bytes]]) -> None:
         log.debug("ldap_add", cmd=self._cli("ldapadd") + f"  # dn: {dn}")
         self.stats["add"] += 1
-        self._check(self._call(f"add {dn}", self.conn.add, dn, *_add_arguments(attrs)), "add", dn)
+        self._check(self._call(f"add {dn}", send_add, self.conn, dn, attrs), "add", dn)
 
     def modify(self, dn: str, mods: Sequence[Modification], read_csn: bool = False) -> tuple[str | None, str | None]:
         """Modify `dn`. With `read_csn`, return its entryCSN before and after (RFC 4527 pre/post-read)."""
@@ -490,9 +493,23 @@ def connect_replica(config: LdapConfig, replica: ReplicaConfig) -> Directory:
                              f"check {settings} in ldap.replicas") from None
 
 
-def _add_arguments(attrs: Mapping[str, Sequence[str | bytes]]) -> tuple[list, dict[str, list]]:
-    """ldap3's add arguments: the object classes, and the other attributes."""
-    return list(attrs.get("objectClass", [])), {k: list(v) for k, v in attrs.items() if k != "objectClass"}
+def send_add(conn: ldap3.Connection, dn: str, attrs: Mapping[str, Sequence[str | bytes]]) -> bool:
+    """What ldap3's Connection.add does on a synchronous connection, with the request encoded by
+    ldap/encoding.py: send it, wait for the answer (conn.result), True if the entry was added."""
+    with conn.connection_lock:
+        if not conn.listening:
+            raise LDAPSocketOpenError("unable to send message, socket is not open")
+        message_id = conn.server.next_message_id()
+        conn.request = {"type": "addRequest", "entry": dn, "attributes": attrs, "controls": None}
+        conn.strategy._outstanding[message_id] = conn.request
+        try:
+            conn.socket.sendall(add_request(message_id, dn, attrs))
+        except OSError as exc:  # as ldap3 reports a failed send
+            conn.last_error = f"socket sending error{exc}"
+            raise communication_exception_factory(LDAPSocketSendError, type(exc)(str(exc)))(conn.last_error) from None
+        conn.strategy.post_send_single_response(message_id)
+        result = conn.result
+        return result["type"] == "addResponse" and result["result"] == 0
 
 
 def _changes(mods: Sequence[Modification]) -> dict[str, list]:
@@ -531,8 +548,7 @@ class Pipeline:
 
     def add(self, dn: str, attrs: Mapping[str, Sequence[str | bytes]]) -> None:
         self.directory.stats["add"] += 1
-        object_classes, rest = _add_arguments(attrs)
-        self._futures.append(self.directory._submit(f"add {dn}", lambda c: c.add(dn, object_classes, rest)))
+        self._futures.append(self.directory._submit(f"add {dn}", lambda c: send_add(c, dn, attrs)))
 
     def modify(self, dn: str, mods: Sequence[Modification]) -> None:
         self.directory.stats["modify"] += 1
