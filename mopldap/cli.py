@@ -259,7 +259,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .runs.devserver import run_dev_server
 
         return run_dev_server(config, args.action, args.foreground)
-    config, rolemap = load_settings(path)
+    if args.command == "check":  # it checks the files themselves, every time
+        config, rolemap = load_settings(path)
+    else:
+        from .files.checked import load_checked
+
+        config, rolemap = load_checked(path)
     configure(config.logging.format, config.logging.level)
     if args.command == "init":
         from .runs.init import run_init

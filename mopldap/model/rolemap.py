@@ -4,43 +4,51 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from .checks import STRICT, Limits, validator
 from .errors import ConfigError
 from .yamlfile import YamlDocument, pydantic_problems, read_yaml
 
 ID_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,63}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+NAME = Limits(min_length=1)
 
 
-class System(_Strict):
-    name: str = Field(min_length=1)
+@dataclass(frozen=True)
+class System:
+    __pydantic_config__ = STRICT
+    name: Annotated[str, NAME]
     description: str | None = None
 
 
-class UserType(_Strict):
-    name: str = Field(min_length=1)
+@dataclass(frozen=True)
+class UserType:
+    __pydantic_config__ = STRICT
+    name: Annotated[str, NAME]
 
 
-class Role(_Strict):
-    name: str = Field(min_length=1)
+@dataclass(frozen=True)
+class Role:
+    __pydantic_config__ = STRICT
+    name: Annotated[str, NAME]
+    user_types: list[str]
     admin: bool = False
     """May file requests for its own partner."""
     hq: bool = False
     """An HQ role: may act on every partner; never granted through a request."""
-    user_types: list[str]
-    systems: list[str] = []
-    includes: list[str] = []
+    systems: list[str] = field(default_factory=list)
+    includes: list[str] = field(default_factory=list)
     description: str | None = None
 
 
-class RoleMap(_Strict):
+@dataclass(frozen=True)
+class RoleMap:
+    __pydantic_config__ = STRICT
     systems: dict[str, System]
     user_types: dict[str, UserType]
     roles: dict[str, Role]
@@ -123,14 +131,14 @@ def check_references(rolemap: RoleMap) -> list[tuple[tuple, str]]:
     for role_id, role in rolemap.roles.items():
         if not role.user_types:
             problems.append(((("roles", role_id, "user_types")), "must list at least one user type"))
-        for field, known, kind in (
+        for listed, known, kind in (
             ("user_types", rolemap.user_types, "user type"),
             ("systems", rolemap.systems, "system"),
             ("includes", rolemap.roles, "role"),
         ):
             seen: set[str] = set()
-            for index, ref in enumerate(getattr(role, field)):
-                loc = ("roles", role_id, field, index)
+            for index, ref in enumerate(getattr(role, listed)):
+                loc = ("roles", role_id, listed, index)
                 if ref not in known:
                     problems.append((loc, f"unknown {kind} '{ref}'"))
                 elif ref in seen:
@@ -171,8 +179,10 @@ def parse_rolemap(doc: YamlDocument) -> RoleMap:
     """Given a parsed role map document, return the RoleMap. Raise ConfigError listing every problem."""
     if not isinstance(doc.data, dict):
         raise ConfigError(f"{doc.source}: the role map must be a mapping with systems, user_types and roles")
+    from pydantic import ValidationError
+
     try:
-        rolemap = RoleMap.model_validate(doc.data)
+        rolemap = validator(RoleMap).validate_python(doc.data)
     except ValidationError as exc:
         problems = pydantic_problems(doc, exc)
         raise ConfigError(problems[0], problems) from None
@@ -182,6 +192,7 @@ def parse_rolemap(doc: YamlDocument) -> RoleMap:
     return rolemap
 
 
-def load_rolemap(path: Path) -> RoleMap:
-    """Read and validate the role map file at `path`. Raise ConfigError if anything is wrong."""
-    return parse_rolemap(read_yaml(path))
+def load_rolemap(path: Path, seen: dict[Path, bytes] | None = None) -> RoleMap:
+    """Read and validate the role map file at `path` (its bytes into `seen`, if given). Raise
+    ConfigError if anything is wrong."""
+    return parse_rolemap(read_yaml(path, seen))

@@ -182,16 +182,20 @@ def _without_content(problem: str) -> str:
     return _QUOTED.sub("'…'", problem)
 
 
-def read_yaml(path: Path) -> YamlDocument:
-    """Read and parse a YAML file. Raise ConfigError if it cannot be read or parsed."""
+def read_yaml(path: Path, seen: dict[Path, bytes] | None = None) -> YamlDocument:
+    """Read and parse a YAML file (into `seen`, if given, go the bytes read). Raise ConfigError if
+    it cannot be read or parsed."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() reads it
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if seen is not None:
+        seen[path] = raw
     return parse_yaml(text, str(path))
 
 
@@ -203,9 +207,9 @@ def pydantic_errors(error: Any, prefix: Location = (), hide_secrets: bool = Fals
         loc = prefix + tuple(part for part in item["loc"] if not _is_union_tag(part))
         message = _strip_prefix(item["msg"])
         key = (shown_key(loc[-1]) if hide_secrets else str(loc[-1])) if loc else "?"
-        if item["type"] == "extra_forbidden":
+        if item["type"] in ("extra_forbidden", "unexpected_keyword_argument"):  # a model's, a dataclass's
             message = f"unknown key '{key}'"
-        elif item["type"] == "missing":
+        elif item["type"] in ("missing", "missing_argument"):
             message = f"missing required key '{key}'"
         elif item["type"] == "literal_error":
             message = item["msg"].removeprefix("Input should be ")

@@ -24,6 +24,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import asdict
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -217,7 +218,7 @@ class Daemon:
         self.scheduler.start()
         watcher = threading.Thread(target=self.watch_inbox, name="inbox-watch", daemon=True)
         watcher.start()
-        log.info("daemon_started", schedule=self.config.schedule.model_dump())
+        log.info("daemon_started", schedule=asdict(self.config.schedule))
         print("daemon: running; SIGTERM or Ctrl-C stops it after the run in progress", flush=True)
         while not self.stop.is_set() and not self.signals:
             time.sleep(STOP_POLL_SECONDS)  # not stop.wait(): see run_daemon

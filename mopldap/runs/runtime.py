@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .. import logs
@@ -61,7 +61,7 @@ class Runtime:
         check made with other settings does not count."""
         config = self.config
         settings = [config.ldap.base_dn, config.ldap.providers, [r.url for r in config.ldap.replicas],
-                    self.rolemap_digest, config.inactivity.model_dump(mode="json", exclude={"check_every_hours"}),
+                    self.rolemap_digest, {k: v for k, v in asdict(config.inactivity).items() if k != "check_every_hours"},
                     config.notify.warn_days, config.notify.min_warning_days, config.notify.smtp is not None]
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 

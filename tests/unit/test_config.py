@@ -141,3 +141,14 @@ def test_a_replica_is_a_url_or_a_url_with_credentials_of_its_own(tmp_path):
 def test_the_inactivity_check_period_is_between_0_and_24_hours(tmp_path, value):
     found = problems(tmp_path, f"inactivity:\n  check_every_hours: {value}\n")
     assert len(found) == 1 and f"{tmp_path / 'mopldap.yaml'}:2: inactivity.check_every_hours" in found[0], found
+
+
+def test_the_mail_sender_is_the_key_from(tmp_path):
+    smtp = "notify:\n  smtp:\n    host: 127.0.0.1\n    security: none\n    {key}: {value}\n"
+    config = load_config(write(tmp_path, smtp.format(key="from", value="mop@example.com")))
+    assert config.notify.smtp.sender == "mop@example.com"
+    assert problems(tmp_path, smtp.format(key="from", value="x")) == [
+        f"{tmp_path / 'mopldap.yaml'}:5: notify.smtp.from: String should have at least 3 characters"]
+    assert sorted(problems(tmp_path, smtp.format(key="sender", value="mop@example.com"))) == [
+        f"{tmp_path / 'mopldap.yaml'}:2: notify.smtp.from: missing required key 'from'",
+        f"{tmp_path / 'mopldap.yaml'}:5: notify.smtp.sender: unknown key 'sender'"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mopldap.model.checks import validator
 from mopldap.model.config import Config
 from mopldap.model.errors import ConfigError
 from mopldap.web.forms import field_problems, operation_from_form, problems_by_field
@@ -215,7 +216,7 @@ def test_the_pipelines_problems_are_placed_where_one_can_tell():
 
 
 def config(tmp_path: Path, **web) -> Config:
-    return Config.model_validate({"web": web, "source": tmp_path / "mopldap.yaml"}, context={"base": tmp_path})
+    return validator(Config).validate_python({"web": web, "source": tmp_path / "mopldap.yaml"}, context={"base": tmp_path})
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:8080", "10.1.2.3:8080", "[::]:8080", "example.com:443",

@@ -30,12 +30,14 @@ NOT_BEFORE_THE_DIRECTORY = ("structlog", "rich", "asyncio", "jinja2", "smtplib",
 
 
 def modules_at_first_connection(tmp_path: Path, *command: str) -> set[str]:
+    """What `mopldap COMMAND` has imported at its first connection (the config and its folders are
+    written the same each time)."""
     var = tmp_path / "var"
     for name in ("inbox", "outbox", "archive", "work"):
-        (var / name).mkdir(parents=True, mode=0o700)
+        (var / name).mkdir(parents=True, mode=0o700, exist_ok=True)
     var.chmod(0o700)
     config = tmp_path / "config"
-    config.mkdir()
+    config.mkdir(exist_ok=True)
     (config / "bind.password").write_text("secret")
     (config / "roles.yaml").write_text((ROOT / "config" / "roles.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     (config / "mopldap.yaml").write_text(yaml.safe_dump({
@@ -55,6 +57,14 @@ def test_a_sync_opens_its_first_connection_before_loading_logging_mail_the_conso
     assert "ldap3" in loaded  # the probe saw the real first connection
     early = sorted(m for m in loaded for name in NOT_BEFORE_THE_DIRECTORY if m == name or m.startswith(name + "."))
     assert early == []
+
+
+def test_a_sync_with_the_settings_it_checked_before_never_imports_pydantic(tmp_path):
+    """The first sync validates the config and role map (pydantic) and keeps what it made of them
+    (files/checked.py); the next, with both files unchanged, reads that back."""
+    assert "pydantic" in modules_at_first_connection(tmp_path, "sync")
+    loaded = modules_at_first_connection(tmp_path, "sync")
+    assert "ldap3" in loaded and not any(m == "pydantic" or m.startswith(("pydantic.", "pydantic_core")) for m in loaded)
 
 
 def test_lock_inactive_loads_neither_the_inbox_step_nor_reconcile_before_the_directory(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_a_check_is_due_after_its_period_or_when_it_lies_in_the_future(checked, 
 
 def runtime(state: RunState | None, **inactivity) -> Runtime:
     config, rolemap = load_settings(ROOT / "config" / "mopldap.yaml")
-    config = config.model_copy(update={"inactivity": config.inactivity.model_copy(update=inactivity)})
+    config = replace(config, inactivity=replace(config.inactivity, **inactivity))
     return Runtime(config, rolemap, None, None, "run", NOON, state=state, rolemap_digest="r")
 
 

@@ -1,0 +1,145 @@
+"""The settings as last checked: a command reads its configuration and role map from here when
+neither file changed since they were validated, without importing pydantic.
+
+`<paths.work>/settings.checked` holds a digest line and the validated Config and RoleMap
+(pickled frozen dataclasses). The digest covers the configuration file's bytes and path (as
+given, which messages name it by, and absolute), the role map's bytes and path, and the files of
+mopldap and pydantic that decide what validation makes of them: change any of these and the
+next command validates again and rewrites the file. Only a regular file of this user's, no
+link, writable by no one else, is read, and only mopldap's settings classes and paths are
+unpickled. `mopldap validate` and `check` always validate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import stat
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..model import checks, cron, yamlfile
+from ..model import config as config_module
+from ..model import rolemap as rolemap_module
+from ..model.config import Config, load_settings
+from ..model.errors import LocalFilesError
+from ..model.rolemap import RoleMap
+from .atomic import MAX_OWN_FILE, open_unfollowed, write_atomic
+
+NAME = "settings.checked"
+HEADER = b"mopldap settings 1 "
+_ALLOWED = {("pathlib", "PosixPath")} | {
+    (module.__name__, name) for module in (config_module, rolemap_module)
+    for name, value in vars(module).items() if isinstance(value, type) and "__dataclass_fields__" in vars(value)}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Unpickles settings classes and paths, nothing else (no function, no other class)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not part of the settings")
+        return super().find_class(module, name)
+
+
+def work_folder(path: Path, text: bytes) -> Path:
+    """Where the configuration at `path` puts paths.work, read from the file as it is (an odd
+    file gives the default: a snapshot looked for in the wrong place is only not found)."""
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        work = data["paths"]["work"]
+    except Exception:  # noqa: BLE001 - any text at all: the full validation says what is wrong
+        work = "../var/work"
+    work = work if isinstance(work, str) else "../var/work"
+    return Path(os.path.normpath(path.resolve().parent / work))
+
+
+def _stamp(origin: str | None) -> str:
+    try:
+        found = os.stat(origin) if origin else None
+    except OSError:
+        found = None
+    return f"{origin}:{found.st_size}:{found.st_mtime_ns}" if found else f"{origin}:-"
+
+
+def digest(path: Path, text: bytes, role_map: Path, role_map_text: bytes) -> bytes:
+    """What the validated settings depend on, as a hex digest."""
+    code = [module.__file__ for module in (config_module, rolemap_module, checks, cron, yamlfile, sys.modules[__name__])]
+    spec = find_spec("pydantic_core")
+    parts = [str(path), str(path.resolve()), hashlib.sha256(text).hexdigest(), str(role_map),
+             hashlib.sha256(role_map_text).hexdigest(), *map(_stamp, code), _stamp(spec.origin if spec else None)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest().encode()
+
+
+def _read_file(path: Path) -> bytes | None:
+    """The bytes of the config or the role map, read as validation reads them (links followed)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _read(path: Path) -> bytes | None:
+    """The snapshot's bytes, if it is a regular file of this user's, no link, that no one else can write."""
+    try:
+        with os.fdopen(open_unfollowed(path), "rb") as fh:
+            found = os.fstat(fh.fileno())
+            if (not stat.S_ISREG(found.st_mode) or found.st_uid != os.geteuid()
+                    or found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+                return None
+            return fh.read(MAX_OWN_FILE)
+    except OSError:
+        return None
+
+
+def load_checked(path: Path) -> tuple[Config, RoleMap]:
+    """The configuration at `path` and its role map: as checked before if neither changed, else
+    validated (load_settings: ConfigError naming every problem) and kept for the next command."""
+    text = _read_file(path)
+    if text is not None:
+        kept = _read(work_folder(path, text) / NAME)
+        found = _settings(kept, path, text) if kept is not None else None
+        if found is not None:
+            return found
+    seen: dict[Path, bytes] = {}
+    config, rolemap = load_settings(path, seen)
+    keep(path, seen, config, rolemap)
+    return config, rolemap
+
+
+def _settings(kept: bytes, path: Path, text: bytes) -> tuple[Config, RoleMap] | None:
+    """The settings in a snapshot, if it was made of these very files."""
+    head, _, body = kept.partition(b"\n")
+    if not head.startswith(HEADER):
+        return None
+    try:
+        config, rolemap = _Unpickler(io.BytesIO(body)).load()
+    except Exception:  # noqa: BLE001 - a damaged or foreign file: validate instead
+        return None
+    if not isinstance(config, Config) or not isinstance(rolemap, RoleMap):
+        return None
+    role_map_text = _read_file(config.paths.role_map)
+    if role_map_text is None or head[len(HEADER):] != digest(path, text, config.paths.role_map, role_map_text):
+        return None
+    return config, rolemap
+
+
+def keep(path: Path, seen: dict[Path, bytes], config: Config, rolemap: RoleMap) -> None:
+    """Write the snapshot of settings validated from the files in `seen` into the work folder, if
+    that exists (`mopldap init` makes it): it only saves the next command its validation."""
+    work, text, role_map_text = config.paths.work, seen.get(path), seen.get(config.paths.role_map)
+    if text is None or role_map_text is None or work.is_symlink() or not work.is_dir() \
+            or work != work_folder(path, text):
+        return
+    body = pickle.dumps((config, rolemap), protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        write_atomic(work / NAME, HEADER + digest(path, text, config.paths.role_map, role_map_text) + b"\n" + body,
+                     mode=0o600)
+    except LocalFilesError:  # a full or read-only disk: the next command validates again
+        pass
