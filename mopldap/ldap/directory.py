@@ -376,7 +376,8 @@ class Directory:
             _abandon(conn)
             raise DirectoryError(f"{self.url}: read of {dn} failed: {exc}") from None
         finally:
-            conn.strategy._outstanding.pop(message_id, None)
+            if conn.strategy._outstanding is not None:  # None once _abandon closed the connection
+                conn.strategy._outstanding.pop(message_id, None)
 
     def any(self, base: str, filter: str) -> bool:
         """True if some entry under `base` matches `filter`: the server stops at the first."""

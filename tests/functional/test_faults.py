@@ -105,8 +105,8 @@ def test_slapd_killed_while_mopldap_adopts_an_existing_directory_then_the_next_r
     proc = mopldap_process(env, "sync")
     wait_for_audit(env, proc, lambda events: any(e.get("operation") == "reconcile-groups" for e in events))
     kill_slapd(env)
-    proc.communicate(timeout=60)
-    assert proc.returncode == 2
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, (out, err)
     env.server._spawn()
     result = env.cli("sync")
     assert "reconcile (full)" in result.out

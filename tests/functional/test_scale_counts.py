@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import time
 
 import pytest
@@ -138,6 +139,11 @@ def test_a_groups_values_arrive_in_chunks_from_one_search_and_the_connection_car
         with pytest.raises(DirectoryError, match="read of not a dn failed: invalidDNSyntax"):
             list(directory.values("not a dn", "member"))
         assert directory.read(group, ("cn",)).get("cn") == ["many"]
+        answer = directory.values(group, "member")
+        next(answer)
+        directory.conn.socket.shutdown(socket.SHUT_RDWR)  # the connection lost half way: one line, exit 2
+        with pytest.raises(DirectoryError, match=f"the answer to a read of {group} is not valid LDAP: the server closed"):
+            list(answer)
 
 
 def test_a_full_reconcile_holds_a_key_for_each_member_not_its_dn(initialized):
