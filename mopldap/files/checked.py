@@ -27,7 +27,7 @@ import yaml
 from ..model import checks, cron, yamlfile
 from ..model import config as config_module
 from ..model import rolemap as rolemap_module
-from ..model.config import Config, load_settings
+from ..model.config import Config, PathsConfig, load_settings
 from ..model.errors import LocalFilesError
 from ..model.rolemap import RoleMap
 from .atomic import MAX_OWN_FILE, open_unfollowed, write_atomic
@@ -51,13 +51,12 @@ class _Unpickler(pickle.Unpickler):
 def work_folder(path: Path, text: bytes) -> Path:
     """Where the configuration at `path` puts paths.work, read from the file as it is (an odd
     file gives the default: a snapshot looked for in the wrong place is only not found)."""
+    work: object = PathsConfig.work  # the default
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        work = data["paths"]["work"]
+        work = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["paths"]["work"]
     except Exception:  # noqa: BLE001 - any text at all: the full validation says what is wrong
-        work = "../var/work"
-    work = work if isinstance(work, str) else "../var/work"
-    return Path(os.path.normpath(path.resolve().parent / work))
+        pass
+    return Path(os.path.normpath(path.resolve().parent / (work if isinstance(work, str) else PathsConfig.work)))
 
 
 def _stamp(origin: str | None) -> str:
@@ -70,10 +69,11 @@ def _stamp(origin: str | None) -> str:
 
 def digest(path: Path, text: bytes, role_map: Path, role_map_text: bytes) -> bytes:
     """What the validated settings depend on, as a hex digest."""
-    code = [module.__file__ for module in (config_module, rolemap_module, checks, cron, yamlfile, sys.modules[__name__])]
-    spec = find_spec("pydantic_core")
+    code: list[str | None] = [module.__file__ for module in
+                              (config_module, rolemap_module, checks, cron, yamlfile, sys.modules[__name__])]
+    code += [spec.origin if spec else None for spec in map(find_spec, ("pydantic", "pydantic_core"))]
     parts = [str(path), str(path.resolve()), hashlib.sha256(text).hexdigest(), str(role_map),
-             hashlib.sha256(role_map_text).hexdigest(), *map(_stamp, code), _stamp(spec.origin if spec else None)]
+             hashlib.sha256(role_map_text).hexdigest(), *map(_stamp, code)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest().encode()
 
 

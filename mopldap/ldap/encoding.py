@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-SEQUENCE, SET, OCTET_STRING, INTEGER = 0x30, 0x31, 0x04, 0x02
+from .values import INTEGER, OCTET_STRING, SEQUENCE, SET
+
 ADD_REQUEST = 0x68  # [APPLICATION 8], constructed
 
 

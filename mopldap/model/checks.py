@@ -1,8 +1,8 @@
 """Validation attached to plain dataclasses, for pydantic to read when it checks a file.
 
 The configuration and the role map are frozen dataclasses rather than pydantic models, so that a
-command whose settings were checked before (runs/settings.py) never imports pydantic: importing it
-and building the models took 85 ms of every start-up, more than half of it (bench/results-large.md).
+command whose settings were checked before (files/checked.py) never imports pydantic: importing it
+and building the models took about 85 ms of every start-up, a third of it (bench/results-large.md).
 pydantic validates the same classes when a file is read (`validator`); these markers carry what a
 field needs checked, in annotations that stay strings until then.
 """

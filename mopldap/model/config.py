@@ -171,7 +171,8 @@ class PathsConfig:
     archive: Annotated[Path, RESOLVED] = Path("../var/archive")
     state: Annotated[Path, RESOLVED] = Path("../var/state.json")
     work: Annotated[Path, RESOLVED] = Path("../var/work")
-    """mopldap's own working folder: the run lock, claimed requests and their journals, quarantine."""
+    """mopldap's own working folder: the run lock, claimed requests and their journals, quarantine,
+    the settings as last checked (files/checked.py)."""
 
     def folders(self, audit_file: Path) -> dict[str, Path]:
         """The folders mopldap trusts, by what they are for (see files/folders.py)."""

@@ -108,3 +108,12 @@ def test_without_a_work_folder_nothing_is_kept(files):
     config, _ = load_checked(files)
     assert config.inactivity.max_idle_days == 30
     assert not (files.parent.parent / "var").exists()  # `mopldap init` makes the folders, not a read
+
+
+def test_the_snapshot_lives_in_the_configured_work_folder(files):
+    elsewhere = files.parent.parent / "state" / "work"
+    elsewhere.mkdir(parents=True, mode=0o700)
+    files.write_text(files.read_text().replace("  work: ../var/work", "  work: ../state/work"))
+    in_a_new_process(files)
+    assert (elsewhere / NAME).is_file() and not snapshot(files).exists()
+    assert in_a_new_process(files).endswith(" False")
