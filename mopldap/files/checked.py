@@ -4,10 +4,10 @@ neither file changed since they were validated, without importing pydantic.
 `<paths.work>/settings.checked` holds a digest line and the validated Config and RoleMap
 (pickled frozen dataclasses). The digest covers the configuration file's bytes and path (as
 given, which messages name it by, and absolute), the role map's bytes and path, and the files of
-mopldap and pydantic that decide what validation makes of them: change any of these and the
-next command validates again and rewrites the file. Only a regular file of this user's, no
-link, writable by no one else, is read, and only mopldap's settings classes and paths are
-unpickled. `mopldap validate` and `check` always validate.
+mopldap, pydantic and ldap3 (DN syntax) that decide what validation makes of them: change any of
+these and the next command validates again and rewrites the file. Only a regular file of this
+user's, no link, writable by no one else, is read, and only mopldap's settings classes and paths
+are unpickled. `mopldap validate` and `check` always validate.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def digest(path: Path, text: bytes, role_map: Path, role_map_text: bytes) -> byt
     """What the validated settings depend on, as a hex digest."""
     code: list[str | None] = [module.__file__ for module in
                               (config_module, rolemap_module, checks, cron, yamlfile, sys.modules[__name__])]
-    code += [spec.origin if spec else None for spec in map(find_spec, ("pydantic", "pydantic_core"))]
+    code += [spec.origin if spec else None for spec in map(find_spec, ("pydantic", "pydantic_core", "ldap3"))]
     parts = [str(path), str(path.resolve()), hashlib.sha256(text).hexdigest(), str(role_map),
              hashlib.sha256(role_map_text).hexdigest(), *map(_stamp, code)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest().encode()
