@@ -889,8 +889,8 @@ PROVISION_MISSED = ("{groups}. So mopldap writes fewer group values than the han
                     "in one afternoon, and six runs of this provisioning paired with the hand load beside the bench "
                     "(one directory, one after another) put mopldap between 0.87 and 1.17 of it (0.96 to 1.17 in "
                     "the four with mopldap's encoding). What would close it: "
-                    "fewer commits than adds (LDAP transactions, RFC 5805, let many writes share one commit), "
-                    "not less work on the client.")
+                    "fewer commits than adds (LDAP transactions, RFC 5805, if slapd's back-mdb commits one "
+                    "transaction's writes at once: not measured here), not less work on the client.")
 RSS_MISSED = ("Why: a full reconcile holds 8 bytes of key for each member a role grants a system to (arrays), "
               "and for the group it compares a set of the keys its roles grant it (about 64 bytes a key); a "
               "checking run also the keys of its members that have not yet shown up holding it. What would close "

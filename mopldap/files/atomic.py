@@ -30,10 +30,18 @@ def read_own(path: Path) -> str:
     """Read a file mopldap wrote itself (a result, a journal, the state, a .secret): never through
     a symbolic link, only a regular file, at most 16 MiB. Raise OSError (or UnicodeDecodeError)
     if it is not such a file."""
+    return read_own_bytes(path).decode("utf-8")
+
+
+def read_own_bytes(path: Path, private: bool = False) -> bytes:
+    """read_own's bytes; with `private`, only from a file of this user's that no one else can write."""
     with os.fdopen(open_unfollowed(path), "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        found = os.fstat(fh.fileno())
+        if not stat.S_ISREG(found.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        return fh.read(MAX_OWN_FILE).decode("utf-8")
+        if private and (found.st_uid != os.geteuid() or found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+            raise OSError(errno.EPERM, "not mopldap's own file", str(path))
+        return fh.read(MAX_OWN_FILE)
 
 
 def create_new(path: Path, mode: int) -> int:

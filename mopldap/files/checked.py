@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import pickle
-import stat
 import sys
 from importlib.util import find_spec
 from pathlib import Path
@@ -27,10 +26,10 @@ import yaml
 from ..model import checks, cron, yamlfile
 from ..model import config as config_module
 from ..model import rolemap as rolemap_module
-from ..model.config import Config, PathsConfig, load_settings
+from ..model.config import Config, PathsConfig, load_settings, resolve_path
 from ..model.errors import LocalFilesError
 from ..model.rolemap import RoleMap
-from .atomic import MAX_OWN_FILE, open_unfollowed, write_atomic
+from .atomic import read_own_bytes, write_atomic
 
 NAME = "settings.checked"
 HEADER = b"mopldap settings 1 "
@@ -56,7 +55,7 @@ def work_folder(path: Path, text: bytes) -> Path:
         work = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["paths"]["work"]
     except Exception:  # noqa: BLE001 - any text at all: the full validation says what is wrong
         pass
-    return Path(os.path.normpath(path.resolve().parent / (work if isinstance(work, str) else PathsConfig.work)))
+    return resolve_path(Path(work if isinstance(work, str) else PathsConfig.work), path.resolve().parent)
 
 
 def _stamp(origin: str | None) -> str:
@@ -88,12 +87,7 @@ def _read_file(path: Path) -> bytes | None:
 def _read(path: Path) -> bytes | None:
     """The snapshot's bytes, if it is a regular file of this user's, no link, that no one else can write."""
     try:
-        with os.fdopen(open_unfollowed(path), "rb") as fh:
-            found = os.fstat(fh.fileno())
-            if (not stat.S_ISREG(found.st_mode) or found.st_uid != os.geteuid()
-                    or found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
-                return None
-            return fh.read(MAX_OWN_FILE)
+        return read_own_bytes(path, private=True)
     except OSError:
         return None
 
@@ -107,7 +101,7 @@ def load_checked(path: Path) -> tuple[Config, RoleMap]:
         found = _settings(kept, path, text) if kept is not None else None
         if found is not None:
             return found
-    seen: dict[Path, bytes] = {}
+    seen: dict[Path, bytes] = {} if text is None else {path: text}  # validation reads no file twice
     config, rolemap = load_settings(path, seen)
     keep(path, seen, config, rolemap)
     return config, rolemap

@@ -36,7 +36,11 @@ def _resolve(value: Path | None, info: Any) -> Path | None:
     links are kept, not resolved: a folder that is a link must be seen as one (files/folders.py)."""
     if value is None:
         return None
-    base = (info.context or {}).get("base", Path.cwd())
+    return resolve_path(value, (info.context or {}).get("base", Path.cwd()))
+
+
+def resolve_path(value: Path, base: Path) -> Path:
+    """`value` as the config means it: relative to `base`, the config file's folder."""
     return Path(os.path.normpath(base / value)) if not value.is_absolute() else value
 
 
@@ -488,7 +492,8 @@ def load_config(path: Path, seen: dict[Path, bytes] | None = None) -> Config:
 
 def load_settings(path: Path, seen: dict[Path, bytes] | None = None) -> tuple[Config, RoleMap]:
     """Load the config and its role map, and check what refers from one to the other. Into
-    `seen`, if given, go the bytes of the two files as they were validated."""
+    `seen`, if given, go the bytes of the two files as they were validated (read_yaml: a file
+    already in it is not read again)."""
     config = load_config(path, seen)
     rolemap = load_rolemap(config.paths.role_map, seen)
     problems = [

@@ -183,10 +183,11 @@ def _without_content(problem: str) -> str:
 
 
 def read_yaml(path: Path, seen: dict[Path, bytes] | None = None) -> YamlDocument:
-    """Read and parse a YAML file (into `seen`, if given, go the bytes read). Raise ConfigError if
-    it cannot be read or parsed."""
+    """Read and parse a YAML file. `seen`, if given, holds the bytes of files already read (the
+    file is not read again) and gets those read here. Raise ConfigError if it cannot be read or
+    parsed."""
     try:
-        raw = path.read_bytes()
+        raw = seen[path] if seen is not None and path in seen else path.read_bytes()
         text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() reads it
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None

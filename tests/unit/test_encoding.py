@@ -6,8 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap3.operation.add import add_operation
-from ldap3.protocol.rfc4511 import LDAPMessage, MessageID, ProtocolOp
-from pyasn1.codec.ber import encoder
+from test_values import ldap_message
 
 from mopldap.ldap.encoding import add_request
 
@@ -17,10 +16,7 @@ ATTRIBUTES = st.dictionaries(NAMES, st.lists(VALUES, min_size=1, max_size=6), mi
 
 
 def ldap3_add(message_id: int, dn: str, attributes: dict) -> bytes:
-    message = LDAPMessage()
-    message["messageID"] = MessageID(message_id)
-    message["protocolOp"] = ProtocolOp().setComponentByName("addRequest", add_operation(dn, attributes, True))
-    return encoder.encode(message)
+    return ldap_message(message_id, "addRequest", add_operation(dn, attributes, True))
 
 
 def test_an_account_add_is_what_ldap3_sends():

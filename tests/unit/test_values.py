@@ -18,7 +18,8 @@ from mopldap.ldap.values import MalformedAnswer, Stream, entry_values, message_h
 MEMBERS = [f"uid=u{i},ou=P{i % 7},ou=partners,dc=example,dc=com".encode() for i in range(25000)]
 
 
-def _message(message_id: int, op: str, body) -> bytes:
+def ldap_message(message_id: int, op: str, body) -> bytes:
+    """An LDAPMessage carrying `body` as `op`, encoded by ldap3's pyasn1 model."""
     message = LDAPMessage()
     message["messageID"] = MessageID(message_id)
     message["protocolOp"] = ProtocolOp().setComponentByName(op, body)
@@ -40,7 +41,7 @@ def entry_message(attributes: list[tuple[str, list[bytes]]], message_id: int = 7
         attribute["vals"] = encoded
         listed[i] = attribute
     entry["attributes"] = listed
-    return _message(message_id, "searchResEntry", entry)
+    return ldap_message(message_id, "searchResEntry", entry)
 
 
 def done_message(code: int = 0, text: str = "", message_id: int = 7) -> bytes:
@@ -48,7 +49,7 @@ def done_message(code: int = 0, text: str = "", message_id: int = 7) -> bytes:
     done["resultCode"] = ResultCode(code)
     done["matchedDN"] = LDAPDN("")
     done["diagnosticMessage"] = LDAPString(text)
-    return _message(message_id, "searchResDone", done)
+    return ldap_message(message_id, "searchResDone", done)
 
 
 def pieces(data: bytes, size: int):
