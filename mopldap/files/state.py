@@ -14,7 +14,6 @@ changed since the previous one:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,10 +59,6 @@ def check_due(checked: dt.datetime | None, now: dt.datetime, every_hours: float)
     """Whether a check made at `checked` (None: none) is due again at `now`: it is `every_hours` old,
     or lies after `now` (a clock set back, an --as-of run): then nothing says what it saw."""
     return checked is None or not checked <= now < checked + dt.timedelta(hours=every_hours)
-
-
-def rolemap_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_state(path: Path) -> RunState | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -56,6 +58,13 @@ class RoleMap:
     @cached_property
     def _grants(self) -> dict[str, frozenset[str]]:
         return resolve_grants(self)
+
+    @cached_property
+    def digest(self) -> str:
+        """What this role map says, as a hex digest (the run state keeps it: a run that finds another
+        one there reconciles fully). Made of the map itself, not of its file read again: a file
+        changed after it was read is the next run's business, and a comment changes nothing."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
     def systems_of(self, role: str) -> frozenset[str]:
         """Return every system `role` grants, directly or through `includes`."""

@@ -17,7 +17,7 @@ from ..files.audit import AuditLog
 from ..files.atomic import remove_temporaries
 from ..files.folders import check_folders
 from ..files.lock import RunLock
-from ..files.state import RunState, check_due, load_state, rolemap_digest, save_state
+from ..files.state import RunState, check_due, load_state, save_state
 from ..ldap.directory import Directory
 from ..ldap.executor import Executor
 from ..ldap.groupwatch import GroupWatch
@@ -169,8 +169,7 @@ def _connected(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool
     state = load_state(config.paths.state)
     layout = Layout(config.ldap.base_dn)
     watch = GroupWatch(state.groups if state else {}, (layout.roles, layout.systems))
-    rt = Runtime(config, rolemap, directory, audit, run_id, now, dry_run, state,
-                 rolemap_digest(config.paths.role_map), watch)
+    rt = Runtime(config, rolemap, directory, audit, run_id, now, dry_run, state, rolemap.digest, watch)
     try:
         yield rt
         if not dry_run and (watch.loaded or rt.inactivity_done):

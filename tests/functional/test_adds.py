@@ -41,3 +41,14 @@ def test_an_add_on_a_lost_connection_is_one_line(own_server):
         assert str(failed.value).startswith(f"{own_server.ldap_uri.rstrip('/')}: add uid=late,{BASE_DN} failed: ")
         assert "\n" not in str(failed.value)
         own_server._spawn()
+
+
+def test_an_add_on_a_connection_already_closed_is_one_line(own_server):
+    """The connection was closed under the directory (ldap3 closes one whose answer it could not
+    read): the add is not sent on it, and says so in one line."""
+    with as_root(own_server) as directory:
+        directory.conn.strategy.close()
+        with pytest.raises(DirectoryError) as failed:
+            directory.add(f"uid=late,{BASE_DN}", person("late"))
+        assert str(failed.value) == (f"{own_server.ldap_uri.rstrip('/')}: add uid=late,{BASE_DN} failed: "
+                                     "unable to send message, socket is not open")

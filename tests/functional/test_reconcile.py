@@ -88,6 +88,20 @@ def test_role_map_change_is_honoured_at_the_next_run(partner):
     assert systems_of(env, "lisi") == {"mop-service", "community", "mop-orders"}
 
 
+def test_a_comment_added_to_the_role_map_is_no_change_of_it(partner):
+    """The run state keeps what the role map says, not its bytes: a comment does not cost a full
+    reconcile; a changed grant does (above)."""
+    env = partner
+    env.request([SERVICE])
+    roles_file = env.config_path.parent / "roles.yaml"
+    roles_file.write_text("# reviewed by HQ\n" + roles_file.read_text(encoding="utf-8"), encoding="utf-8")
+    assert "reconcile (changes only)" in env.cli("sync").out
+    data = yaml.safe_load(roles_file.read_text(encoding="utf-8"))
+    data["roles"]["hotline-specialist"]["systems"] = ["mop-service", "community", "mop-orders"]
+    roles_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert "reconcile (full)" in env.cli("sync").out
+
+
 def test_system_groups_edited_by_hand_are_put_back(partner):
     env = partner
     env.request([SERVICE])

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mopldap.model.errors import ConfigError
 from mopldap.model.rolemap import load_rolemap, parse_rolemap
@@ -110,3 +111,21 @@ def test_duplicate_ids_are_refused():
 def test_ids_must_be_usable_as_ldap_cn():
     problems = problems_of(BASE + "  Bad_Id: {name: A, user_types: [sales]}\n")
     assert "roles.yaml:7: roles.Bad_Id: id 'Bad_Id' must match" in problems[0]
+
+
+def test_the_digest_follows_what_the_map_says_not_its_file(tmp_path):
+    """The run state keeps the role map's digest: a changed grant changes it (the next run reconciles
+    fully); a comment or another layout of the same map does not."""
+    path = ROOT / "config" / "roles.yaml"
+    shipped = load_rolemap(path)
+    text = path.read_text(encoding="utf-8")
+    copy = tmp_path / "roles.yaml"
+    copy.write_text("# edited by HQ, nothing changed\n" + text + "\n\n", encoding="utf-8")
+    assert load_rolemap(copy).digest == shipped.digest
+    data = yaml.safe_load(text)
+    role, granted = next((name, role["systems"]) for name, role in data["roles"].items() if role.get("systems"))
+    data["roles"][role]["systems"] = granted[1:] if len(granted) > 1 else [s for s in data["systems"] if s != granted[0]][:1]
+    copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    changed = load_rolemap(copy)
+    assert changed.systems_of(role) != shipped.systems_of(role)
+    assert changed.digest != shipped.digest
