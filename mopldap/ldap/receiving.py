@@ -28,11 +28,24 @@ CHUNK = 65536  # bytes asked of the socket at a time (ldap3: 4096)
 _HEADER = 130  # a BER tag, a length octet and at most 127 octets of length: enough to size a message
 
 
+MAX_MESSAGE = 256 * 2**20
+"""The largest answer held whole: a group of 4,000,000 members read in one piece (Directory.read_raw
+before a delete) is about 240 MB. A server that declares more is refused before mopldap waits for it."""
+
+
+class TooLarge(Exception):
+    """A message longer than MAX_MESSAGE."""
+
+
 def messages_in(buffer: bytearray, start: int = 0) -> tuple[list[bytes], int]:
-    """The complete LDAP messages in `buffer` from `start`, and the offset where the rest begins."""
+    """The complete LDAP messages in `buffer` from `start`, and the offset where the rest begins.
+    Raise TooLarge for a message that declares more than MAX_MESSAGE bytes."""
     out = []
     while True:
         length = BaseStrategy.compute_ldap_message_size(buffer[start:start + _HEADER])
+        if length > MAX_MESSAGE:
+            raise TooLarge(f"an answer of {length:,} bytes, more than mopldap takes from a server "
+                           f"({MAX_MESSAGE // 2**20} MiB)")
         if length == -1 or len(buffer) - start < length:
             return out, start
         out.append(bytes(buffer[start:start + length]))
@@ -57,7 +70,15 @@ def _receiving(strategy) -> list[bytes]:
         if not data:  # the server closed the connection
             return messages
         buffer += data
-        complete, used = messages_in(buffer)
+        try:
+            complete, used = messages_in(buffer)
+        except TooLarge as exc:  # what is left of it must not be read as the next answer: close
+            strategy.connection.last_error = str(exc)
+            try:
+                strategy.close()
+            except (socket.error, LDAPExceptionError):
+                pass
+            raise LDAPSocketReceiveError(str(exc)) from None
         messages += complete
         del buffer[:used]
         if messages and not buffer:

@@ -22,6 +22,9 @@ SEQUENCE, SET, OCTET_STRING, INTEGER, ENUMERATED = 0x30, 0x31, 0x04, 0x02, 0x0A
 SEARCH_RESULT_ENTRY, SEARCH_RESULT_DONE = 0x64, 0x65  # [APPLICATION 4] and [APPLICATION 5], constructed
 SEARCH_RESULT_REFERENCE, INTERMEDIATE_RESPONSE = 0x73, 0x79  # [APPLICATION 19] and [APPLICATION 25]
 MAX_LENGTH_OCTETS = 4  # lengths up to 4 GiB
+MAX_HELD = 16 * 2**20
+"""The longest single element held (a value, an attribute's name, a diagnostic message): a member
+DN is a few hundred bytes at most. A server that declares more is refused before mopldap waits for it."""
 
 
 class MalformedAnswer(Exception):
@@ -88,6 +91,7 @@ class Stream:
         return length
 
     def take(self, count: int) -> bytes:
+        _holdable(count)
         self.need(count)
         out = bytes(self.buf[self.pos:self.pos + count])
         self.pos += count
@@ -119,6 +123,8 @@ class Stream:
                     if start + octets > stop:
                         break
                     length, start = int.from_bytes(buf[start:start + octets], "big"), start + octets
+                    if length > MAX_HELD:
+                        _holdable(length)
                 if start + length > end - self.dropped:
                     raise MalformedAnswer("a value runs past its attribute")
                 if start + length > stop:
@@ -136,6 +142,11 @@ class Stream:
                 self.more()
         if out:
             yield out
+
+
+def _holdable(count: int) -> None:
+    if count > MAX_HELD:
+        raise MalformedAnswer(f"a value of {count:,} bytes, more than mopldap holds ({MAX_HELD // 2**20} MiB)")
 
 
 def message_header(stream: Stream) -> tuple[int, int, int]:

@@ -320,6 +320,41 @@ def test_a_server_that_does_not_speak_ldap_gives_exit_2_in_one_line(partner: Env
     assert f"127.0.0.1:{port}" in result.err
 
 
+def test_a_server_that_declares_an_endless_answer_is_left_on_its_header(partner: Env):
+    """The bind's answer declares 4 GiB and the bytes keep coming (up to 256 MiB here, until
+    mopldap hangs up): mopldap refuses it on its length, in one line, instead of holding it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    sent: list[int] = []
+    hung_up = threading.Event()
+
+    def serve() -> None:
+        while True:
+            conn, _ = server.accept()
+            count = 0
+            try:
+                conn.recv(4096)
+                conn.sendall(b"\x30\x84\xff\xff\xff\xf0\x02\x01\x01\x61\x84\xff\xff\xff\xe0")
+                while count < 256 * 2**20:
+                    conn.sendall(b"\0" * 65536)
+                    count += 65536
+            except OSError:
+                pass
+            finally:
+                sent.append(count)
+                hung_up.set()
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    env = partner
+    env.write_config(ldap={"url": f"ldap://127.0.0.1:{server.getsockname()[1]}", "timeout": 2})
+    result = env.cli("sync", expect=2)
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+    assert "more than mopldap takes from a server (256 MiB)" in result.err
+    assert hung_up.wait(10) and max(sent) < 64 * 2**20  # it hung up at once, not after the server's 256 MiB
+
+
 def test_a_certificate_for_another_name_says_which_name_it_is_for(env: Env, tmp_path):
     from mopldap.ldap.slapd import MopSlapd
 

@@ -63,3 +63,16 @@ def test_a_search_entry_keeps_ldap3s_dn_and_raw_values_without_the_str_copies():
     assert ours["raw_attributes"]["memberOf"][1] == b"cn=x,dc=y"
     assert list(ours["raw_attributes"]) == ["memberOf", "jpegPhoto", "cn", "description"]
     assert not ours["attributes"] and theirs["attributes"]["cn"] == ["张三"]
+
+
+def test_a_message_declared_longer_than_mopldap_takes_is_refused_on_its_header():
+    """A hostile server declares an answer of 4 GiB: refused as soon as its length is known,
+    whatever it sends after."""
+    import pytest
+
+    from mopldap.ldap.receiving import MAX_MESSAGE, TooLarge
+
+    with pytest.raises(TooLarge, match="4,294,967,301 bytes, more than mopldap takes from a server"):
+        messages_in(bytearray(b"\x30\x84\xff\xff\xff\xff" + b"\x00" * 100))
+    assert messages_in(bytearray(ber(b"k" * 1000))) == ([ber(b"k" * 1000)], 1004)
+    assert MAX_MESSAGE >= 240 * 2**20  # a group of 4,000,000 members read whole

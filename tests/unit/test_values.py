@@ -132,3 +132,38 @@ def test_a_header_cut_by_the_end_of_its_container_is_refused_without_waiting_for
     _, op, end = message_header(stream)
     with pytest.raises(MalformedAnswer, match="runs past"):
         list(entry_values(stream, end, "member"))
+
+
+def test_a_value_declared_longer_than_mopldap_holds_is_refused_before_it_arrives():
+    """A hostile server declares a member value of 2 GiB: refused on its header, not after mopldap
+    has buffered what follows (the socket here would go on delivering up to 64 MiB of it)."""
+    def header(tag: int, length: int) -> bytes:
+        return bytes((tag, 0x84)) + length.to_bytes(4, "big")
+
+    value = 0x7F000000
+    values_set = 6 + value
+    partial = 8 + 6 + values_set
+    attributes = 6 + partial
+    entry = 2 + 6 + attributes
+    start = (header(0x30, 3 + 6 + entry) + b"\x02\x01\x07" + header(values.SEARCH_RESULT_ENTRY, entry) + b"\x04\x00"
+             + header(0x30, attributes) + header(0x30, partial) + b"\x04\x06member" + header(0x31, values_set)
+             + header(0x04, value))
+    served = [0]
+
+    def recv(size: int) -> bytes:
+        data = start[served[0]:served[0] + size] if served[0] < len(start) else b"\0" * size
+        served[0] += len(data)
+        return data if served[0] < 64 * 2**20 else b""
+
+    stream = Stream(recv)
+    _, _, end = message_header(stream)
+    with pytest.raises(MalformedAnswer, match="more than mopldap holds"):
+        for _ in entry_values(stream, end, "member"):
+            pass
+    assert served[0] < 2**20
+
+
+def test_a_name_declared_longer_than_mopldap_holds_is_refused():
+    stream = Stream(pieces(b"\x04\x84\x7f\xff\xff\xff" + b"n" * 100, 4096))
+    with pytest.raises(MalformedAnswer, match="more than mopldap holds"):
+        stream.take(stream.expect(values.OCTET_STRING, 2**31 + 100))
