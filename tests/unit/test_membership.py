@@ -16,7 +16,7 @@ def sizes(changes: list[Change]) -> list[int]:
     return [sum(len(m.values) for m in c.mods) for c in changes]
 
 
-def test_ten_thousand_new_members_are_one_modify_and_more_are_cut_at_the_limit():
+def test_max_values_new_members_are_one_modify_and_more_are_cut_at_the_limit():
     assert sizes(membership_changes({GROUP: [member(i) for i in range(MAX_VALUES)]}, {})) == [MAX_VALUES]
     cut = membership_changes({GROUP: [member(i) for i in range(MAX_VALUES + 5)]}, {GROUP: [member(-1)]})
     assert sizes(cut) == [1, MAX_VALUES, 5]  # the deletes, then the adds
@@ -24,7 +24,7 @@ def test_ten_thousand_new_members_are_one_modify_and_more_are_cut_at_the_limit()
 
 
 def test_long_values_make_smaller_modifies_than_slapds_request_limit():
-    values = [member(i, pad=100_000) for i in range(25)]  # 100 kB each: 2.5 MB in all
+    values = [member(i, pad=MAX_BYTES // 10) for i in range(25)]  # 2.5 x MAX_BYTES in all
     changes = membership_changes({GROUP: values}, {})
     assert len(changes) > 1 and sum(sizes(changes)) == 25
     assert all(sum(len(v.encode()) for m in c.mods for v in m.values) <= MAX_BYTES for c in changes)
@@ -39,9 +39,9 @@ def test_requests_changes_merge_up_to_the_value_and_byte_limits_keeping_their_pa
     merged = merge_memberships(changes, limit=3)
     assert sizes(merged) == [3, 3, 1] and [len(c.parts) for c in merged[:2]] == [3, 3]
     assert merged[2] is changes[6]  # alone: written as it came
-    big = [_request_change([member(i, pad=300_000)], i) for i in range(7)]  # 300 kB each
+    big = [_request_change([member(i, pad=MAX_BYTES * 2 // 7)], i) for i in range(7)]
     merged = merge_memberships(big)
-    assert sizes(merged) == [3, 3, 1]  # 3 x 300 kB fit in MAX_BYTES, 4 do not
+    assert sizes(merged) == [3, 3, 1]  # 3 of them fit in MAX_BYTES, 4 do not
 
 
 def test_one_groups_long_values_do_not_shrink_the_writes_of_the_next():
