@@ -39,7 +39,6 @@ class Runtime:
     now: dt.datetime
     dry_run: bool = False
     state: RunState | None = None
-    rolemap_digest: str = ""
     watch: GroupWatch = field(default_factory=lambda: GroupWatch({}, ()))
     archived: set[int] = field(default_factory=set)
     holders: dict[str, set[str]] = field(default_factory=dict)
@@ -50,6 +49,10 @@ class Runtime:
     @property
     def layout(self) -> Layout:
         return Layout(self.config.ldap.base_dn)
+
+    @property
+    def rolemap_digest(self) -> str:
+        return self.rolemap.digest
 
     def reconciled(self, started: dt.datetime, full: bool, verified: bool = False) -> None:
         """Note that a reconcile finished: the next one need only read what changed after `started`
@@ -169,7 +172,7 @@ def _connected(config: Config, rolemap: RoleMap, now: dt.datetime, dry_run: bool
     state = load_state(config.paths.state)
     layout = Layout(config.ldap.base_dn)
     watch = GroupWatch(state.groups if state else {}, (layout.roles, layout.systems))
-    rt = Runtime(config, rolemap, directory, audit, run_id, now, dry_run, state, rolemap.digest, watch)
+    rt = Runtime(config, rolemap, directory, audit, run_id, now, dry_run, state, watch)
     try:
         yield rt
         if not dry_run and (watch.loaded or rt.inactivity_done):

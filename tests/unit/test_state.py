@@ -46,7 +46,7 @@ def test_a_check_is_due_after_its_period_or_when_it_lies_in_the_future(checked, 
 def runtime(state: RunState | None, **inactivity) -> Runtime:
     config, rolemap = load_settings(ROOT / "config" / "mopldap.yaml")
     config = replace(config, inactivity=replace(config.inactivity, **inactivity))
-    return Runtime(config, rolemap, None, None, "run", NOON, state=state, rolemap_digest="r")
+    return Runtime(config, rolemap, None, None, "run", NOON, state=state)
 
 
 def test_a_check_with_other_settings_does_not_count_and_the_period_alone_is_no_setting():
