@@ -70,7 +70,7 @@ def full_reconcile_reason(rt: Runtime, force_full: bool) -> str | None:
     if reason := _everything(rt, force_full):
         return reason
     state, every = rt.state, rt.config.reconcile.full_every_hours
-    if state.rolemap != rt.rolemap_digest:
+    if state.rolemap != rt.rolemap.digest:
         return "the role map changed"
     if _not_since(state.last_full_time(), every):
         return f"the last full reconcile is older than {every:g} h"

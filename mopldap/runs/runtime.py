@@ -50,10 +50,6 @@ class Runtime:
     def layout(self) -> Layout:
         return Layout(self.config.ldap.base_dn)
 
-    @property
-    def rolemap_digest(self) -> str:
-        return self.rolemap.digest
-
     def reconciled(self, started: dt.datetime, full: bool, verified: bool = False) -> None:
         """Note that a reconcile finished: the next one need only read what changed after `started`
         (and, `verified`, that it checked every member's memberOf and entry)."""
@@ -64,7 +60,7 @@ class Runtime:
         check made with other settings does not count."""
         config = self.config
         settings = [config.ldap.base_dn, config.ldap.providers, [r.url for r in config.ldap.replicas],
-                    self.rolemap_digest, {k: v for k, v in asdict(config.inactivity).items() if k != "check_every_hours"},
+                    self.rolemap.digest, {k: v for k, v in asdict(config.inactivity).items() if k != "check_every_hours"},
                     config.notify.warn_days, config.notify.min_warning_days, config.notify.smtp is not None]
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
@@ -84,20 +80,20 @@ class Runtime:
         groups = self.watch.to_record() if self.watch.loaded else dict(old.groups)
         # the base DN the watermark and the last full run belong to: only a reconcile moves it
         base_dn = self.layout.base_dn if self._reconciled is not None else old.base_dn
-        state = RunState(base_dn, self.rolemap_digest, old.watermark, old.last_full, groups,
+        state = RunState(base_dn, self.rolemap.digest, old.watermark, old.last_full, groups,
                          last_verified=old.last_verified, inactivity_checked=old.inactivity_checked,
                          inactivity_settings=old.inactivity_settings)
         if self.inactivity_done:
             state.inactivity_checked, state.inactivity_settings = self.now.isoformat(), self.inactivity_settings()
         if self._reconciled is not None:
             started, full, verified = self._reconciled
-            if full or old.rolemap == self.rolemap_digest:
+            if full or old.rolemap == self.rolemap.digest:
                 state.watermark = started.isoformat()
                 if full:
                     state.last_full = started.isoformat()
                 if verified:
                     state.last_verified = started.isoformat()
-        elif old.rolemap != self.rolemap_digest:
+        elif old.rolemap != self.rolemap.digest:
             state.rolemap = old.rolemap  # the role map changed: keep that visible until a full reconcile
         if self._reconciled is None or not self._reconciled[2]:
             state.writing_groups = old.writing_groups  # a run that died writing groups: until memberOf is checked
