@@ -16,6 +16,7 @@ from pathlib import Path
 from ..model.times import stamp
 from .atomic import write_atomic
 from .inbox import Claimed, safe_name
+from .together import Together
 
 
 class Archive:
@@ -27,18 +28,17 @@ class Archive:
         return (self.folder / "requests" / f"{request_id}.yaml").exists()
 
     def file_request(self, claimed: Claimed, folder: str, redacted_text: str, now: dt.datetime,
-                     request_id: str | None = None) -> Path:
-        """Write the request, passwords redacted, to <archive>/<folder>/ and remove the claimed file.
-        (A file that could not be read or parsed is not archived: see quarantine.py.)"""
+                     request_id: str | None, files: Together) -> Path:
+        """Write the request, passwords redacted, to <archive>/<folder>/, durable with `files`; the
+        caller removes the claimed file once they are. (A file that could not be read or parsed is
+        not archived: see quarantine.py.)"""
         if folder == "requests" and request_id:
             target = self.folder / folder / f"{request_id}.yaml"
         else:
             target = self.folder / folder / f"{stamp(now)}-{request_id or safe_name(claimed.name)}"
             if request_id:
                 target = target.with_name(target.name + ".yaml")
-        write_atomic(target, redacted_text, 0o640)
-        claimed.path.unlink()
-        return target
+        return files.write(target, redacted_text, 0o640)
 
     def write_deleted_entry(self, name: str, text: str) -> Path:
         """Write the LDIF of an entry about to be deleted to deleted/<name> (0600, fsync'd)."""

@@ -52,18 +52,19 @@ def create_new(path: Path, mode: int) -> int:
     return fd
 
 
-def write_atomic(path: Path, text: str | bytes, mode: int = 0o640) -> None:
+def write_atomic(path: Path, text: str | bytes, mode: int = 0o640, durable: bool = True) -> None:
     """Write `text` (str as UTF-8, or bytes as they are) to `path` with `mode`: a new temporary
-    file of a name chosen here, fsync, rename over `path` (which replaces a link, never writes
-    through it). A reader sees the old file or the new one, never half of it. Raise
-    LocalFilesError if it cannot."""
+    file of a name chosen here, fsync (unless not `durable`: together.py flushes it with others),
+    rename over `path` (which replaces a link, never writes through it). A reader sees the old
+    file or the new one, never half of it. Raise LocalFilesError if it cannot."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with os.fdopen(create_new(tmp, mode), "wb") as fh:
             fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         try:

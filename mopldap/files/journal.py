@@ -4,7 +4,7 @@ A run that dies between writing a request's changes and recording its result lea
 claimed file and this journal; the next run resumes from them: it plans the request again
 against the directory as the first run left it, and reports what the first run had
 planned and done (a delete already made is "done by the interrupted run", not a
-rejection). `<paths.work>/processing/.<claimed name>.journal`, JSON, fsync'd; no password in it.
+rejection). `<paths.work>/processing/.<claimed name>.journal`, JSON, flushed with the other journals of its batch (together.py); no password in it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .atomic import read_own, write_atomic
+from .atomic import read_own
+from .together import Together
 
 SUFFIX = ".journal"
 
@@ -22,9 +23,10 @@ def journal_path(claimed_path: Path) -> Path:
     return claimed_path.with_name(f".{claimed_path.name}{SUFFIX}")
 
 
-def write_journal(claimed_path: Path, record: dict[str, Any]) -> None:
-    """Write the journal of a claimed request (LocalFilesError, exit 4, if it cannot be written)."""
-    write_atomic(journal_path(claimed_path), json.dumps(record, ensure_ascii=False, sort_keys=True), 0o600)
+def write_journal(claimed_path: Path, record: dict[str, Any], files: Together) -> None:
+    """Write the journal of a claimed request, durable with `files` (LocalFilesError, exit 4, if
+    it cannot be written)."""
+    files.write(journal_path(claimed_path), json.dumps(record, ensure_ascii=False, sort_keys=True), 0o600)
 
 
 def read_journal(claimed_path: Path) -> dict[str, Any] | None:

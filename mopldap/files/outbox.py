@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from ..model.yamlfile import dump
-from .atomic import read_own, write_atomic, write_secret
+from .atomic import read_own, write_secret
+from .together import Together
 
 
 class Outbox:
@@ -22,10 +23,9 @@ class Outbox:
     def result_path(self, request_id: str) -> Path:
         return self.folder / f"{request_id}.result.yaml"
 
-    def write_result(self, name: str, result: dict[str, Any]) -> Path:
-        path = self.folder / f"{name}.result.yaml"
-        write_atomic(path, dump(result))
-        return path
+    def write_result(self, name: str, result: dict[str, Any], files: Together) -> Path:
+        """Write a result, durable with `files`."""
+        return files.write(self.folder / f"{name}.result.yaml", dump(result))
 
     def last_status(self, request_id: str) -> str | None:
         """The status of the last result written for `request_id`, if any."""

@@ -21,6 +21,7 @@ from ..files.inbox import Claimed, Inbox, safe_name, shown_name
 from ..files.journal import read_journal, remove_journal, write_journal
 from ..files.outbox import Outbox
 from ..files.quarantine import Quarantine
+from ..files.together import Together
 from ..ldap.accounts import by_uid, memberships
 from ..ldap.directory import ONELEVEL, Directory
 from ..logs import get_logger
@@ -130,9 +131,10 @@ class RequestProcessor:
                 "processed_at": self.rt.now.isoformat()}
 
     def _finish(self, claimed: Claimed | None, name: str, result: dict[str, Any], folder: str,
-                redacted: str | None, request_id: str | None) -> None:
+                redacted: str | None, request_id: str | None, files: Together | None = None) -> None:
         """Count and log the result; unless dry-run, write it to the outbox and archive the request
-        (redacted), or, without `redacted` (it could not be read or parsed), set it aside unopened."""
+        (redacted), or, without `redacted` (it could not be read or parsed), set it aside unopened.
+        The claimed file goes once what was written is durable: now, or with a batch's `files`."""
         status = result["status"]
         self.summary.statuses[status] += 1
         self.statuses[name] = status
@@ -153,13 +155,18 @@ class RequestProcessor:
             result_name = request_id or safe_name(name)
         if redacted is None:
             result["kept_in"] = str(self.quarantine.folder)  # not archived: it could hold a password in clear
-        # result first, then archive: a crash in between leaves the file to be re-run, harmlessly
-        self.summary.results.append(self.outbox.write_result(result_name, result))
+        together = Together() if files is None else files
+        # result and archived copy first, then the claimed file goes: a crash in between leaves the
+        # file to be re-run, harmlessly
+        self.summary.results.append(self.outbox.write_result(result_name, result, together))
         if redacted is None:
-            self.quarantine.keep(claimed, self.rt.now)
+            together.after(partial(self.quarantine.keep, claimed, self.rt.now))
         else:
-            self.archive.file_request(claimed, folder, redacted, self.rt.now, request_id)
-        remove_journal(claimed.path)
+            self.archive.file_request(claimed, folder, redacted, self.rt.now, request_id, together)
+            together.after(claimed.path.unlink)
+        together.after(partial(remove_journal, claimed.path))
+        if files is None:
+            together.sync()
 
     def _crashed(self, claimed: Claimed | None, name: str, exc: Exception) -> None:
         """Anything unforeseen while reading or planning one file: that file gets a result and is
@@ -288,9 +295,11 @@ class RequestProcessor:
             write.entries(executor)
             self._report(batch, *write.groups(executor))
         elif batch:
+            journals = Together()
             for queued in batch:  # before any of it is written: what a resuming run needs to know
                 if queued.claimed is not None:
-                    write_journal(queued.claimed.path, self._journal(queued))
+                    write_journal(queued.claimed.path, self._journal(queued), journals)
+            journals.sync()
             while len(writing := self._writing_entries()) >= 2:  # one written, one waiting its turn
                 futures.wait(writing, return_when=futures.FIRST_COMPLETED)
             while self._inflight and self._unreported() + _changes(batch) > MAX_UNREPORTED_CHANGES:
@@ -332,21 +341,25 @@ class RequestProcessor:
             self._writer = None
 
     def _report(self, batch: list[Queued], failed: dict[int, str], written: set[int]) -> None:
-        for queued in batch:
-            plan, rid = queued.plan, queued.plan.request.request_id
-            error = failed.get(id(queued))
-            if error is None:
-                self._finish(queued.claimed, queued.name, self._result(plan, queued.name, "applied"), "requests",
-                             queued.redacted, rid)
-                self._give_back(plan)
-                continue
-            for index in failed_ops(plan, [c for c in plan.changes if id(c) not in written]):
-                plan.results[index].status = "failed"
-                plan.results[index].message = f"not (all) written: {error}"
-            result = self._result(plan, queued.name, "failed")
-            result["problems"] = [error]
-            self._finish(queued.claimed, queued.name, result, "failed", queued.redacted, rid)
-            self._give_back(plan)
+        """Each request of a written batch gets its result; their files are flushed together."""
+        files = Together()
+        try:
+            for queued in batch:
+                plan, rid = queued.plan, queued.plan.request.request_id
+                error = failed.get(id(queued))
+                if error is None:
+                    self._finish(queued.claimed, queued.name, self._result(plan, queued.name, "applied"), "requests",
+                                 queued.redacted, rid, files)
+                else:
+                    for index in failed_ops(plan, [c for c in plan.changes if id(c) not in written]):
+                        plan.results[index].status = "failed"
+                        plan.results[index].message = f"not (all) written: {error}"
+                    result = self._result(plan, queued.name, "failed")
+                    result["problems"] = [error]
+                    self._finish(queued.claimed, queued.name, result, "failed", queued.redacted, rid, files)
+                files.after(partial(self._give_back, plan))
+        finally:
+            files.sync()
 
     def _give_back(self, plan: RequestPlan) -> None:
         """Hand the generated passwords to the requester waiting for them; their file goes."""

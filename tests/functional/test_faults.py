@@ -303,6 +303,39 @@ def test_a_full_outbox_stops_the_run_with_exit_4_and_the_next_run_finishes(partn
     assert_truth(env)
 
 
+def test_a_write_error_at_the_flush_of_the_results_leaves_every_request_to_the_next_run(partner, monkeypatch):
+    """The kernel reports a write error (EIO) when a batch's results are flushed: the run stops
+    with exit 4, and no claimed request is removed, since its result may not be on the disk; the
+    next run finishes each once."""
+    env = partner
+    import mopldap.files.together as together
+
+    flush = together._sync_file_system
+
+    def failing(files):
+        if any(p.name.endswith(".result.yaml") for p in files):
+            raise OSError(5, "Input/output error")
+        flush(files)
+
+    ids = [env.submit([{"op": "create_user", "username": f"u{i}", "name": f"用户{i}", "user_type": "service",
+                        "roles": ["service-specialist"], "initial_password": f"User-pass-{i:03d}"}])
+           for i in range(3)]
+    monkeypatch.setattr(together, "_sync_file_system", failing)
+    result = env.cli("sync", "--only", "inbox", expect=4)
+    assert last_line(result) == (f"mopldap: {env.outbox}: cannot write: Input/output error; mopldap stopped: free "
+                                 f"space on {env.outbox.parent} or make it writable, then run again (the next run "
+                                 "finishes this one)")
+    claimed = sorted(p.name for p in env.processing.iterdir())
+    assert len([n for n in claimed if n.endswith(".journal")]) == 3 and len(claimed) == 6, claimed
+    monkeypatch.setattr(together, "_sync_file_system", flush)
+    env.cli("sync", "--only", "inbox")
+    assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
+    assert not list(env.processing.iterdir())
+    assert sorted(e["dn"] for e in env.audit() if e["action"] == "add" and e.get("request_id") in ids) == \
+           [account_dn(f"u{i}") for i in range(3)]
+    assert_truth(env)
+
+
 def test_a_generated_password_that_cannot_be_recorded_is_never_set(partner, small_fs):
     env = partner
     small_fs(env.outbox)

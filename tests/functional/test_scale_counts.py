@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
 import time
 
@@ -215,3 +216,23 @@ def test_a_replicas_logins_are_read_for_the_idle_and_the_recent_only(partner, re
     env.request(staff(20, 100))
     assert replica_reads() == small
     assert small["entries"] <= 2 + 1 + 5  # the idle two, the login, the schema
+
+
+def test_the_files_of_a_batch_of_requests_are_flushed_together_not_one_by_one(partner, monkeypatch):
+    """Each request leaves a journal, a result and an archived copy: flushed to the disk once a batch
+    (one syncfs each for the journals and for the results), never one fsync a file, which the
+    directory server's own commits would wait behind (bench/results-large.md, provisioning)."""
+    env = partner
+    import mopldap.files.together as together
+
+    flushes, fsyncs = [], []
+    flush, fsync = together._sync_file_system, os.fsync
+    monkeypatch.setattr(together, "_sync_file_system", lambda files: (flushes.append(len(files)), flush(files)))
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(os.readlink(f"/proc/self/fd/{fd}")), fsync(fd)))
+    for i in range(40):
+        env.submit(staff(i * 2, 2))
+    result = env.cli("sync", "--only", "inbox")
+    assert "40 applied" in result.out
+    assert flushes == [40, 80], flushes  # 40 journals; 40 results and 40 archived copies
+    assert not [f for f in fsyncs if "/outbox/" in f or "/archive/" in f or ".journal" in f], fsyncs
+    assert len(fsyncs) <= 3, fsyncs  # the run's state and audit file
