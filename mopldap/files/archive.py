@@ -16,7 +16,7 @@ from pathlib import Path
 from ..model.times import stamp
 from .atomic import write_atomic
 from .inbox import Claimed, safe_name
-from .together import Together
+from .together import FlushedTogether
 
 
 class Archive:
@@ -28,7 +28,7 @@ class Archive:
         return (self.folder / "requests" / f"{request_id}.yaml").exists()
 
     def file_request(self, claimed: Claimed, folder: str, redacted_text: str, now: dt.datetime,
-                     request_id: str | None, files: Together) -> Path:
+                     request_id: str | None, files: FlushedTogether) -> Path:
         """Write the request, passwords redacted, to <archive>/<folder>/, durable with `files`; the
         caller removes the claimed file once they are. (A file that could not be read or parsed is
         not archived: see quarantine.py.)"""

@@ -4,7 +4,8 @@ A run that dies between writing a request's changes and recording its result lea
 claimed file and this journal; the next run resumes from them: it plans the request again
 against the directory as the first run left it, and reports what the first run had
 planned and done (a delete already made is "done by the interrupted run", not a
-rejection). `<paths.work>/processing/.<claimed name>.journal`, JSON, flushed with the other journals of its batch (together.py); no password in it.
+rejection). `<paths.work>/processing/.<claimed name>.journal`, JSON, no password in it; on the
+disk, with the other journals of its batch (together.py), before any of the batch is written.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import read_own
-from .together import Together
+from .together import FlushedTogether
 
 SUFFIX = ".journal"
 
@@ -23,7 +24,7 @@ def journal_path(claimed_path: Path) -> Path:
     return claimed_path.with_name(f".{claimed_path.name}{SUFFIX}")
 
 
-def write_journal(claimed_path: Path, record: dict[str, Any], files: Together) -> None:
+def write_journal(claimed_path: Path, record: dict[str, Any], files: FlushedTogether) -> None:
     """Write the journal of a claimed request, durable with `files` (LocalFilesError, exit 4, if
     it cannot be written)."""
     files.write(journal_path(claimed_path), json.dumps(record, ensure_ascii=False, sort_keys=True), 0o600)

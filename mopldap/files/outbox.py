@@ -13,7 +13,7 @@ import yaml
 
 from ..model.yamlfile import dump
 from .atomic import read_own, write_secret
-from .together import Together
+from .together import FlushedTogether
 
 
 class Outbox:
@@ -23,7 +23,7 @@ class Outbox:
     def result_path(self, request_id: str) -> Path:
         return self.folder / f"{request_id}.result.yaml"
 
-    def write_result(self, name: str, result: dict[str, Any], files: Together) -> Path:
+    def write_result(self, name: str, result: dict[str, Any], files: FlushedTogether) -> Path:
         """Write a result, durable with `files`."""
         return files.write(self.folder / f"{name}.result.yaml", dump(result))
 

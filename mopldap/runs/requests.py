@@ -21,7 +21,7 @@ from ..files.inbox import Claimed, Inbox, safe_name, shown_name
 from ..files.journal import read_journal, remove_journal, write_journal
 from ..files.outbox import Outbox
 from ..files.quarantine import Quarantine
-from ..files.together import Together
+from ..files.together import FlushedTogether
 from ..ldap.accounts import by_uid, memberships
 from ..ldap.directory import ONELEVEL, Directory
 from ..logs import get_logger
@@ -97,7 +97,7 @@ class RequestProcessor:
     def __init__(self, rt: Runtime, echo=print, hand_back: bool = False) -> None:
         """`hand_back`: the requester is there to be shown the generated passwords (the console, the
         API): they are handed back in `handed_back` and their .secret file removed once the result
-        is written (it exists until then, so that a password is never lost)."""
+        is on the disk (it exists until then, so that a password is never lost)."""
         self.rt = rt
         self.hand_back = hand_back
         self.handed_back: dict[str, dict[str, str]] = {}  # request id -> username -> generated password
@@ -131,10 +131,10 @@ class RequestProcessor:
                 "processed_at": self.rt.now.isoformat()}
 
     def _finish(self, claimed: Claimed | None, name: str, result: dict[str, Any], folder: str,
-                redacted: str | None, request_id: str | None, files: Together | None = None) -> None:
+                redacted: str | None, request_id: str | None, files: FlushedTogether | None = None) -> None:
         """Count and log the result; unless dry-run, write it to the outbox and archive the request
         (redacted), or, without `redacted` (it could not be read or parsed), set it aside unopened.
-        The claimed file goes once what was written is durable: now, or with a batch's `files`."""
+        With `files` (a batch's), the claimed file goes once they are flushed; without, now."""
         status = result["status"]
         self.summary.statuses[status] += 1
         self.statuses[name] = status
@@ -155,18 +155,25 @@ class RequestProcessor:
             result_name = request_id or safe_name(name)
         if redacted is None:
             result["kept_in"] = str(self.quarantine.folder)  # not archived: it could hold a password in clear
-        together = Together() if files is None else files
-        # result and archived copy first, then the claimed file goes: a crash in between leaves the
-        # file to be re-run, harmlessly
-        self.summary.results.append(self.outbox.write_result(result_name, result, together))
+        if files is not None:
+            self._file(claimed, result_name, result, folder, redacted, request_id, files)
+            return
+        with FlushedTogether(2) as files:
+            self._file(claimed, result_name, result, folder, redacted, request_id, files)
+            files.sync()
+
+    def _file(self, claimed: Claimed, result_name: str, result: dict[str, Any], folder: str, redacted: str | None,
+              request_id: str | None, files: FlushedTogether) -> None:
+        """Write the result and the archived copy; once they are on the disk the claimed file goes
+        (set aside unopened, without `redacted`), and its journal: a crash before leaves the file
+        to be re-run, harmlessly."""
+        self.summary.results.append(self.outbox.write_result(result_name, result, files))
         if redacted is None:
-            together.after(partial(self.quarantine.keep, claimed, self.rt.now))
+            files.after(partial(self.quarantine.keep, claimed, self.rt.now))
         else:
-            self.archive.file_request(claimed, folder, redacted, self.rt.now, request_id, together)
-            together.after(claimed.path.unlink)
-        together.after(partial(remove_journal, claimed.path))
-        if files is None:
-            together.sync()
+            self.archive.file_request(claimed, folder, redacted, self.rt.now, request_id, files)
+            files.after(claimed.path.unlink)
+        files.after(partial(remove_journal, claimed.path))
 
     def _crashed(self, claimed: Claimed | None, name: str, exc: Exception) -> None:
         """Anything unforeseen while reading or planning one file: that file gets a result and is
@@ -295,11 +302,11 @@ class RequestProcessor:
             write.entries(executor)
             self._report(batch, *write.groups(executor))
         elif batch:
-            journals = Together()
-            for queued in batch:  # before any of it is written: what a resuming run needs to know
-                if queued.claimed is not None:
+            claimed = [queued for queued in batch if queued.claimed is not None]
+            with FlushedTogether(len(claimed)) as journals:  # on the disk before any of it is written:
+                for queued in claimed:  # what a resuming run needs to know
                     write_journal(queued.claimed.path, self._journal(queued), journals)
-            journals.sync()
+                journals.sync()
             while len(writing := self._writing_entries()) >= 2:  # one written, one waiting its turn
                 futures.wait(writing, return_when=futures.FIRST_COMPLETED)
             while self._inflight and self._unreported() + _changes(batch) > MAX_UNREPORTED_CHANGES:
@@ -341,9 +348,9 @@ class RequestProcessor:
             self._writer = None
 
     def _report(self, batch: list[Queued], failed: dict[int, str], written: set[int]) -> None:
-        """Each request of a written batch gets its result; their files are flushed together."""
-        files = Together()
-        try:
+        """Each request of a written batch gets its result, flushed to the disk with the others'. If
+        one cannot be written, none of the batch's claimed files goes: the next run finishes them."""
+        with FlushedTogether(2 * len(batch)) as files:
             for queued in batch:
                 plan, rid = queued.plan, queued.plan.request.request_id
                 error = failed.get(id(queued))
@@ -358,7 +365,6 @@ class RequestProcessor:
                     result["problems"] = [error]
                     self._finish(queued.claimed, queued.name, result, "failed", queued.redacted, rid, files)
                 files.after(partial(self._give_back, plan))
-        finally:
             files.sync()
 
     def _give_back(self, plan: RequestPlan) -> None:

@@ -304,30 +304,30 @@ def test_a_full_outbox_stops_the_run_with_exit_4_and_the_next_run_finishes(partn
 
 
 def test_a_write_error_at_the_flush_of_the_results_leaves_every_request_to_the_next_run(partner, monkeypatch):
-    """The kernel reports a write error (EIO) when a batch's results are flushed: the run stops
-    with exit 4, and no claimed request is removed, since its result may not be on the disk; the
-    next run finishes each once."""
+    """The kernel reports a write error (EIO) when a batch's results are flushed to the disk: the
+    run stops with exit 4, and no claimed request is removed, since its result may not be on the
+    disk; the next run finishes each once."""
     env = partner
+    import ctypes
+    import errno
+
     import mopldap.files.together as together
 
-    flush = together._sync_file_system
-
-    def failing(files):
-        if any(p.name.endswith(".result.yaml") for p in files):
-            raise OSError(5, "Input/output error")
-        flush(files)
+    def failing(fd: int) -> int:
+        ctypes.set_errno(errno.EIO)
+        return -1
 
     ids = [env.submit([{"op": "create_user", "username": f"u{i}", "name": f"用户{i}", "user_type": "service",
                         "roles": ["service-specialist"], "initial_password": f"User-pass-{i:03d}"}])
-           for i in range(3)]
-    monkeypatch.setattr(together, "_sync_file_system", failing)
+           for i in range(3)]  # 3 journals are fsync'd one by one; 6 results and archived copies flushed together
+    monkeypatch.setattr(together, "_syncfs", lambda: failing)
     result = env.cli("sync", "--only", "inbox", expect=4)
     assert last_line(result) == (f"mopldap: {env.outbox}: cannot write: Input/output error; mopldap stopped: free "
                                  f"space on {env.outbox.parent} or make it writable, then run again (the next run "
                                  "finishes this one)")
     claimed = sorted(p.name for p in env.processing.iterdir())
     assert len([n for n in claimed if n.endswith(".journal")]) == 3 and len(claimed) == 6, claimed
-    monkeypatch.setattr(together, "_sync_file_system", flush)
+    monkeypatch.undo()
     env.cli("sync", "--only", "inbox")
     assert [env.result(rid)["status"] for rid in ids] == ["applied"] * 3
     assert not list(env.processing.iterdir())

@@ -1,56 +1,107 @@
-"""Files made durable together (files/together.py): what is removed after a flush goes only after it."""
+"""Files flushed together (files/together.py): one syncfs for a batch, what they replace removed
+only after it, a flush error reported and nothing removed."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import re
 import stat
+import sys
 
 import pytest
 
 import mopldap.files.together as together
-from mopldap.files.together import Together
+from mopldap.files.together import SYNCFS_FROM, FlushedTogether
 from mopldap.model.errors import LocalFilesError
 
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or together._syncfs() is None,
+                                reason="syncfs(2) of Linux 5.8 or later")
 
-def test_files_are_in_place_with_their_mode_and_what_they_replace_goes_after_the_flush(tmp_path):
+
+@pytest.fixture
+def flushes(monkeypatch) -> list[str]:
+    """What reaches the disk from now on, in order: "syncfs", or the name of a file fsync'd."""
+    events: list[str] = []
+    fsync, syncfs = os.fsync, together._syncfs()
+
+    def counted_syncfs(fd: int) -> int:
+        events.append("syncfs")
+        return syncfs(fd)
+
+    def counted_fsync(fd: int) -> None:
+        name = os.readlink(f"/proc/self/fd/{fd}")  # the temporary file, renamed into place after
+        events.append(re.sub(r"/\.([^/]+)\.[0-9a-f]{8}\.tmp$", r"/\1", name))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counted_fsync)
+    monkeypatch.setattr(together, "_syncfs", lambda: counted_syncfs)
+    return events
+
+
+def test_a_batch_s_files_are_flushed_with_one_syncfs_and_what_they_replace_goes_after(tmp_path, flushes):
     claimed = tmp_path / "claimed.yaml"
     claimed.write_text("request")
-    files = Together()
-    result = files.write(tmp_path / "out" / "r.result.yaml", "status: applied\n", 0o640)
-    files.after(claimed.unlink)
-    assert result.read_text() == "status: applied\n" and stat.S_IMODE(result.stat().st_mode) == 0o640
-    assert claimed.exists()  # not before the flush
-    files.sync()
-    assert not claimed.exists()
+    with FlushedTogether(SYNCFS_FROM) as files:
+        written = [files.write(tmp_path / ("outbox" if i % 2 else "archive") / f"f{i}", f"{i}\n", 0o640)
+                   for i in range(SYNCFS_FROM)]
+        files.after(claimed.unlink)
+        files.after(lambda: flushes.append("removed"))
+        assert claimed.exists() and flushes == []  # nothing before the flush
+        files.sync()
+    assert flushes == ["syncfs", "removed"] and not claimed.exists()
+    assert [p.read_text() for p in written] == [f"{i}\n" for i in range(SYNCFS_FROM)]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written} == {0o640}
 
 
-def test_without_syncfs_each_file_and_its_folder_is_fsynced_before_anything_is_removed(tmp_path, monkeypatch):
-    events = []
-    fsync = os.fsync
-    monkeypatch.setattr(together, "_syncfs", lambda: None)
-    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(os.readlink(f"/proc/self/fd/{fd}")), fsync(fd)))
-    files = Together()
-    a = files.write(tmp_path / "a", "a")
-    b = files.write(tmp_path / "sub" / "b", "b")
-    files.after(lambda: events.append("removed"))
-    files.sync()
-    assert events == [str(a), str(b), str(tmp_path), str(tmp_path / "sub"), "removed"]
+def test_one_request_s_files_are_fsynced_one_by_one_as_they_are_written(tmp_path, flushes):
+    with FlushedTogether(SYNCFS_FROM - 1) as files:
+        written = [files.write(tmp_path / f"f{i}", "x") for i in range(SYNCFS_FROM - 1)]
+        files.after(lambda: flushes.append("removed"))
+        files.sync()
+    assert flushes == [*(str(p) for p in written), "removed"]
+
+
+def test_a_file_that_replaces_one_is_fsynced_before_it_does(tmp_path, flushes):
+    """A journal or result written again: the one on the disk stays until the new one is."""
+    (tmp_path / "again").write_text("old")
+    with FlushedTogether(SYNCFS_FROM) as files:
+        files.write(tmp_path / "again", "new")
+        files.write(tmp_path / "fresh", "new")
+        files.sync()
+    assert flushes == [str(tmp_path / "again"), "syncfs"]
+
+
+def test_where_syncfs_is_not_trusted_each_file_is_fsynced(tmp_path, flushes, monkeypatch):
+    monkeypatch.setattr(together, "_local", lambda device: False)  # a FUSE or network file system
+    with FlushedTogether(SYNCFS_FROM) as files:
+        written = [files.write(tmp_path / f"f{i}", "x") for i in range(SYNCFS_FROM)]
+        files.sync()
+    assert flushes == [str(p) for p in written]
 
 
 def test_a_write_error_at_the_flush_is_one_line_and_nothing_is_removed(tmp_path, monkeypatch):
-    def failing(files):
-        raise OSError(28, "No space left on device")
+    def failing(fd: int) -> int:
+        ctypes.set_errno(errno.EIO)
+        return -1
 
-    monkeypatch.setattr(together, "_sync_file_system", failing)
+    monkeypatch.setattr(together, "_syncfs", lambda: failing)
     removed = []
-    files = Together()
-    files.write(tmp_path / "a", "a")
-    files.after(lambda: removed.append(1))
-    with pytest.raises(LocalFilesError) as caught:
-        files.sync()
-    assert str(caught.value).startswith(f"{tmp_path}: cannot write: No space left on device; mopldap stopped")
+    with FlushedTogether(SYNCFS_FROM) as files:
+        for i in range(SYNCFS_FROM):
+            files.write(tmp_path / "outbox" / f"f{i}", "x")
+        files.after(lambda: removed.append(1))
+        with pytest.raises(LocalFilesError) as caught:
+            files.sync()
+    assert str(caught.value).startswith(f"{tmp_path / 'outbox'}: cannot write: Input/output error; mopldap stopped")
     assert removed == []
 
 
-def test_syncfs_is_found_on_linux():
-    assert together._syncfs() is not None
+def test_the_folder_descriptors_are_closed_when_the_batch_is_done(tmp_path):
+    before = len(os.listdir("/proc/self/fd"))
+    with FlushedTogether(SYNCFS_FROM) as files:
+        for i in range(SYNCFS_FROM):
+            files.write(tmp_path / f"d{i}" / "f", "x")
+        assert len(os.listdir("/proc/self/fd")) == before + 1  # one per file system
+    assert len(os.listdir("/proc/self/fd")) == before
