@@ -995,6 +995,7 @@ def main() -> int:
         args.out = ROOT / "bench" / "results-large.md" if default_out else args.out
     compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="mopldap-bench-") as tmp:
+        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # the commands' hints (files/checked.py) go with it
         bench = Bench(args, Path(tmp))
         bench.results |= {"command": " ".join(["bench/run.py", *argv]), "machine": machine(), "first_touch": first_touch(),
                           "when": NOW.strftime("%Y-%m-%d %H:%M UTC")}

@@ -8,6 +8,14 @@ mopldap, pydantic and ldap3 (DN syntax) that decide what validation makes of the
 these and the next command validates again and rewrites the file. Only a regular file of this
 user's, no link, writable by no one else, is read, and only mopldap's settings classes and paths
 are unpickled. `mopldap validate` and `check` always validate.
+
+Where the work folder is, only the configuration says, in YAML; importing PyYAML to read it took
+11 ms of each start-up. So each command that finds or writes a snapshot leaves a hint, the work
+folder's path, in the user's cache folder (`$XDG_CACHE_HOME/mopldap`, else `~/.cache/mopldap`),
+named by a digest of the configuration's absolute path: the next command looks there first and
+parses the YAML only when the hint is missing or leads to no snapshot of these very files. A hint
+is only a place to look: what is found there passes every check above, and was made of this
+configuration, which put its work folder there.
 """
 
 from __future__ import annotations
@@ -21,9 +29,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..model import checks, cron, yamlfile
+from ..model import checks, cron
 from ..model import config as config_module
 from ..model import rolemap as rolemap_module
 from ..model.config import Config, PathsConfig, load_settings, resolve_path
@@ -33,6 +39,7 @@ from .atomic import read_own_bytes, write_atomic
 
 NAME = "settings.checked"
 HEADER = b"mopldap settings 1 "
+HINTS = "mopldap"  # the folder of the hints in the user's cache folder
 _ALLOWED = {("pathlib", "PosixPath")} | {
     (module.__name__, name) for module in (config_module, rolemap_module)
     for name, value in vars(module).items() if isinstance(value, type) and "__dataclass_fields__" in vars(value)}
@@ -50,6 +57,8 @@ class _Unpickler(pickle.Unpickler):
 def work_folder(path: Path, text: bytes) -> Path:
     """Where the configuration at `path` puts paths.work, read from the file as it is (an odd
     file gives the default: a snapshot looked for in the wrong place is only not found)."""
+    import yaml  # only here: a command that finds its hint never imports PyYAML
+
     work: object = PathsConfig.work  # the default
     try:
         work = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["paths"]["work"]
@@ -69,8 +78,9 @@ def _stamp(origin: str | None) -> str:
 def digest(path: Path, text: bytes, role_map: Path, role_map_text: bytes) -> bytes:
     """What the validated settings depend on, as a hex digest."""
     code: list[str | None] = [module.__file__ for module in
-                              (config_module, rolemap_module, checks, cron, yamlfile, sys.modules[__name__])]
-    code += [spec.origin if spec else None for spec in map(find_spec, ("pydantic", "pydantic_core", "ldap3"))]
+                              (config_module, rolemap_module, checks, cron, sys.modules[__name__])]
+    code += [spec.origin if spec else None for spec in
+             map(find_spec, ("mopldap.model.yamlfile", "pydantic", "pydantic_core", "ldap3"))]
     parts = [str(path), str(path.resolve()), hashlib.sha256(text).hexdigest(), str(role_map),
              hashlib.sha256(role_map_text).hexdigest(), *map(_stamp, code)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest().encode()
@@ -92,14 +102,59 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
+def hint_path(path: Path) -> Path | None:
+    """Where the hint for the configuration at `path` is kept; None without a cache folder."""
+    try:
+        cache = os.environ.get("XDG_CACHE_HOME", "")
+        folder = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"  # XDG: a relative one is ignored
+    except (RuntimeError, KeyError):  # no home folder at all
+        return None
+    key = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:32]
+    return folder / HINTS / f"work-{key}"
+
+
+def _hinted(path: Path) -> Path | None:
+    """The work folder the hint names, if there is a hint of this user's."""
+    hint = hint_path(path)
+    try:
+        named = os.fsdecode(read_own_bytes(hint, private=True)) if hint else ""
+    except OSError:
+        return None
+    return Path(named) if os.path.isabs(named) else None
+
+
+def _leave_hint(path: Path, work: Path) -> None:
+    """Name `work` as the folder of the configuration at `path` for the next command (a hint
+    that cannot be written is only not there: the next command reads the YAML)."""
+    hint = hint_path(path)
+    if hint is not None:
+        try:
+            write_atomic(hint, os.fsencode(work), mode=0o600, durable=False)
+        except LocalFilesError:
+            pass
+
+
+def _found_in(work: Path, path: Path, text: bytes) -> tuple[Config, RoleMap] | None:
+    """The settings the snapshot in `work` holds, if it was made of these files and this
+    configuration puts its work folder there."""
+    kept = _read(work / NAME)
+    found = _settings(kept, path, text) if kept is not None else None
+    return found if found is not None and found[0].paths.work == work else None
+
+
 def load_checked(path: Path) -> tuple[Config, RoleMap]:
     """The configuration at `path` and its role map: as checked before if neither changed, else
     validated (load_settings: ConfigError naming every problem) and kept for the next command."""
     text = _read_file(path)
     if text is not None:
-        kept = _read(work_folder(path, text) / NAME)
-        found = _settings(kept, path, text) if kept is not None else None
+        hinted = _hinted(path)
+        found = _found_in(hinted, path, text) if hinted is not None else None
         if found is not None:
+            return found
+        work = work_folder(path, text)
+        found = _found_in(work, path, text)
+        if found is not None:
+            _leave_hint(path, work)
             return found
     seen: dict[Path, bytes] = {} if text is None else {path: text}  # validation reads no file twice
     config, rolemap = load_settings(path, seen)
@@ -136,4 +191,5 @@ def keep(path: Path, seen: dict[Path, bytes], config: Config, rolemap: RoleMap) 
         write_atomic(work / NAME, HEADER + digest(path, text, config.paths.role_map, role_map_text) + b"\n" + body,
                      mode=0o600)
     except LocalFilesError:  # a full or read-only disk: the next command validates again
-        pass
+        return
+    _leave_hint(path, work)

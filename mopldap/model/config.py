@@ -9,14 +9,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from .checks import STRICT, After, Before, Limits, renamed, validator
 from .cron import check_cron
 from .errors import ConfigError
 from .rolemap import RoleMap, load_rolemap
-from .yamlfile import YamlDocument, pydantic_problems, read_yaml
+
+if TYPE_CHECKING:  # PyYAML is imported only to read a file (files/checked.py)
+    from .yamlfile import YamlDocument
 
 DEFAULT_CONFIG = Path("config/mopldap.yaml")
 CONFIG_ENV = "MOPLDAP_CONFIG"
@@ -476,6 +478,8 @@ def parse_config(doc: YamlDocument, base: Path) -> Config:
     try:
         return validator(Config).validate_python({**data, "source": Path(doc.source)}, context={"base": base})
     except ValidationError as exc:
+        from .yamlfile import pydantic_problems
+
         problems = pydantic_problems(doc, exc)
         raise ConfigError(problems[0], problems) from None
 
@@ -487,6 +491,8 @@ def load_config(path: Path, seen: dict[Path, bytes] | None = None) -> Config:
         raise ConfigError(
             f"{path}: no such configuration file: pass --config FILE or set ${CONFIG_ENV}"
         )
+    from .yamlfile import read_yaml
+
     return parse_config(read_yaml(path, seen), path.resolve().parent)
 
 

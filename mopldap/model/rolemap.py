@@ -9,11 +9,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from .checks import STRICT, Limits, validator
 from .errors import ConfigError
-from .yamlfile import YamlDocument, pydantic_problems, read_yaml
+
+if TYPE_CHECKING:  # PyYAML is imported only to read a file (files/checked.py)
+    from .yamlfile import YamlDocument
 
 ID_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,63}")
 
@@ -193,6 +195,8 @@ def parse_rolemap(doc: YamlDocument) -> RoleMap:
     try:
         rolemap = validator(RoleMap).validate_python(doc.data)
     except ValidationError as exc:
+        from .yamlfile import pydantic_problems
+
         problems = pydantic_problems(doc, exc)
         raise ConfigError(problems[0], problems) from None
     problems = [f"{doc.where(loc)}: {message}" for loc, message in check_references(rolemap)]
@@ -204,4 +208,6 @@ def parse_rolemap(doc: YamlDocument) -> RoleMap:
 def load_rolemap(path: Path, seen: dict[Path, bytes] | None = None) -> RoleMap:
     """Read and validate the role map file at `path` (its bytes into `seen`, if given). Raise
     ConfigError if anything is wrong."""
+    from .yamlfile import read_yaml
+
     return parse_rolemap(read_yaml(path, seen))

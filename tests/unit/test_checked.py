@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mopldap.files.checked import HEADER, NAME, load_checked
+from mopldap.files.checked import HEADER, NAME, hint_path, load_checked
 from mopldap.model.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,16 +34,20 @@ def snapshot(path: Path) -> Path:
     return path.parent.parent / "var" / "work" / NAME
 
 
-def in_a_new_process(path: Path) -> str:
-    """What a new process loads, and whether it imported pydantic to do so."""
+def in_a_new_process(path: Path, parsed: list[bool] | None = None) -> str:
+    """What a new process loads, and whether it imported pydantic to do so (into `parsed`, if
+    given: whether it imported PyYAML)."""
     code = ("import sys; from pathlib import Path; from mopldap.files.checked import load_checked; "
             f"config, rolemap = load_checked(Path({str(path)!r})); "
             "print(config.ldap.base_dn, config.inactivity.max_idle_days, sorted(rolemap.roles)[0], "
-            "'pydantic' in sys.modules)")
+            "'pydantic' in sys.modules, 'yaml' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    *seen, yaml_loaded = done.stdout.split()
+    if parsed is not None:
+        parsed.append(yaml_loaded == "True")
+    return " ".join(seen)
 
 
 def test_unchanged_files_are_read_back_without_pydantic(files):
@@ -117,3 +121,49 @@ def test_the_snapshot_lives_in_the_configured_work_folder(files):
     in_a_new_process(files)
     assert (elsewhere / NAME).is_file() and not snapshot(files).exists()
     assert in_a_new_process(files).endswith(" False")
+
+
+def test_the_next_command_finds_the_work_folder_by_its_hint_without_parsing_yaml(files):
+    parsed: list[bool] = []
+    in_a_new_process(files, parsed)
+    hint = hint_path(files)
+    assert hint is not None and hint.read_bytes() == os.fsencode(files.parent.parent.resolve() / "var" / "work")
+    assert str(hint).startswith(os.environ["XDG_CACHE_HOME"]) and oct(hint.stat().st_mode & 0o777) == "0o600"
+    assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist False"
+    assert parsed == [True, False]
+
+
+@pytest.mark.parametrize("how", ["another configuration's work folder", "a relative path", "a link"])
+def test_a_hint_that_leads_elsewhere_only_costs_the_yaml(files, tmp_path, how):
+    """A hint names a place to look, nothing more: what is found there must be a snapshot of these
+    very files, which put their work folder there; otherwise the YAML says where, and the hint is
+    mended."""
+    other = tmp_path / "other"
+    shutil.copytree(files.parent, other / "config")
+    (other / "var" / "work").mkdir(parents=True, mode=0o700)
+    (other / "config" / "mopldap.yaml").write_text(files.read_text().replace("max_idle_days: 30", "max_idle_days: 60"))
+    in_a_new_process(other / "config" / "mopldap.yaml")
+    in_a_new_process(files)
+    hint = hint_path(files)
+    if how == "another configuration's work folder":
+        hint.write_bytes(os.fsencode(other / "var" / "work"))
+    elif how == "a relative path":
+        hint.write_bytes(b"var/work")
+    else:
+        hint.unlink()
+        hint.symlink_to(hint_path(other / "config" / "mopldap.yaml"))
+    parsed: list[bool] = []
+    assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist False"
+    assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist False"
+    assert parsed == [True, False]
+    assert not hint.is_symlink() and hint.read_bytes() == os.fsencode(files.parent.parent.resolve() / "var" / "work")
+
+
+def test_without_a_cache_folder_the_settings_are_still_read_back(files, tmp_path, monkeypatch):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    parsed: list[bool] = []
+    assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist True"
+    assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist False"
+    assert parsed == [True, True]  # the YAML says where the work folder is, every time

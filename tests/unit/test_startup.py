@@ -65,6 +65,7 @@ def test_a_sync_with_the_settings_it_checked_before_never_imports_pydantic(tmp_p
     assert "pydantic" in modules_at_first_connection(tmp_path, "sync")
     loaded = modules_at_first_connection(tmp_path, "sync")
     assert "ldap3" in loaded and not any(m == "pydantic" or m.startswith(("pydantic.", "pydantic_core")) for m in loaded)
+    assert not any(m == "yaml" or m.startswith("yaml.") for m in loaded)  # the work folder from its hint
 
 
 def test_lock_inactive_loads_neither_the_inbox_step_nor_reconcile_before_the_directory(tmp_path):
