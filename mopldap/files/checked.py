@@ -120,7 +120,7 @@ def _hinted(path: Path) -> Path | None:
         named = os.fsdecode(read_own_bytes(hint, private=True)) if hint else ""
     except OSError:
         return None
-    return Path(named) if os.path.isabs(named) else None
+    return Path(named) if os.path.isabs(named) and "\0" not in named else None
 
 
 def _leave_hint(path: Path, work: Path) -> None:
@@ -152,7 +152,7 @@ def load_checked(path: Path) -> tuple[Config, RoleMap]:
         if found is not None:
             return found
         work = work_folder(path, text)
-        found = _found_in(work, path, text)
+        found = _found_in(work, path, text) if work != hinted else None  # that one was read already
         if found is not None:
             _leave_hint(path, work)
             return found

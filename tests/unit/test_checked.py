@@ -133,7 +133,7 @@ def test_the_next_command_finds_the_work_folder_by_its_hint_without_parsing_yaml
     assert parsed == [True, False]
 
 
-@pytest.mark.parametrize("how", ["another configuration's work folder", "a relative path", "a link"])
+@pytest.mark.parametrize("how", ["another configuration's work folder", "a relative path", "a NUL byte", "a link"])
 def test_a_hint_that_leads_elsewhere_only_costs_the_yaml(files, tmp_path, how):
     """A hint names a place to look, nothing more: what is found there must be a snapshot of these
     very files, which put their work folder there; otherwise the YAML says where, and the hint is
@@ -149,6 +149,8 @@ def test_a_hint_that_leads_elsewhere_only_costs_the_yaml(files, tmp_path, how):
         hint.write_bytes(os.fsencode(other / "var" / "work"))
     elif how == "a relative path":
         hint.write_bytes(b"var/work")
+    elif how == "a NUL byte":
+        hint.write_bytes(os.fsencode(files.parent.parent.resolve() / "var" / "work") + b"\0")
     else:
         hint.unlink()
         hint.symlink_to(hint_path(other / "config" / "mopldap.yaml"))
