@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from ..model.yamlfile import dump
-from .atomic import read_own, write_secret
+from .atomic import read_own
 from .together import FlushedTogether
 
 
@@ -47,10 +47,8 @@ class Outbox:
         """Remove <request_id>.secret once its passwords were shown (the console, the API)."""
         (self.folder / f"{request_id}.secret").unlink(missing_ok=True)
 
-    def write_secrets(self, request_id: str, secrets: dict[str, str]) -> Path:
-        """Merge generated passwords into <request_id>.secret (0600)."""
-        path = self.folder / f"{request_id}.secret"
+    def write_secrets(self, request_id: str, secrets: dict[str, str], files: FlushedTogether) -> Path:
+        """Merge generated passwords into <request_id>.secret (0600), durable with `files`."""
         known = self.read_secrets(request_id)
         known.update(secrets)
-        write_secret(path, dump(dict(sorted(known.items()))))
-        return path
+        return files.write(self.folder / f"{request_id}.secret", dump(dict(sorted(known.items()))), 0o600)

@@ -265,8 +265,6 @@ class RequestProcessor:
 
     def _enqueue(self, queued: Queued) -> None:
         request, plan = queued.plan.request, queued.plan
-        if plan.secrets and not self.rt.dry_run:
-            self.outbox.write_secrets(request.request_id, plan.secrets)  # before writing: a password is never lost
         self._batch.append(queued)
         self._pending_names |= _targets(request)  # not its requester: many files of one administrator share a batch
         self._pending_ids.add(request.request_id)
@@ -303,8 +301,11 @@ class RequestProcessor:
             self._report(batch, *write.groups(executor))
         elif batch:
             claimed = [queued for queued in batch if queued.claimed is not None]
-            with FlushedTogether(len(claimed)) as journals:  # on the disk before any of it is written:
-                for queued in claimed:  # what a resuming run needs to know
+            generated = [queued.plan for queued in batch if queued.plan.secrets]
+            with FlushedTogether(len(claimed) + len(generated)) as journals:  # on the disk before any of it is
+                for plan in generated:  # written: the passwords mopldap generated (never lost),
+                    self.outbox.write_secrets(plan.request.request_id, plan.secrets, journals)
+                for queued in claimed:  # and what a resuming run needs to know
                     write_journal(queued.claimed.path, self._journal(queued), journals)
                 journals.sync()
             while len(writing := self._writing_entries()) >= 2:  # one written, one waiting its turn

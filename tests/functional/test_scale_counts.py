@@ -218,11 +218,12 @@ def test_a_replicas_logins_are_read_for_the_idle_and_the_recent_only(partner, re
     assert small["entries"] <= 2 + 1 + 5  # the idle two, the login, the schema
 
 
-def test_the_files_of_a_batch_of_requests_are_flushed_together_not_one_by_one(partner, monkeypatch):
-    """Each request leaves a journal, a result and an archived copy: flushed to the disk with one
-    syncfs for the batch's journals, before any of its writes, and one for its results, never one
-    fsync a file, which the directory server's own commits would wait behind
-    (bench/results-large.md, provisioning)."""
+@pytest.mark.parametrize("passwords", ["given", "generated"])
+def test_the_files_of_a_batch_of_requests_are_flushed_together_not_one_by_one(partner, monkeypatch, passwords):
+    """Each request leaves a journal, a result and an archived copy, and the passwords mopldap
+    generated for it: flushed to the disk with one syncfs for the batch's journals and passwords,
+    before any of its writes, and one for its results, never one fsync a file, which the
+    directory server's own commits would wait behind (bench/results-large.md, provisioning)."""
     env = partner
     import mopldap.files.together as together
     from mopldap.runs.batches import BatchWriter
@@ -233,8 +234,14 @@ def test_the_files_of_a_batch_of_requests_are_flushed_together_not_one_by_one(pa
     monkeypatch.setattr(os, "fsync", lambda fd: (events.append(os.readlink(f"/proc/self/fd/{fd}")), fsync(fd)))
     monkeypatch.setattr(BatchWriter, "submit", lambda writer, batch: (events.append("written"), submit(writer, batch))[1])
     for i in range(40):
-        env.submit(staff(i * 2, 2))
+        ops = staff(i * 2, 2)
+        if passwords == "generated":
+            for op in ops:
+                del op["initial_password"]
+        env.submit(ops, request_id=f"P001-flush-{i}")
     result = env.cli("sync", "--only", "inbox")
     assert "40 applied" in result.out
     assert [e for e in events if e in ("syncfs", "written")] == ["syncfs", "written", "syncfs"], events
     assert len(events) <= 3 + 3, events  # and the run's state and audit file
+    if passwords == "generated":
+        assert env.can_bind(account_dn("s79"), env.secret("P001-flush-39")["s79"])
