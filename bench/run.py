@@ -50,6 +50,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import pstats
@@ -63,6 +64,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -285,6 +287,23 @@ def loaded_server(work: Path, partners: int, per_partner: int, rng: random.Rando
     return server, made, took
 
 
+def timed(command: Sequence[str], stdin: str | None = None, *, output: bool = False, ok: Collection[int] = (0,),
+          limit: float | None = None) -> tuple[float, str]:
+    """Run a standard tool (ldapsearch, ldapadd, ldapmodify): its wall time and, with `output`, what
+    it printed (else that goes nowhere: a search of every account prints hundreds of MB). An exit
+    code not in `ok` raises with the tool's message; a run past `limit` seconds is stopped and
+    took infinitely long. Every bench script times the standard tools with this."""
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(list(command), input=stdin, text=True, timeout=limit, stderr=subprocess.PIPE,
+                              stdout=subprocess.PIPE if output else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return math.inf, ""
+    if proc.returncode not in ok:
+        raise RuntimeError(f"{command[0]} exited {proc.returncode}: {proc.stderr.strip()}")
+    return time.monotonic() - started, proc.stdout or ""
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args = args
@@ -378,10 +397,7 @@ class Bench:
         return {"wall": wall, "rss_mb": rss, "ops": ops, "out": out, "run": took}
 
     def tool(self, *cmd: str, input: str | None = None) -> float:
-        start = time.monotonic()
-        subprocess.run(list(cmd), input=input, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                       check=True)
-        return time.monotonic() - start
+        return timed(cmd, input)[0]
 
     def auth(self) -> list[str]:
         return ["-x", "-H", self.uri, "-D", f"cn=admin,{BASE}", "-w", ROOT_PW]
@@ -895,11 +911,14 @@ NOOP_MISSED = ("Why: a Python command pays its start-up (below) before its first
                "is C, and the run reads the groups' entryCSN and the changed accounts. What would close it: the "
                "daemon, which starts once.")
 STARTUP_HOW = ("The first spawn validates the config and the role map (pydantic) and keeps what it made of them "
-               "in the work folder; the others read that back without importing pydantic, as every command does "
-               "while neither file changes (files/checked.py; importing pydantic and building the settings models "
-               "took about 85 ms of each start-up before). What is left before the connection: ldap3 about 35 ms "
-               "(its package imports all of itself: pyasn1, ssl, every strategy and extended operation), PyYAML "
-               "and the settings dataclasses about 25 ms, argparse and logging 15 ms, the interpreter 10 ms.")
+               "in the work folder, and a hint naming that folder in the user's cache folder; the others read the "
+               "hint and what it names, importing neither pydantic nor PyYAML, as every command does while neither "
+               "file changes (files/checked.py; importing pydantic and building the settings models took about "
+               "85 ms of each start-up, PyYAML to find the work folder 11 ms). What is left before the connection: "
+               "ldap3 and pyasn1 about 26 ms (its package imports all of itself: ssl, every strategy and extended "
+               "operation), mopldap's modules about 24 ms (its settings and other dataclasses, whose methods "
+               "Python compiles at each start: 0.5 ms a class), argparse, logging and the rest of the standard "
+               "library about 45 ms, the interpreter 10 ms, the run's own work before it connects 12 ms.")
 STARTUP_MISSED = ("What would close it: an LDAP client that imports only what a command uses, or the daemon, which "
                   "starts once. Moving more imports after the connection would move the figure, not the command's "
                   "time.")

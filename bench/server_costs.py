@@ -17,20 +17,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import BASE, ROOT, ROOT_PW, loaded_server  # noqa: E402
+from run import BASE, ROOT, ROOT_PW, loaded_server, timed  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from mopldap.plan.inactivity import activity_attributes, idle_filter  # noqa: E402
-
-
-def timed(cmd: list[str], text: str | None = None) -> float:
-    start = time.monotonic()
-    subprocess.run(cmd, input=text, text=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.monotonic() - start
 
 
 def main() -> int:
@@ -45,7 +38,7 @@ def main() -> int:
                 listing = subprocess.run(["ldapsearch", *auth, "-LLL", "-s", "base", "-b", f"{group},{BASE}",
                                           "(objectClass=*)", "member"], capture_output=True, text=True).stdout
                 times = [timed(["ldapmodify", *auth], f"dn: {group},{BASE}\nchangetype: modify\n{action}: member\n"
-                                                      f"member: {member}\n")
+                                                      f"member: {member}\n")[0]
                          for _ in range(3) for action in ("add", "delete")]
                 print(f"{group}: {listing.count(chr(10) + 'member: ')} members: one-value modify, median "
                       f"{statistics.median(times):.3f} s")
@@ -54,7 +47,7 @@ def main() -> int:
                                 [f"cn=hq-admin,ou=roles,{BASE}"])
             for what, search in (("idle-window search", query), ("every account", "(objectClass=inetOrgPerson)")):
                 times = [timed(["ldapsearch", *auth, "-LLL", "-E", "pr=500/noprompt", "-b", f"ou=partners,{BASE}",
-                                search, "1.1"]) for _ in range(3)]
+                                search, "1.1"])[0] for _ in range(3)]
                 print(f"{what}, DN only: median {statistics.median(times):.2f} s")
         finally:
             server.stop()

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import BASE, ROOT_PW, loaded_server  # noqa: E402
+from run import BASE, ROOT_PW, loaded_server, timed  # noqa: E402
 
 from mopldap.ldap.slapd import MopSlapd  # noqa: E402
 
@@ -43,22 +43,14 @@ def person(uid: str) -> str:
             f"uid: {uid}\ncn: {uid}\nsn: {uid}\n\n")
 
 
-def timed(command: list[str], stdin: str) -> float:
-    started = time.monotonic()
-    proc = subprocess.run(command, input=stdin, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:3])} failed: {proc.stderr.strip()}")
-    return time.monotonic() - started
-
-
 def savings(server: MopSlapd, auth: list[str], accounts: list[str]) -> list[tuple[str, str, str]]:
     """The same writes with and without a transaction: (what, without, with)."""
     timed(["ldapadd", *auth], f"dn: ou=bench,{BASE}\nobjectClass: organizationalUnit\nou: bench\n")
     rows = []
     adds = {mode: "".join(person(f"{mode}{i}") for i in range(1000)) for mode in ("plain", "txn")}
     rows.append(("1,000 account adds (ldapadd: one commit each)",
-                 f"{timed(['ldapmodify', *auth], adds['plain']):.2f} s",
-                 f"{timed(['ldapmodify', *auth, *TXN], adds['txn']):.2f} s"))
+                 f"{timed(['ldapmodify', *auth], adds['plain'])[0]:.2f} s",
+                 f"{timed(['ldapmodify', *auth, *TXN], adds['txn'])[0]:.2f} s"))
     for count in (1000, 2000):
         took = {}
         for mode in ("plain", "txn"):
@@ -67,7 +59,7 @@ def savings(server: MopSlapd, auth: list[str], accounts: list[str]) -> list[tupl
                                       f"member: cn=nobody,{BASE}\n")
             change = f"dn: {group}\nchangetype: modify\nadd: member\n" + "".join(
                 f"member: {dn}\n" for dn in accounts[:count])
-            took[mode] = timed(["ldapmodify", *auth, *(TXN if mode == "txn" else [])], change)
+            took[mode] = timed(["ldapmodify", *auth, *(TXN if mode == "txn" else [])], change)[0]
         rows.append((f"add {count:,} members to a group, one modify (and the memberof overlay's {count:,} "
                      "memberOf writes)", f"{took['plain']:.2f} s", f"{took['txn']:.2f} s"))
     return rows
