@@ -9,13 +9,9 @@ these and the next command validates again and rewrites the file. Only a regular
 user's, no link, writable by no one else, is read, and only mopldap's settings classes and paths
 are unpickled. `mopldap validate` and `check` always validate.
 
-Where the work folder is, only the configuration says, in YAML; importing PyYAML to read it took
-11 ms of each start-up. So each command that finds or writes a snapshot leaves a hint, the work
-folder's path, in the user's cache folder (`$XDG_CACHE_HOME/mopldap`, else `~/.cache/mopldap`),
-named by a digest of the configuration's absolute path: the next command looks there first and
-parses the YAML only when the hint is missing or leads to no snapshot of these very files. A hint
-is only a place to look: what is found there passes every check above, and was made of this
-configuration, which put its work folder there.
+Where the work folder is, only the configuration says, in YAML: a command looks first where the
+hint it left in the user's cache folder says (hints.py), and parses the YAML only when there is no
+hint or it leads to no snapshot of these very files.
 """
 
 from __future__ import annotations
@@ -36,10 +32,10 @@ from ..model.config import Config, PathsConfig, load_settings, resolve_path
 from ..model.errors import LocalFilesError
 from ..model.rolemap import RoleMap
 from .atomic import read_own_bytes, write_atomic
+from .hints import hinted_work, leave_hint
 
 NAME = "settings.checked"
 HEADER = b"mopldap settings 1 "
-HINTS = "mopldap"  # the folder of the hints in the user's cache folder
 _ALLOWED = {("pathlib", "PosixPath")} | {
     (module.__name__, name) for module in (config_module, rolemap_module)
     for name, value in vars(module).items() if isinstance(value, type) and "__dataclass_fields__" in vars(value)}
@@ -102,38 +98,6 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def hint_path(path: Path) -> Path | None:
-    """Where the hint for the configuration at `path` is kept; None without a cache folder."""
-    try:
-        cache = os.environ.get("XDG_CACHE_HOME", "")
-        folder = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"  # XDG: a relative one is ignored
-    except (RuntimeError, KeyError):  # no home folder at all
-        return None
-    key = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:32]
-    return folder / HINTS / f"work-{key}"
-
-
-def _hinted(path: Path) -> Path | None:
-    """The work folder the hint names, if there is a hint of this user's."""
-    hint = hint_path(path)
-    try:
-        named = os.fsdecode(read_own_bytes(hint, private=True)) if hint else ""
-    except OSError:
-        return None
-    return Path(named) if os.path.isabs(named) and "\0" not in named else None
-
-
-def _leave_hint(path: Path, work: Path) -> None:
-    """Name `work` as the folder of the configuration at `path` for the next command (a hint
-    that cannot be written is only not there: the next command reads the YAML)."""
-    hint = hint_path(path)
-    if hint is not None:
-        try:
-            write_atomic(hint, os.fsencode(work), mode=0o600, durable=False)
-        except LocalFilesError:
-            pass
-
-
 def _found_in(work: Path, path: Path, text: bytes) -> tuple[Config, RoleMap] | None:
     """The settings the snapshot in `work` holds, if it was made of these files and this
     configuration puts its work folder there."""
@@ -147,14 +111,14 @@ def load_checked(path: Path) -> tuple[Config, RoleMap]:
     validated (load_settings: ConfigError naming every problem) and kept for the next command."""
     text = _read_file(path)
     if text is not None:
-        hinted = _hinted(path)
+        hinted = hinted_work(path)
         found = _found_in(hinted, path, text) if hinted is not None else None
         if found is not None:
             return found
         work = work_folder(path, text)
         found = _found_in(work, path, text) if work != hinted else None  # that one was read already
         if found is not None:
-            _leave_hint(path, work)
+            leave_hint(path, work)
             return found
     seen: dict[Path, bytes] = {} if text is None else {path: text}  # validation reads no file twice
     config, rolemap = load_settings(path, seen)
@@ -192,4 +156,4 @@ def keep(path: Path, seen: dict[Path, bytes], config: Config, rolemap: RoleMap) 
                      mode=0o600)
     except LocalFilesError:  # a full or read-only disk: the next command validates again
         return
-    _leave_hint(path, work)
+    leave_hint(path, work)

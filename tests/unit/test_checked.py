@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mopldap.files.checked import HEADER, NAME, hint_path, load_checked
+from mopldap.files.checked import HEADER, NAME, load_checked
+from mopldap.files.hints import hint_name
 from mopldap.model.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,21 +124,30 @@ def test_the_snapshot_lives_in_the_configured_work_folder(files):
     assert in_a_new_process(files).endswith(" False")
 
 
+def hint_path(config: Path) -> Path:
+    return Path(os.environ["XDG_CACHE_HOME"]) / "mopldap" / hint_name(config)
+
+
+def work_of(config: Path) -> bytes:
+    return os.fsencode(config.parent.parent.resolve() / "var" / "work")
+
+
 def test_the_next_command_finds_the_work_folder_by_its_hint_without_parsing_yaml(files):
     parsed: list[bool] = []
     in_a_new_process(files, parsed)
     hint = hint_path(files)
-    assert hint is not None and hint.read_bytes() == os.fsencode(files.parent.parent.resolve() / "var" / "work")
-    assert str(hint).startswith(os.environ["XDG_CACHE_HOME"]) and oct(hint.stat().st_mode & 0o777) == "0o600"
+    assert hint.read_bytes() == work_of(files)
+    assert oct(hint.stat().st_mode & 0o777) == "0o600" and oct(hint.parent.stat().st_mode & 0o777) == "0o700"
     assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist False"
     assert parsed == [True, False]
 
 
-@pytest.mark.parametrize("how", ["another configuration's work folder", "a relative path", "a NUL byte", "a link"])
+@pytest.mark.parametrize("how", ["another configuration's work folder", "a relative path", "a NUL byte",
+                                 "a link to a right one", "group-writable", "a copy of the snapshot"])
 def test_a_hint_that_leads_elsewhere_only_costs_the_yaml(files, tmp_path, how):
-    """A hint names a place to look, nothing more: what is found there must be a snapshot of these
-    very files, which put their work folder there; otherwise the YAML says where, and the hint is
-    mended."""
+    """A hint names a place to look, nothing more: it must be this user's own file, no link, and
+    what is found where it points must be a snapshot of these very files, which put their work
+    folder there; otherwise the YAML says where, and the hint is mended."""
     other = tmp_path / "other"
     shutil.copytree(files.parent, other / "config")
     (other / "var" / "work").mkdir(parents=True, mode=0o700)
@@ -150,15 +160,57 @@ def test_a_hint_that_leads_elsewhere_only_costs_the_yaml(files, tmp_path, how):
     elif how == "a relative path":
         hint.write_bytes(b"var/work")
     elif how == "a NUL byte":
-        hint.write_bytes(os.fsencode(files.parent.parent.resolve() / "var" / "work") + b"\0")
-    else:
+        hint.write_bytes(work_of(files) + b"\0")
+    elif how == "a link to a right one":
+        (tmp_path / "right").write_bytes(work_of(files))
         hint.unlink()
-        hint.symlink_to(hint_path(other / "config" / "mopldap.yaml"))
+        hint.symlink_to(tmp_path / "right")
+    elif how == "group-writable":
+        hint.chmod(0o620)
+    else:  # the same files' snapshot, copied: its digest matches, but the config puts its work folder elsewhere
+        copy = tmp_path / "copy"
+        copy.mkdir(mode=0o700)
+        shutil.copy2(snapshot(files), copy / NAME)
+        hint.write_bytes(os.fsencode(copy))
     parsed: list[bool] = []
     assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist False"
     assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist False"
     assert parsed == [True, False]
-    assert not hint.is_symlink() and hint.read_bytes() == os.fsencode(files.parent.parent.resolve() / "var" / "work")
+    assert not hint.is_symlink() and hint.read_bytes() == work_of(files)
+    assert oct(hint.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("how", ["a link", "group-writable", "another user's cache folder", "a relative HOME"])
+def test_a_hint_folder_someone_could_steer_is_neither_read_nor_written(files, tmp_path, monkeypatch, how):
+    """Root running a command with another user's HOME (sudo -E) must not write into a folder that
+    user chose: the cache folder must be this user's, and its mopldap folder this user's, no link,
+    writable by no one else."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    target = tmp_path / "target"
+    target.mkdir()
+    if how == "a link":
+        (cache / "mopldap").symlink_to(target)
+    elif how == "group-writable":
+        (cache / "mopldap").mkdir()
+        (cache / "mopldap").chmod(0o770)
+        target = cache / "mopldap"
+    elif how == "another user's cache folder":
+        if os.geteuid() == 0:
+            os.chown(cache, 65534, 65534)  # nobody's
+        else:
+            monkeypatch.setenv("XDG_CACHE_HOME", "/usr")  # root's
+        target = cache
+    else:
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        monkeypatch.setenv("HOME", "relhome")  # relative to wherever the command runs: ignored
+        target = ROOT / "relhome"
+    parsed: list[bool] = []
+    assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist True"
+    assert in_a_new_process(files, parsed) == "dc=example,dc=com 30 hotline-specialist False"
+    assert parsed == [True, True]  # the YAML says where the work folder is, every time
+    assert not target.exists() or not [p for p in target.rglob("*") if p.name.startswith(("work-", ".work-", "mopldap"))]
 
 
 def test_without_a_cache_folder_the_settings_are_still_read_back(files, tmp_path, monkeypatch):

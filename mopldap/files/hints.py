@@ -1,0 +1,115 @@
+"""Hints in the user's cache folder: where a configuration's work folder is (files/checked.py).
+
+Only the configuration says where its work folder is, in YAML, and importing PyYAML to read it
+took 11 ms of each start-up. A command that finds or writes the settings snapshot leaves the work
+folder's path in `<cache>/mopldap/work-<digest of the configuration's absolute path>`, where
+<cache> is `$XDG_CACHE_HOME`, else `$HOME/.cache` (absolute paths only). A hint is only a place
+to look (the snapshot found there is checked as always), but a hint folder someone else could
+steer must not be written through: the cache folder must be this user's (mopldap makes it only in a
+folder of this user's: never in another's home that a `sudo` kept in HOME), the `mopldap` folder in
+it this user's, no link, writable by no one else, and every hint is opened relative to it,
+never through a link. Anything else: no hint, and the command reads the YAML.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import secrets
+import stat
+from pathlib import Path
+
+FOLDER = "mopldap"
+MAX_HINT = 4096
+
+
+def _cache_folder() -> Path | None:
+    """$XDG_CACHE_HOME, else $HOME/.cache (a relative one is ignored, as XDG says), else None."""
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(cache):
+        return Path(cache)
+    home = os.environ.get("HOME", "")
+    return Path(home) / ".cache" if os.path.isabs(home) else None
+
+
+def _own(info: os.stat_result) -> bool:
+    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _open_folder(create: bool) -> int | None:
+    """A descriptor of this user's hint folder (made, with `create`), or None."""
+    cache = _cache_folder()
+    if cache is None:
+        return None
+    try:
+        if create and not cache.exists() and os.stat(cache.parent).st_uid == os.geteuid():
+            cache.mkdir(mode=0o700)
+        base = os.open(cache, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # a home's .cache may be a link
+    except OSError:
+        return None
+    try:
+        if os.fstat(base).st_uid != os.geteuid():
+            return None
+        if create:
+            try:
+                os.mkdir(FOLDER, 0o700, dir_fd=base)
+            except FileExistsError:
+                pass
+        folder = os.open(FOLDER, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=base)
+    except OSError:
+        return None
+    finally:
+        os.close(base)
+    if not _own(os.fstat(folder)):
+        os.close(folder)
+        return None
+    return folder
+
+
+def hint_name(config: Path) -> str:
+    """The file name of the hint for the configuration at `config`."""
+    return "work-" + hashlib.sha256(os.fsencode(config.resolve())).hexdigest()[:32]
+
+
+def hinted_work(config: Path) -> Path | None:
+    """The work folder the hint for the configuration at `config` names, if there is such a hint."""
+    folder = _open_folder(create=False)
+    if folder is None:
+        return None
+    try:
+        fd = os.open(hint_name(config), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode) or not _own(info):
+                raise OSError(errno.EPERM, "not mopldap's own hint")
+            named = os.fsdecode(fh.read(MAX_HINT))
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+    return Path(named) if os.path.isabs(named) and "\0" not in named else None
+
+
+def leave_hint(config: Path, work: Path) -> None:
+    """Name `work` as the work folder of the configuration at `config` for the next command. A hint
+    that cannot be written is only not there; it is not flushed to the disk (a lost one costs the
+    next command its 11 ms)."""
+    folder = _open_folder(create=True)
+    if folder is None:
+        return
+    name = hint_name(config)
+    temporary = f".{name}.{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(os.fsencode(work))
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except OSError:
+        try:
+            os.unlink(temporary, dir_fd=folder)
+        except OSError:
+            pass
+    finally:
+        os.close(folder)
