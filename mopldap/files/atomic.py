@@ -53,10 +53,19 @@ def create_new(path: Path, mode: int) -> int:
     return fd
 
 
+def sync_folder(folder: Path) -> None:
+    """fsync a folder: the names created, renamed or removed in it are on the disk once it returns."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, text: str | bytes, mode: int = 0o640, durable: bool = True) -> None:
     """Write `text` (str as UTF-8, or bytes as they are) to `path` with `mode`: a new temporary
     file of a name chosen here, fsync, rename over `path` (which replaces a link, never writes
-    through it). A reader sees the old file or the new one, never half of it. Not `durable`: no
+    through it), fsync of its folder. A reader sees the old file or the new one, never half of it. Not `durable`: no
     fsync, the caller flushes it (together.py); until then a machine that stops may lose it.
     Raise LocalFilesError if it cannot."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -68,6 +77,8 @@ def write_atomic(path: Path, text: str | bytes, mode: int = 0o640, durable: bool
             if durable:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
+        if durable:  # the rename itself: without this, a machine that stops may come back without the file
+            sync_folder(path.parent)
     except OSError as exc:
         try:
             tmp.unlink(missing_ok=True)

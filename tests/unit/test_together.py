@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_syncfs_is_there_on_the_supported_systems():
 
 @pytest.fixture
 def flushes(monkeypatch) -> list[str]:
-    """What reaches the disk from now on, in order: "syncfs", or the name of a file fsync'd."""
+    """What reaches the disk from now on, in order: "syncfs", or the name of a file or folder fsync'd."""
     events: list[str] = []
     fsync, syncfs = os.fsync, together._syncfs()
 
@@ -42,6 +43,11 @@ def flushes(monkeypatch) -> list[str]:
     monkeypatch.setattr(os, "fsync", counted_fsync)
     monkeypatch.setattr(together, "_syncfs", lambda: counted_syncfs)
     return events
+
+
+def durable(path: Path) -> list[str]:
+    """A file made durable alone: its data, then its folder (the rename)."""
+    return [str(path), str(path.parent)]
 
 
 def test_a_batch_s_files_are_flushed_with_one_syncfs_and_what_they_replace_goes_after(tmp_path, flushes):
@@ -64,7 +70,7 @@ def test_one_request_s_files_are_fsynced_one_by_one_as_they_are_written(tmp_path
         written = [files.write(tmp_path / f"f{i}", "x") for i in range(SYNCFS_FROM - 1)]
         files.after(lambda: flushes.append("removed"))
         files.sync()
-    assert flushes == [*(str(p) for p in written), "removed"]
+    assert flushes == [*(name for p in written for name in durable(p)), "removed"]
 
 
 def test_a_file_that_replaces_one_is_fsynced_before_it_does(tmp_path, flushes):
@@ -74,7 +80,7 @@ def test_a_file_that_replaces_one_is_fsynced_before_it_does(tmp_path, flushes):
         files.write(tmp_path / "again", "new")
         files.write(tmp_path / "fresh", "new")
         files.sync()
-    assert flushes == [str(tmp_path / "again"), "syncfs"]
+    assert flushes == [*durable(tmp_path / "again"), "syncfs"]
 
 
 def test_where_syncfs_is_not_trusted_each_file_is_fsynced(tmp_path, flushes, monkeypatch):
@@ -82,7 +88,7 @@ def test_where_syncfs_is_not_trusted_each_file_is_fsynced(tmp_path, flushes, mon
     with FlushedTogether(SYNCFS_FROM) as files:
         written = [files.write(tmp_path / f"f{i}", "x") for i in range(SYNCFS_FROM)]
         files.sync()
-    assert flushes == [str(p) for p in written]
+    assert flushes == [name for p in written for name in durable(p)]
 
 
 def test_a_write_error_at_the_flush_is_one_line_and_nothing_is_removed(tmp_path, monkeypatch):
