@@ -21,10 +21,11 @@ def cannot_write(path: Path, exc: OSError) -> LocalFilesError:
 MAX_OWN_FILE = 16 * 1024 * 1024
 
 
-def open_unfollowed(path: Path) -> int:
-    """Open `path` for reading without following a symbolic link (ELOOP), without blocking on a
-    FIFO and without taking a terminal; the caller checks with fstat what it opened."""
-    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+def open_unfollowed(path: Path | str, dir_fd: int | None = None) -> int:
+    """Open `path` (relative to the folder `dir_fd`, if given) for reading without following a
+    symbolic link (ELOOP), without blocking on a FIFO and without taking a terminal; the caller
+    checks with fstat what it opened."""
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=dir_fd)
 
 
 def read_own(path: Path) -> str:
@@ -34,21 +35,27 @@ def read_own(path: Path) -> str:
     return read_own_bytes(path).decode("utf-8")
 
 
-def read_own_bytes(path: Path, private: bool = False) -> bytes:
+def private_to_me(info: os.stat_result) -> bool:
+    """Whether what `info` describes is this user's and no one else can write it."""
+    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def read_own_bytes(path: Path | str, private: bool = False, dir_fd: int | None = None) -> bytes:
     """read_own's bytes; with `private`, only from a file of this user's that no one else can write."""
-    with os.fdopen(open_unfollowed(path), "rb") as fh:
+    with os.fdopen(open_unfollowed(path, dir_fd), "rb") as fh:
         found = os.fstat(fh.fileno())
         if not stat.S_ISREG(found.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        if private and (found.st_uid != os.geteuid() or found.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+        if private and not private_to_me(found):
             raise OSError(errno.EPERM, "not mopldap's own file", str(path))
         return fh.read(MAX_OWN_FILE)
 
 
-def create_new(path: Path, mode: int) -> int:
+def create_new(path: Path | str, mode: int, dir_fd: int | None = None) -> int:
     """Open a file that did not exist (O_EXCL: never an existing file, a symbolic link or a hard
-    link someone placed), with exactly `mode`; return its descriptor."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    link someone placed), with exactly `mode`, relative to the folder `dir_fd` if given; return
+    its descriptor."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
     os.fchmod(fd, mode)  # whatever the umask
     return fd
 

@@ -13,15 +13,14 @@ never through a link. Anything else: no hint, and the command reads the YAML.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import secrets
-import stat
 from pathlib import Path
 
+from .atomic import create_new, private_to_me, read_own_bytes
+
 FOLDER = "mopldap"
-MAX_HINT = 4096
 
 
 def _cache_folder() -> Path | None:
@@ -31,10 +30,6 @@ def _cache_folder() -> Path | None:
         return Path(cache)
     home = os.environ.get("HOME", "")
     return Path(home) / ".cache" if os.path.isabs(home) else None
-
-
-def _own(info: os.stat_result) -> bool:
-    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _open_folder(create: bool) -> int | None:
@@ -61,7 +56,7 @@ def _open_folder(create: bool) -> int | None:
         return None
     finally:
         os.close(base)
-    if not _own(os.fstat(folder)):
+    if not private_to_me(os.fstat(folder)):
         os.close(folder)
         return None
     return folder
@@ -78,12 +73,7 @@ def hinted_work(config: Path) -> Path | None:
     if folder is None:
         return None
     try:
-        fd = os.open(hint_name(config), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
-        with os.fdopen(fd, "rb") as fh:
-            info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode) or not _own(info):
-                raise OSError(errno.EPERM, "not mopldap's own hint")
-            named = os.fsdecode(fh.read(MAX_HINT))
+        named = os.fsdecode(read_own_bytes(hint_name(config), private=True, dir_fd=folder))
     except OSError:
         return None
     finally:
@@ -101,9 +91,7 @@ def leave_hint(config: Path, work: Path) -> None:
     name = hint_name(config)
     temporary = f".{name}.{secrets.token_hex(4)}.tmp"
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                     dir_fd=folder)
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(create_new(temporary, 0o600, dir_fd=folder), "wb") as fh:
             fh.write(os.fsencode(work))
         os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError:
