@@ -540,9 +540,10 @@ class Bench:
             raise SystemExit(f"provisioning {count} accounts five times needs {5 * groups} partners")
         loads = [made.partners[n * groups:(n + 1) * groups] for n in range(5)]
         self.by_hand(loads[0], "w", per_request)  # the unmeasured first load
-        first_hand, modifies, add_time, modify_time = self.by_hand(loads[1], "b", per_request)
+        add_time, modify_time, modifies = self.by_hand(loads[1], "b", per_request)
+        first_hand = add_time + modify_time
         runs = [self.through_requests(loads[2], "m", per_request), self.through_requests(loads[3], "n", per_request)]
-        last_hand, *_ = self.by_hand(loads[4], "c", per_request)
+        last_hand = sum(self.by_hand(loads[4], "c", per_request)[:2])
         baseline = (first_hand + last_hand) / 2
         provision = dict(runs[0], wall=statistics.mean(r["wall"] for r in runs),
                          run=statistics.mean(r["run"] or 0 for r in runs))
@@ -555,9 +556,9 @@ class Bench:
                  note=f"mopldap {runs[0]['wall']:.1f} s then {runs[1]['wall']:.1f} s; "
                       + runs[0]["out"].strip().splitlines()[1].strip())
 
-    def by_hand(self, partners: list[str], prefix: str, per_request: int) -> tuple[float, int, float, float]:
+    def by_hand(self, partners: list[str], prefix: str, per_request: int) -> tuple[float, float, int]:
         """ldapadd of `per_request` new accounts in each partner, then ldapmodify of their groups:
-        (seconds, modifies, the ldapadd's seconds, the ldapmodify's)."""
+        (the ldapadd's seconds, the ldapmodify's, modifies)."""
         rolemap = self.rolemap
         entries, members = [], {}
         for code in partners:
@@ -577,7 +578,7 @@ class Bench:
                     for group, dns in members.items()]
         add_time = self.tool("ldapadd", *self.auth(), input="\n".join(entries))
         modify_time = self.tool("ldapmodify", *self.auth(), input="\n".join(modifies))
-        return add_time + modify_time, len(modifies), add_time, modify_time
+        return add_time, modify_time, len(modifies)
 
     def through_requests(self, partners: list[str], prefix: str, per_request: int) -> dict:
         """The same through mopldap: one request of `per_request` create_user per partner, from its
@@ -1021,7 +1022,7 @@ def main() -> int:
         args.out = ROOT / "bench" / "results-large.md" if default_out else args.out
     compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="mopldap-bench-") as tmp:
-        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # the commands' hints (files/checked.py) go with it
+        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # the commands' hints (files/hints.py) go with it
         bench = Bench(args, Path(tmp))
         bench.results |= {"command": " ".join(["bench/run.py", *argv]), "machine": machine(), "first_touch": first_touch(),
                           "when": NOW.strftime("%Y-%m-%d %H:%M UTC")}

@@ -72,9 +72,9 @@ def sync_folder(folder: Path) -> None:
 def write_atomic(path: Path, text: str | bytes, mode: int = 0o640, durable: bool = True) -> None:
     """Write `text` (str as UTF-8, or bytes as they are) to `path` with `mode`: a new temporary
     file of a name chosen here, fsync, rename over `path` (which replaces a link, never writes
-    through it), fsync of its folder. A reader sees the old file or the new one, never half of it. Not `durable`: no
-    fsync, the caller flushes it (together.py); until then a machine that stops may lose it.
-    Raise LocalFilesError if it cannot."""
+    through it), fsync of its folder. A reader sees the old file or the new one, never half of
+    it. Not `durable`: no fsync, the caller flushes it (together.py); until then a machine that
+    stops may lose it. Raise LocalFilesError if it cannot."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
