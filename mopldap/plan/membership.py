@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 
 from ..model.change import Change, Modification
 
@@ -17,6 +20,51 @@ accordingly (Directory.modify: ldap.timeout, plus PATIENCE a value)."""
 MAX_BYTES = 3 << 20
 """...and at most this many bytes of values: slapd closes the connection of a request larger than
 sockbuf_max_incoming_auth (4 MiB by default)."""
+
+
+def slapd_order(value: str) -> tuple[int, str]:
+    """Where slapd keeps the member DN `value` in a group (olcSortVals: member keeps them sorted by
+    their normalized form: its length in bytes, then its bytes; lowercase stands in for that form,
+    and code point order is UTF-8's byte order). slapd moves every value after the place of each
+    value it adds: values added in this order land at the end. 1,000,000 members added in this
+    order cost slapd 7 s, in three interleaved runs 212 s (bench/sorted_values.py)."""
+    low = value.lower()
+    return len(low.encode()), low
+
+
+class Packed:
+    """Values kept as one UTF-8 buffer and where each ends: about 60 bytes a DN, not the 110 of a
+    str in a list (a first run holds every member a system group lacks, up to 1,000,000, to write
+    them in slapd_order)."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self._data = bytearray()
+        self._ends = array("Q")
+        for value in values:
+            self._data += value.encode()
+            self._ends.append(len(self._data))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __iter__(self) -> Iterator[str]:
+        start = 0
+        with memoryview(self._data) as data:
+            for end in self._ends:
+                yield str(data[start:end], "utf-8")
+                start = end
+
+
+def in_slapd_order(runs: Iterable[Iterable[str]]) -> Iterator[str]:
+    """The values of `runs`, each already in slapd_order, merged into that order."""
+    return heapq.merge(*runs, key=slapd_order)
+
+
+def chunks(values: Iterable[str], size: int = MAX_VALUES) -> Iterator[list[str]]:
+    """`values`, `size` at a time."""
+    values = iter(values)
+    while chunk := list(islice(values, size)):
+        yield chunk
 
 
 def value_limit(values: Iterable[str], limit: int = MAX_VALUES) -> int:
@@ -42,15 +90,16 @@ def membership_changes(
     limit: int = MAX_VALUES,
 ) -> list[Change]:
     """Given member DNs to add and remove per group DN, return one modify per group, or, past
-    `limit` values (fewer for long values: value_limit), several: the deletes, then the adds.
+    `limit` values (fewer for long values: value_limit), several: the deletes, then the adds,
+    each in slapd_order.
 
     The empty-group placeholder is the executor's business: it drops it when the first
     member arrives and puts it back when the last one leaves.
     """
     changes = []
     for group in sorted(set(additions) | set(removals), key=str.lower):
-        add = sorted(set(additions.get(group, ())), key=str.lower)
-        remove = sorted(set(removals.get(group, ())), key=str.lower)
+        add = sorted(set(additions.get(group, ())), key=slapd_order)
+        remove = sorted(set(removals.get(group, ())), key=slapd_order)
         step = value_limit(add + remove, limit)
         if len(add) + len(remove) <= step:
             chunks = [_mods(remove, add)] if add or remove else []
@@ -91,8 +140,9 @@ def merge_memberships(changes: list[Change], limit: int = MAX_VALUES) -> list[Ch
         if len(parts) == 1:
             merged.append(parts[0])
             continue
-        adds = sorted({v for c in parts for m in c.mods if m.action == "add" for v in m.values}, key=str.lower)
-        deletes = sorted({v for c in parts for m in c.mods if m.action == "delete" for v in m.values}, key=str.lower)
+        adds = sorted({v for c in parts for m in c.mods if m.action == "add" for v in m.values}, key=slapd_order)
+        deletes = sorted({v for c in parts for m in c.mods if m.action == "delete" for v in m.values},
+                         key=slapd_order)
         merged.append(Change("modify", parts[0].dn, _mods(deletes, adds), reason=parts[0].reason,
                              operation=parts[0].operation, parts=tuple(parts)))
     return merged

@@ -32,7 +32,7 @@ from ..model.schema import ACTIVE, DISABLED, NO_ENTRY_FILTER, RESET_FILTER
 from ..model.schema import LOCKED_FILTER as LOCKED
 from ..model.times import format_time
 from .accounts import AccountState, account_modifications, entitled_systems
-from .membership import MAX_VALUES, membership_changes, value_limit
+from .membership import MAX_VALUES, membership_changes, slapd_order, value_limit
 
 
 @dataclass(frozen=True)
@@ -295,8 +295,8 @@ def _memberof_repairs(group: GroupRead) -> list[tuple[list[str], tuple[str, str]
     not `picked` to go) are deleted and re-added; the entries holding it that are not members
     (nor wanted) are added and deleted."""
     readd = sorted((dn for norm, dn in group.suspects.items() if norm in group.found and norm not in group.picked),
-                   key=str.lower)
-    return [(readd, ("delete", "add")), (sorted(group.stale, key=str.lower), ("add", "delete"))]
+                   key=slapd_order)
+    return [(readd, ("delete", "add")), (sorted(group.stale, key=slapd_order), ("add", "delete"))]
 
 
 def _repaired(group: GroupRead, limit: int) -> tuple[list[Change], int]:
@@ -344,8 +344,8 @@ def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: La
 
 def plan_system_group(group: GroupRead, add: list[str], layout: Layout, limit: int = MAX_VALUES) -> GroupPlan:
     """A system group in a full reconcile: make it hold exactly what its granting role groups
-    grant: add `add` (the values of the members it lacks, in the role groups' order: sorting a
-    million of them would cost more memory than they take), remove the members read_group picked
+    grant: add `add` (the first of the values of the members it lacks, in slapd_order), remove the
+    members read_group picked
     as not granted; and make memberOf agree with it. Its placeholder: plan_placeholder, once what
     it lacks is all added."""
     placeholder = normalize_dn(layout.placeholder)

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from mopldap.ldap.slapd import schema_dir
+from mopldap.plan.membership import slapd_order
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,3 +94,19 @@ def test_deleting_the_last_member_leaves_the_placeholder_and_memberof_follows(in
     group = env.ldapsearch("(cn=hotline-specialist)", "member")
     assert "member: cn=nobody,dc=example,dc=com" in group
     assert "uid=probe" not in group
+
+
+def test_the_server_keeps_member_values_in_the_order_mopldap_writes_them_in(initialized):
+    """olcSortVals: member keeps a group's values sorted; mopldap writes what a system group lacks in
+    that order (slapd_order), so that each value slapd adds lands at the end of the group's values
+    instead of moving the ones after it (bench/sorted_values.py). The order is the server's: by
+    length, then bytes, whatever the case; this pins slapd_order to it."""
+    env = initialized
+    values = ["uid=Zed,ou=b,dc=example,dc=com", "uid=a,ou=b,dc=example,dc=com", "UID=Ab,OU=B,DC=Example,DC=com",
+              "uid=bb,ou=b,dc=example,dc=com", "uid=été,ou=b,dc=example,dc=com", "uid=Ze,ou=b,dc=example,dc=com",
+              "uid=z,ou=b,dc=example,dc=com", "uid=ab,ou=a,dc=example,dc=com", "uid=Eté,ou=b,dc=example,dc=com"]
+    group = "cn=hotline-specialist,ou=roles,dc=example,dc=com"
+    env.ldapmodify(f"dn: {group}\nchangetype: modify\nreplace: member\n" + "".join(f"member: {v}\n" for v in values))
+    stored = [value.lower() for value in env.entry(group, "member").get("member")]
+    assert stored == [value.lower() for value in sorted(values, key=slapd_order)]
+    assert stored != sorted(stored)  # not the order of the values' text

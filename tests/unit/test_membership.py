@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from mopldap.model.change import Change, Modification
-from mopldap.plan.membership import MAX_BYTES, MAX_VALUES, membership_changes, merge_memberships
+from mopldap.plan.membership import (
+    MAX_BYTES,
+    MAX_VALUES,
+    Packed,
+    chunks,
+    in_slapd_order,
+    membership_changes,
+    merge_memberships,
+    slapd_order,
+)
 
 GROUP = "cn=sales,ou=systems,dc=example,dc=com"
 
@@ -49,3 +58,28 @@ def test_one_groups_long_values_do_not_shrink_the_writes_of_the_next():
     changes = membership_changes({long_group: [member(i, pad=200_000) for i in range(6)],
                                   short_group: [member(i) for i in range(MAX_VALUES)]}, {})
     assert [c.dn for c in changes].count(short_group) == 1
+
+
+def test_packed_values_come_back_as_they_were_given():
+    values = ["uid=été,ou=b,dc=x", "uid=a,ou=b,dc=x", "", "uid=\\2C\n\x00,ou=b,dc=x", "cn=新职务,dc=x"]
+    packed = Packed(values)
+    assert list(packed) == values and list(packed) == values and len(packed) == 5
+
+
+def test_runs_in_slapd_order_merge_into_slapd_order_and_are_cut_in_chunks():
+    """slapd_order: by length, then text, whatever the case (the server's own order:
+    test_server_config pins it); runs each in that order merge into it."""
+    runs = [Packed(sorted(["uid=bb,o=x", "uid=a,o=x", "uid=dddd,o=x"], key=slapd_order)), ["uid=Z,o=x", "uid=ccc,o=x"]]
+    merged = list(in_slapd_order(runs))
+    assert merged == ["uid=a,o=x", "uid=Z,o=x", "uid=bb,o=x", "uid=ccc,o=x", "uid=dddd,o=x"]
+    assert list(chunks(merged, 2)) == [merged[:2], merged[2:4], merged[4:]]
+    assert list(chunks([], 2)) == []
+
+
+def test_membership_changes_cut_in_slapd_order():
+    """Each modify's values come before the next one's in the server's order: added in that order,
+    each value lands at the end of the group's values."""
+    values = [f"uid={'x' * (i % 7 + 1)}{i},o=x" for i in range(50)]
+    cut = membership_changes({GROUP: values}, {}, limit=8)
+    written = [value for change in cut for mod in change.mods for value in mod.values]
+    assert sorted(written) == sorted(values) and written == sorted(values, key=slapd_order)
