@@ -880,6 +880,8 @@ def verdicts(results: dict) -> list[str]:
                f"of at most {MAX_VALUES:,} values: {adopt['ops'].get('modify', 0)} modifies.")
     if ratio > 1.0:
         out.append(f"  Missed by {adopt['wall'] - hand:.1f} s. " + ADOPTION_MISSED)
+    else:
+        out.append("  " + ADOPTION_HOW)
     delays = results["pickup"]
     p50, p95 = percentiles(delays)
     out.append(f"- **Daemon pickup within 2 s: {'met' if delays[-1] <= 2.0 else 'missed'}** — over {len(delays)} "
@@ -956,34 +958,31 @@ RSS_MISSED = ("Why: a full reconcile holds 8 bytes of key for each member a role
               "and for the group it compares a set of the keys its roles grant it (about 64 bytes a key); a "
               "checking run also the keys of its members that have not yet shown up holding it. What would close "
               "it: sorted arrays compared by merging, in place of the sets.")
-ADOPTION_MISSED = ("Why: adoption writes every account into the systems its roles grant (1,880,009 memberships at "
-                   "1,000,000 accounts), the hand load 1,000,000 adds and 1,080,000 role memberships, and slapd's "
-                   "memberof overlay writes each new member's memberOf into its entry, one commit each (group writes "
-                   "go one after another: concurrent ones can lose memberOf values). Those commits cost slapd more "
-                   "in adoption than in the hand load: 0.28 ms a role membership (ldapmodify, 302 s for 1,080,000 "
-                   "on 2026-12-05), up to 0.48 ms a system membership (adoption's whole 903 s, its reads included: "
-                   "the groups' values and 1,080,071 entries to check memberOf, where the weekly check reads "
-                   "2,954,778 in 50 s). At 100,000 accounts the same adoption took 0.31 ms a system membership "
-                   "and 0.69 of the hand load (bench/results.md, 2026-12-05): the cost of each commit grows with "
-                   "the directory, or with the system groups (up to 1,000,000 members), where the hand load's "
-                   "does not; why, this bench has not found out (not the modifies' size: see below). slapd also pays a "
-                   "system group's size again on each modify (1.0 s at 1,000,000 members, bench/server_costs.py), "
-                   "hence 40,000 values a modify (59 modifies; with 10,000, 197 modifies and 1.04). Four runs with "
-                   "these writes gave 0.97, 1.04, 1.03 and 1.06: the host's commits vary by about the margin. "
-                   "What would close it: fewer commits per value. A transaction commits a group write with the "
-                   "memberof overlay's memberOf writes at once (2,000 members: 0.06 s against 0.92 s, "
-                   "bench/results-transactions.md), but slapd 2.5.13 crashes when transactions commit while other "
-                   "connections write, so mopldap does not use them; memberOf computed by slapd's dynlist overlay "
-                   "writes nothing per value but makes every memberOf read and filter take minutes at 100,000 "
-                   "accounts (bench/results-memberof.md). Reading the next groups while slapd commits the last "
-                   "write would hide at most the reads, less than the weekly check's 50 s: about 1.0, within the noise, "
-                   "not below it.")
+ADOPTION_ORDER = ("slapd keeps a group's member values sorted (olcSortVals: member) in an array and moves every value "
+                  "after the place of each value a modify adds. Until 2026-12-05 mopldap wrote what a system group "
+                  "lacked one role group's worth after the other, each interleaved with the ones before, and slapd "
+                  "moved up to the whole group a value: 1,000,000 members added in three interleaved runs cost it "
+                  "212 s, in order 7 s (bench/sorted_values.py). That was why each system membership cost slapd more "
+                  "at 1,000,000 accounts (up to 0.48 ms) than at 100,000 (0.31 ms) and than a role membership of the "
+                  "hand load (0.28 ms, written in order), and why adoption took 0.97 to 1.06 of the hand load in four "
+                  "runs at 1,000,000 while it took 0.69 at 100,000. Now the values a system group lacks are read "
+                  "from its role groups, packed, and written in the server's order, all role groups' merged.")
+ADOPTION_HOW = ADOPTION_ORDER + (" What is left is the memberof overlay's commit of a memberOf value for each "
+                                 "system membership (one commit each, as in the hand load's role memberships).")
+ADOPTION_MISSED = ADOPTION_ORDER + (" What is left is the memberof overlay's commit of a memberOf value for each system "
+                                    "membership. What would close it: fewer commits per value. A transaction commits "
+                                    "a group write with the memberof overlay's memberOf writes at once (2,000 "
+                                    "members: 0.06 s against 0.92 s, bench/results-transactions.md), but slapd "
+                                    "2.5.13 crashes when transactions commit while other connections write, so "
+                                    "mopldap does not use them; memberOf computed by slapd's dynlist overlay writes "
+                                    "nothing per value but makes every memberOf read and filter take minutes at "
+                                    "100,000 accounts (bench/results-memberof.md).")
 RSS_ADOPTION_MISSED = ("Why: adopting a directory whose system groups are empty adds every account to them (1,000,000 "
-                       "members to the largest); the run read the values to add to a system group again from its "
-                       "role groups and held them all (about 110 bytes a value) until that group was written, "
-                       "beside the keys of what the group lacked. The full reconciles of a steady directory peak "
-                       "far lower (the rows above). What would close it: writing a system group's additions "
-                       "after each role group they are read from, not after all of them.")
+                       "members to the largest); the run reads the values to add to a system group again from its "
+                       "role groups and holds them all, packed (about 68 bytes a value), to write them in the "
+                       "server's order (above), beside the keys of what the group lacks. The full reconciles of a "
+                       "steady directory peak far lower (the rows above). What would close it: reading the role "
+                       "groups on one connection each and merging them as they arrive, holding none.")
 
 
 def compile_bytecode() -> None:

@@ -13,10 +13,10 @@ from ..model.change import Change, Modification
 MAX_VALUES = 40000
 """Member values per modify. A modify costs slapd in proportion to the group's size, however few
 values it carries (1 s for a group of 1,000,000 members, bench/server_costs.py): large changes go
-in few writes (adopting a directory of 1,000,000 accounts: 1,880,000 memberships in 59 modifies,
-not 197 of 10,000, and 47 s sooner). A write of many values takes slapd long (the memberof overlay
-writes each member's memberOf: 0.5 ms a value at 1,000,000 accounts), and is waited for
-accordingly (Directory.modify: ldap.timeout, plus PATIENCE a value)."""
+in few writes (adopting a directory of 1,000,000 accounts: 1,880,000 memberships in 58 modifies;
+197 modifies of 10,000 took 47 s longer than 59 of 40,000). A write of many values takes slapd
+long (the memberof overlay writes each member's memberOf: about 0.3 ms a value at 1,000,000
+accounts), and is waited for accordingly (Directory.modify: ldap.timeout, plus PATIENCE a value)."""
 MAX_BYTES = 3 << 20
 """...and at most this many bytes of values: slapd closes the connection of a request larger than
 sockbuf_max_incoming_auth (4 MiB by default)."""

@@ -116,7 +116,7 @@ def test_system_groups_edited_by_hand_are_put_back(partner):
 
 def test_a_full_run_puts_back_members_granted_by_several_role_groups(partner):
     """A full reconcile keeps keys of the members, not their DNs: what a system group lacks is read
-    again from its role groups, one role group's worth at a time, as stored there."""
+    again from its role groups and written."""
     env = partner
     env.request([SERVICE])
     env.ldapmodify(f"dn: cn=community,{SYS}\nchangetype: modify\ndelete: member\nmember: {account_dn('lisi')}\n"
