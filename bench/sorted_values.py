@@ -12,8 +12,9 @@ the server's order, then in three runs each in that order but interleaved with t
 system group granted by three role groups gets when their members are written one role group
 after the other), then in order again.
 
-At 1,000,000 on 2 cores (2026-12-05, slapd 2.5.13): in order 7.4 s, three interleaved runs 212.1 s,
-in order again 11.2 s; at 100,000: 0.47 s, 1.52 s, 0.48 s. bench/results-large.md's adoption row
+At 1,000,000 on 2 cores (2026-12-05, slapd 2.5.13; two runs): in order 7.4 and 7.7 s, three
+interleaved runs 212.1 and 211.1 s, in order again 11.2 and 10.6 s; at 100,000: 0.46 s, 1.49 s,
+0.48 s. bench/results-large.md's adoption row
 cites it: mopldap wrote a system group's additions one role group's worth after the other until
 2026-12-05, in slapd's order since.
 """
