@@ -962,11 +962,14 @@ ADOPTION_ORDER = ("slapd keeps a group's member values sorted (olcSortVals: memb
                   "after the place of each value a modify adds. Until 2026-12-05 mopldap wrote what a system group "
                   "lacked one role group's worth after the other, each interleaved with the ones before, and slapd "
                   "moved up to the whole group a value: 1,000,000 members added in three interleaved runs cost it "
-                  "212 s, in order 7 s (bench/sorted_values.py). That was why each system membership cost slapd more "
-                  "at 1,000,000 accounts (up to 0.48 ms) than at 100,000 (0.31 ms) and than a role membership of the "
-                  "hand load (0.28 ms, written in order), and why adoption took 0.97 to 1.06 of the hand load in four "
-                  "runs at 1,000,000 while it took 0.69 at 100,000. Now the values a system group lacks are read "
-                  "from its role groups, packed, and written in the server's order, all role groups' merged.")
+                  "211-212 s, in order 7-8 s (bench/sorted_values.py, two runs). That accounts for each system "
+                  "membership costing slapd more at 1,000,000 accounts (up to 0.48 ms) than at 100,000 (0.31 ms) and "
+                  "than a role membership of the hand load (0.28 ms, written in order), and for adoption taking 0.97 "
+                  "to 1.06 of the hand load in four runs at 1,000,000 while it took 0.69 at 100,000. Now the values "
+                  "a system group lacks are read from its role groups, packed, and written in the server's order, "
+                  "all role groups' merged: one run since at 1,000,000 (bench/results-large.md: 634 s against 892 s, "
+                  "268 s less than the last run before while the hand load took 38 s longer); at 100,000 adoption took 57.4 s against 58.4 s before, the "
+                  "ratio 0.61 against 0.69 mostly from a slower hand load (95 s against 85 s).")
 ADOPTION_HOW = ADOPTION_ORDER + (" What is left is the memberof overlay's commit of a memberOf value for each "
                                  "system membership (one commit each, as in the hand load's role memberships).")
 ADOPTION_MISSED = ADOPTION_ORDER + (" What is left is the memberof overlay's commit of a memberOf value for each system "
@@ -982,7 +985,8 @@ RSS_ADOPTION_MISSED = ("Why: adopting a directory whose system groups are empty 
                        "role groups and holds them all, packed (about 68 bytes a value), to write them in the "
                        "server's order (above), beside the keys of what the group lacks. The full reconciles of a "
                        "steady directory peak far lower (the rows above). What would close it: reading the role "
-                       "groups on one connection each and merging them as they arrive, holding none.")
+                       "groups on one connection each and merging them as they arrive, holding none (only where "
+                       "the server sends each in slapd_order, as it does for plain DNs).")
 
 
 def compile_bytecode() -> None:

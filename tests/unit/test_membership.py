@@ -11,6 +11,7 @@ from mopldap.plan.membership import (
     in_slapd_order,
     membership_changes,
     merge_memberships,
+    packed_in_slapd_order,
     slapd_order,
 )
 
@@ -83,3 +84,12 @@ def test_membership_changes_cut_in_slapd_order():
     cut = membership_changes({GROUP: values}, {}, limit=8)
     written = [value for change in cut for mod in change.mods for value in mod.values]
     assert sorted(written) == sorted(values) and written == sorted(values, key=slapd_order)
+
+
+def test_values_are_packed_in_slapd_order_sorted_only_when_they_arrive_out_of_it():
+    """A group's values arrive in the server's order, which is slapd_order but for odd DNs."""
+    ordered = ["uid=a,o=x", "uid=Z,o=x", "uid=bb,o=x"]
+    assert list(packed_in_slapd_order(iter(ordered))) == ordered
+    assert list(packed_in_slapd_order(iter(["uid=bb,o=x", "uid=a\\2Cb,o=x", "uid=Z,o=x"]))) == \
+        ["uid=Z,o=x", "uid=bb,o=x", "uid=a\\2Cb,o=x"]
+    assert not packed_in_slapd_order(iter([]))
