@@ -47,8 +47,8 @@ _MOD_CODES = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD, "delete"
 WORKERS = 4  # connections that write in parallel (see Pipeline)
 PATIENCE = 0.002
 """Seconds a modify may take per value it carries, beyond ldap.timeout: the memberof overlay writes
-each new member's memberOf before slapd answers (up to 0.5 ms a value at 1,000,000 accounts; a write of
-40,000 values waits up to 90 s with the default timeout)."""
+each new member's memberOf before slapd answers (up to 0.5 ms a value at 1,000,000 accounts; a
+write of 40,000 values waits up to 90 s with the default timeout)."""
 CSN_CONTROLS = [pre_read_control(["entryCSN"]), post_read_control(["entryCSN"])]
 NO_SUCH_ATTRIBUTE = 16
 CREDENTIAL_CODES = (48, 49, 50)  # inappropriateAuthentication, invalidCredentials, insufficientAccessRights

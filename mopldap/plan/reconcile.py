@@ -345,9 +345,8 @@ def plan_role_group(role_id: str, group: GroupRead, rolemap: RoleMap, layout: La
 def plan_system_group(group: GroupRead, add: list[str], layout: Layout, limit: int = MAX_VALUES) -> GroupPlan:
     """A system group in a full reconcile: make it hold exactly what its granting role groups
     grant: add `add` (the first of the values of the members it lacks, in slapd_order), remove the
-    members read_group picked
-    as not granted; and make memberOf agree with it. Its placeholder: plan_placeholder, once what
-    it lacks is all added."""
+    members read_group picked as not granted; and make memberOf agree with it. Its placeholder:
+    plan_placeholder, once what it lacks is all added."""
     placeholder = normalize_dn(layout.placeholder)
     remove = [dn for norm, dn in sorted(group.picked.items()) if norm != placeholder]
     plan = GroupPlan(drift=_ghost_drift(group.dn, group.ghosts()))
