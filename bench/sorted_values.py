@@ -5,7 +5,8 @@
 
 slapd keeps a sorted attribute's values in an array and, for each value a modify adds, moves every
 value after its place one slot on: values added in the server's order (plan/membership.py:
-slapd_order) land at the end; values added out of it move up to the whole group, once a value.
+slapd_order) land after the ones added before them, at the end of a group that held none sorting
+after them; values added out of it move up to the whole group, once a value.
 The bench adds N member values with ldapmodify (40,000 a modify, as mopldap does) to an entry the
 memberof overlay leaves alone (not a groupOfNames: what is measured is the group's side only), in
 the server's order, then in three runs each in that order but interleaved with the others (what a
@@ -14,9 +15,8 @@ after the other), then in order again.
 
 At 1,000,000 on 2 cores (2026-12-05, slapd 2.5.13; two runs): in order 7.4 and 7.7 s, three
 interleaved runs 212.1 and 211.1 s, in order again 11.2 and 10.6 s; at 100,000: 0.46 s, 1.49 s,
-0.48 s. bench/results-large.md's adoption row
-cites it: mopldap wrote a system group's additions one role group's worth after the other until
-2026-12-05, in slapd's order since.
+0.48 s. bench/results-large.md's adoption row cites it: mopldap wrote a system group's additions
+one role group's worth after the other until 2026-12-05, in slapd's order since.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ def main() -> int:
             interleaved = [value for run in range(3) for value in values[run::3]]
             for name, order in (("in order", values), ("three interleaved runs", interleaved),
                                 ("in order again", values)):
-                entry = f"cn={name.replace(' ', '-')},{BASE}"
-                timed(["ldapadd", *auth], f"dn: {entry}\nobjectClass: device\nobjectClass: extensibleObject\n"
-                                          f"cn: {name.replace(' ', '-')}\n")
+                cn = name.replace(" ", "-")
+                entry = f"cn={cn},{BASE}"
+                timed(["ldapadd", *auth], f"dn: {entry}\nobjectClass: device\nobjectClass: extensibleObject\ncn: {cn}\n")
                 ldif = "\n".join(f"dn: {entry}\nchangetype: modify\nadd: member\n"
                                  + "".join(f"member: {value}\n" for value in order[i:i + MAX_VALUES])
                                  for i in range(0, len(order), MAX_VALUES))

@@ -60,38 +60,45 @@ def create_new(path: Path | str, mode: int, dir_fd: int | None = None) -> int:
     return fd
 
 
-def sync_folder(folder: Path) -> None:
-    """fsync a folder: the names created, renamed or removed in it are on the disk once it returns."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def replace_in(folder: int, name: str, data: bytes, mode: int, durable: bool = True) -> None:
+    """Write `data` as `name` in the folder open as `folder`: a new temporary file of a name chosen
+    here, with `mode`, renamed over `name` (which replaces a link, never writes through it); if
+    `durable`, the file is fsync'd before and the folder after the rename. Raise OSError, the
+    temporary file removed."""
+    tmp = f".{name}.{secrets.token_hex(4)}.tmp"
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, text: str | bytes, mode: int = 0o640, durable: bool = True) -> None:
-    """Write `text` (str as UTF-8, or bytes as they are) to `path` with `mode`: a new temporary
-    file of a name chosen here, fsync, rename over `path` (which replaces a link, never writes
-    through it), fsync of its folder. A reader sees the old file or the new one, never half of
-    it. Not `durable`: no fsync, the caller flushes it (together.py); until then a machine that
-    stops may lose it. Raise LocalFilesError if it cannot."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with os.fdopen(create_new(tmp, mode), "wb") as fh:
-            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+        with os.fdopen(create_new(tmp, mode, dir_fd=folder), "wb") as fh:
+            fh.write(data)
             fh.flush()
             if durable:
                 os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
         if durable:  # the rename itself: without this, a machine that stops may come back without the file
-            sync_folder(path.parent)
-    except OSError as exc:
+            os.fsync(folder)
+    except OSError:
         try:
-            tmp.unlink(missing_ok=True)
+            os.unlink(tmp, dir_fd=folder)
         except OSError:
             pass
+        raise
+
+
+def write_atomic(path: Path, text: str | bytes, mode: int = 0o640, durable: bool = True) -> None:
+    """Write `text` (str as UTF-8, or bytes as they are) to `path` with `mode` (replace_in). A
+    reader sees the old file or the new one, never half of it. Not `durable`: no fsync, the caller
+    flushes it (together.py); until then a machine that stops may lose it. Raise LocalFilesError
+    if it cannot."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
         raise cannot_write(path, exc) from None
+    try:
+        replace_in(folder, path.name, text.encode("utf-8") if isinstance(text, str) else text, mode, durable)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    finally:
+        os.close(folder)
 
 
 def remove_temporaries(folders: list[Path], with_subfolders: list[Path], inbox: Path) -> None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 from pathlib import Path
 
-from .atomic import create_new, private_to_me, read_own_bytes
+from .atomic import private_to_me, read_own_bytes, replace_in
 
 FOLDER = "mopldap"
 
@@ -88,16 +87,9 @@ def leave_hint(config: Path, work: Path) -> None:
     folder = _open_folder(create=True)
     if folder is None:
         return
-    name = hint_name(config)
-    temporary = f".{name}.{secrets.token_hex(4)}.tmp"
     try:
-        with os.fdopen(create_new(temporary, 0o600, dir_fd=folder), "wb") as fh:
-            fh.write(os.fsencode(work))
-        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+        replace_in(folder, hint_name(config), os.fsencode(work), 0o600, durable=False)
     except OSError:
-        try:
-            os.unlink(temporary, dir_fd=folder)
-        except OSError:
-            pass
+        pass
     finally:
         os.close(folder)

@@ -1,4 +1,5 @@
-"""Files flushed to the disk together: a batch's journals and generated passwords, or its results and archived copies.
+"""Files flushed to the disk together: a batch's journals and generated passwords, or its results
+and archived copies.
 
 Each file of mopldap's is written whole and renamed into place (atomic.py). One fsync a file
 made a request cost three flushes of the file system's journal, and the directory server's
